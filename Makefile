@@ -1,0 +1,33 @@
+# Two set-up commands on a fresh machine: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# constraints.txt pins every transitive dependency to the versions CI was last green with.
+PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-slow benchmarks lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP_INSTALL) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/affectlab demo
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+
+# Checks too slow for CI (minutes each): full-size determinism, long resume, benchmarks as tests.
+test-slow: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
