@@ -1,0 +1,1 @@
+"""Building blocks: encoders per modality, fusion, heads."""

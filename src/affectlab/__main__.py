@@ -1,0 +1,5 @@
+import sys
+
+from affectlab.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,159 @@
+"""The ``affectlab`` command.
+
+    affectlab fit|validate|test|predict [OPTIONS]   one trainer command (= run --commands <command>)
+    affectlab run [--commands fit-test-eval] ...    a chain of commands on one trainer (default fit-test)
+    affectlab demo                                  AffectSynth + supervised baseline, prints results
+    affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
+    affectlab data synth --out DIR --num-clips N --seed S
+
+OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
+(--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
+--additional_callbacks, --store, --exp_name, --run_name. `affectlab run --help` lists them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from affectlab.errors import ConfigError, DataError
+
+USAGE = __doc__
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    value = None
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _run_id_in_configs(args: list[str]) -> str | None:
+    from affectlab.cli.errors import config_files
+
+    found = None
+    for option, path in config_files(args):
+        if option in ("--config", "-c"):
+            content = yaml.safe_load(path.read_text()) or {}
+            if isinstance(content, dict) and content.get("run_id"):
+                found = str(content["run_id"])
+    return found
+
+
+def with_run_config(args: list[str]) -> list[str]:
+    """If a run id is given, put that run's first config in front so every other option overrides it."""
+    run_id = _option_value(args, "--run_id") or _run_id_in_configs(args)
+    if not run_id or run_id in ("null", "None"):
+        return args
+    from affectlab.runs.store import RunStore
+
+    first = RunStore.resolve(_option_value(args, "--store")).first_config(run_id)
+    return ["--config", str(first), *args]
+
+
+def run_command(args: list[str]) -> int:
+    from argparse import ArgumentError
+
+    from affectlab.cli.errors import check_yaml_files, explain_argument_error
+    from affectlab.cli.lightning_cli import AffectLabCLI
+    from affectlab.cli.results import print_results
+
+    check_yaml_files(args)
+    args = with_run_config(args)
+    try:
+        cli = AffectLabCLI(args)
+    except ArgumentError as error:
+        if os.environ.get("AFFECTLAB_DEBUG"):
+            raise
+        raise ConfigError(explain_argument_error(str(error))) from None
+    cli.run_commands()
+    if cli.trainer.is_global_zero:
+        print_results(cli.results, cli.run_id, cli.store.tracking_uri)
+    return 0
+
+
+def ui_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="affectlab ui", description="Start the MLflow UI on the run store.")
+    parser.add_argument("--store", default=None, help="run store folder (default: MLFLOW_TRACKING_URI or ./runs)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    options = parser.parse_args(args)
+    from affectlab.runs.store import RunStore
+
+    store = RunStore.resolve(options.store)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store.tracking_uri,
+               "--host", options.host, "--port", str(options.port)]
+    if store.artifact_location:
+        command += ["--default-artifact-root", store.artifact_location]
+    print(f"MLflow UI on {store.tracking_uri}: http://{options.host}:{options.port}", flush=True)
+    return subprocess.call(command)
+
+
+def data_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="affectlab data", description="Data set tools.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    synth = sub.add_parser("synth", help="generate AffectSynth into a folder (memory-mapped, checksummed)")
+    synth.add_argument("--out", required=True, help="folder to write")
+    synth.add_argument("--num-clips", "--num_clips", dest="num_clips", type=int, default=1200)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--num-identities", "--num_identities", dest="num_identities", type=int, default=60)
+    synth.add_argument("--num-frames", "--num_frames", dest="num_frames", type=int, default=8)
+    synth.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64)
+    options = parser.parse_args(args)
+    from affectlab.data.synth import synth_command
+
+    synth_command(
+        out=options.out, num_clips=options.num_clips, seed=options.seed, num_identities=options.num_identities,
+        num_frames=options.num_frames, image_size=options.image_size,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] == "--version":
+        from affectlab import __version__
+
+        print(__version__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    from affectlab.cli.quiet import silence_noise
+
+    silence_noise()
+    try:
+        if command in ("fit", "validate", "test", "predict"):
+            if "--commands" in rest or any(a.startswith("--commands=") for a in rest):
+                raise ConfigError(f"'affectlab {command}' runs {command} only; use 'affectlab run --commands ...' to chain")
+            return run_command(["--commands", command, *rest])
+        if command == "run":
+            return run_command(rest)
+        if command == "demo":
+            from affectlab.cli.demo import demo_command
+
+            return demo_command(rest)
+        if command == "ui":
+            return ui_command(rest)
+        if command == "data":
+            return data_command(rest)
+        raise ConfigError(f"unknown command {command!r}; see 'affectlab --help'")
+    except (ConfigError, DataError) as error:
+        prefix = "configuration" if isinstance(error, ConfigError) else "data"
+        print(f"affectlab: {prefix} error: {error}", file=sys.stderr)
+        if not os.environ.get("AFFECTLAB_DEBUG"):
+            print("(set AFFECTLAB_DEBUG=1 for the full trace)", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

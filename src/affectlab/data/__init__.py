@@ -1,0 +1,1 @@
+"""Data: the batch contract, readers, AffectSynth, splits and data modules."""

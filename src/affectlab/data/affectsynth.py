@@ -1,0 +1,189 @@
+"""AffectSynthDataModule: the embedded synthetic benchmark served in the batch contract, split by identity.
+
+The cache is generated once per configuration under ``root`` (``affectsynth-v1-<config hash>``), verified
+by checksum whenever it is opened, and memory-mapped: samples are read on demand, never all loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from affectlab.data.contract import AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
+from affectlab.data.samplers import EpochSeededRandomSampler
+from affectlab.data.splits import SPLITS, identity_split
+from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
+from affectlab.errors import ConfigError
+
+SYNTH_MODALITIES = ("video", "audio", "text")
+SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
+
+
+class AffectSynthDataset(Dataset):
+    """One sample per clip, as a dict in the batch contract (``affectlab.data.contract``)."""
+
+    def __init__(self, arrays: AffectSynthArrays, indices: np.ndarray, modalities: tuple[str, ...]) -> None:
+        self.arrays = arrays
+        self.indices = indices
+        self.modalities = modalities
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        n = int(self.indices[item])
+        a = self.arrays
+        sample: dict[str, Any] = {
+            "id": n,
+            "subject": int(a.identity[n]),
+            "domain": int(a.domain[n]),
+        }
+        if "video" in self.modalities:
+            frames = torch.from_numpy(np.array(a.frames[n]))  # (T, H, W, 3) uint8, copied out of the memory map
+            sample["video"] = frames.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W) in [0, 1]
+            sample[mask_key("video")] = torch.ones(frames.shape[0], dtype=torch.bool)
+        if "audio" in self.modalities:
+            waveform = torch.from_numpy(a.audio[n].astype(np.float32) / 32767.0)  # (S,)
+            sample["audio"] = waveform
+            sample[mask_key("audio")] = torch.ones(waveform.shape[0], dtype=torch.bool)
+        if "text" in self.modalities:
+            ids = torch.from_numpy(a.text[n].astype(np.int64))  # (L,)
+            sample["text"] = ids
+            sample[mask_key("text")] = torch.arange(ids.shape[0]) < int(a.text_len[n])
+        apex = torch.from_numpy(a.au_intensity[n].max(axis=0))  # (12,) the clip's peak intensity per AU
+        sample["targets"] = {
+            "emotion": int(a.emotion[n]),
+            "au": (apex >= AU_OCCURRENCE_THRESHOLD).float(),
+            "au_intensity": apex,
+            "sentiment": float(a.sentiment[n]),
+        }
+        sample["target_mask"] = {task: True for task in SYNTH_TASKS}
+        return sample
+
+
+class AffectSynthDataModule(LightningDataModule):
+    """AffectSynth, generated on first use and split into train/val/test by identity.
+
+    Args:
+        root: folder holding generated caches; each configuration gets its own subfolder.
+        num_clips: clips to generate.
+        num_identities: people; no identity appears in two splits.
+        num_frames: frames per clip.
+        image_size: frame height and width.
+        synth_seed: seed of the generator (the data), independent of the training seed.
+        synth_options: further ``SynthConfig`` knobs (difficulty: ``face_noise``, ``p_neutral_text``, ...).
+        modalities: the modalities to serve; None serves video, audio and text.
+        split_fractions: fractions of identities for train, val and test.
+        split_seed: seed of the identity split.
+        batch_size: samples per batch.
+        num_workers: data loader worker processes (0 loads in the training process).
+    """
+
+    def __init__(
+        self,
+        root: str = "data/affectsynth",
+        num_clips: int = 1200,
+        num_identities: int = 60,
+        num_frames: int = 8,
+        image_size: int = 64,
+        synth_seed: int = 0,
+        synth_options: dict[str, Any] | None = None,
+        modalities: list[str] | None = None,
+        split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+        split_seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        options = dict(synth_options or {})
+        known = set(SynthConfig.__dataclass_fields__)
+        for key in options:
+            if key not in known or key in ("num_clips", "num_identities", "num_frames", "image_size", "seed"):
+                raise ConfigError(
+                    f"data.init_args.synth_options.{key}: not a generator knob; knobs are "
+                    f"{sorted(known - {'num_clips', 'num_identities', 'num_frames', 'image_size', 'seed'})}"
+                )
+        try:
+            self.synth_config = SynthConfig(
+                num_clips=num_clips, num_identities=num_identities, num_frames=num_frames,
+                image_size=image_size, seed=synth_seed, **options,
+            )
+        except ValueError as error:
+            raise ConfigError(f"data.init_args: {error}") from None
+        served = tuple(modalities) if modalities is not None else SYNTH_MODALITIES
+        unknown = [m for m in served if m not in SYNTH_MODALITIES]
+        if unknown or not served:
+            raise ConfigError(f"data.init_args.modalities: {list(served)} must be a non-empty subset of {list(SYNTH_MODALITIES)}")
+        self.modalities = served
+        self.tasks = SYNTH_TASKS
+        self.class_names = {"emotion": EMOTIONS}
+        self.sample_rate = self.synth_config.sample_rate
+        digest = hashlib.sha256(json.dumps(self.synth_config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        self.path = Path(root) / f"affectsynth-v1-{digest}"
+        self.split_fractions = tuple(split_fractions)
+        self.split_seed = split_seed
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.arrays: AffectSynthArrays | None = None
+        self.splits: dict[str, np.ndarray] = {}
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on one process per machine: the only place that may write the cache.
+        self.arrays = ensure(self.path, self.synth_config)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.arrays is None:
+            self.arrays = load(self.path) if (self.path / "manifest.json").is_file() else ensure(self.path, self.synth_config)
+        if not self.splits:
+            self.splits = identity_split(np.asarray(self.arrays.identity), self.split_fractions, self.split_seed)
+
+    def dataset(self, split: str) -> AffectSynthDataset:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        self.setup()
+        return AffectSynthDataset(self.arrays, self.splits[split], self.modalities)
+
+    def decode_text(self, ids: torch.Tensor) -> str:
+        return decode(ids.tolist())
+
+    def _loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        trainer = self.trainer
+        if split == "train":
+            # The order depends on the experiment seed and the epoch only (resume-proof, see data/samplers.py).
+            sampler = EpochSeededRandomSampler(dataset, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)))
+        elif trainer is not None and trainer.world_size > 1:
+            # Each evaluation sample exactly once across processes, so reduced metrics count every sample once.
+            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(dataset, trainer.world_size, trainer.global_rank, shuffle=False)
+        else:
+            sampler = None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            drop_last=split == "train",  # a last batch of one sample would break BatchNorm
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,144 @@
+"""BaseMethod: what every training method shares, and nothing a method's algorithm depends on.
+
+A method subclasses it, builds its encoders/heads/losses from constructor arguments (injected by the
+config), and implements ``training_loss`` (the loss of one training batch, logged under ``train/``),
+``validation_step`` and ``test_step``. BaseMethod supplies:
+
+- optimisers and schedulers from config (``methods/optim.py``), validated when the model is built;
+- the training step itself: with one optimiser Lightning's automatic optimisation steps it; with several,
+  Lightning 2 requires manual optimisation, which happens here once so no method re-implements it;
+- the check that the data module serves the modalities and tasks the method reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+
+from affectlab.errors import ConfigError
+from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers
+
+OptimizerInit = dict | list[dict]
+DEFAULT_OPTIMIZER: dict = {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1e-3, "weight_decay": 1e-2}}
+
+
+class BaseMethod(LightningModule):
+    """Shared plumbing of AffectLab's methods.
+
+    Args:
+        optimizer_init: one optimiser spec or a list (see ``affectlab.methods.optim``).
+        lr_scheduler_init: one scheduler spec, a list, or None.
+    """
+
+    #: the metric that selects the best checkpoint, and whether lower or higher is better.
+    monitor: str = "val/loss"
+    monitor_mode: str = "min"
+
+    def __init__(self, optimizer_init: OptimizerInit | None = None, lr_scheduler_init: OptimizerInit | None = None) -> None:
+        super().__init__()
+        self._optimizer_specs = parse_optimizers(optimizer_init or DEFAULT_OPTIMIZER)
+        self._scheduler_pairs = parse_schedulers(lr_scheduler_init, self._optimizer_specs)
+        self.automatic_optimization = len(self._optimizer_specs) == 1
+
+    # -- what the method reads from the batch contract -------------------------------------------------------
+    @property
+    def modalities(self) -> list[str]:
+        """Batch entries this method reads; subclasses say which."""
+        return []
+
+    @property
+    def tasks(self) -> list[str]:
+        """Target tasks this method needs labels for."""
+        return []
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None:
+            return
+        served = list(getattr(datamodule, "modalities", self.modalities))
+        missing = [m for m in self.modalities if m not in served]
+        if missing:
+            raise ConfigError(
+                f"model reads modalities {missing} that data module {type(datamodule).__name__} does not serve "
+                f"(it serves {served}); set model.init_args.modalities to a subset of {served} or add them to "
+                "data.init_args.modalities"
+            )
+        tasks = list(getattr(datamodule, "tasks", self.tasks))
+        missing = [t for t in self.tasks if t not in tasks]
+        if missing:
+            raise ConfigError(
+                f"model needs labels for tasks {missing}; data module {type(datamodule).__name__} provides {tasks}"
+            )
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement training_loss")
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.training_loss(batch, batch_idx)
+        if not self.automatic_optimization:
+            self._manual_step(loss)
+        return loss
+
+    def _manual_step(self, loss: torch.Tensor) -> None:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        self.manual_backward(loss)
+        for optimizer in optimizers:
+            optimizer.step()
+        self._step_schedulers("step")
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization:
+            self._step_schedulers("epoch")
+
+    def _step_schedulers(self, interval: str) -> None:
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval != interval:
+                continue
+            counter = self.trainer.global_step if interval == "step" else self.current_epoch + 1
+            if counter % config.frequency:
+                continue
+            metric = self.trainer.callback_metrics.get(config.monitor) if config.monitor else None
+            self.lr_scheduler_step(config.scheduler, metric)
+
+    def configure_optimizers(self) -> dict | list:
+        optimizers = build_optimizers(self, self._optimizer_specs)
+        schedulers = []
+        for index, spec in self._scheduler_pairs:
+            scheduler = spec.cls(optimizers[index], **spec.init_args)
+            entry = {"scheduler": scheduler, "interval": spec.interval, "frequency": spec.frequency}
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or spec.monitor:
+                entry["monitor"] = spec.monitor or self.monitor
+            schedulers.append(entry)
+        return optimizers, schedulers
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if hasattr(scheduler, "step_update"):  # timm schedulers count epochs and updates themselves
+            if self.trainer.lr_scheduler_configs and any(
+                c.scheduler is scheduler and c.interval == "step" for c in self.trainer.lr_scheduler_configs
+            ):
+                scheduler.step_update(num_updates=self.global_step, metric=metric)
+            else:
+                scheduler.step(epoch=self.current_epoch + 1, metric=metric)
+        elif metric is None:
+            scheduler.step()
+        else:
+            scheduler.step(metric)
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def check_modalities(requested: list[str] | None, available: list[str], key: str) -> list[str]:
+    """Validate a ``modalities`` subset against what is configured."""
+    if requested is None:
+        return list(available)
+    unknown = [m for m in requested if m not in available]
+    if unknown or not requested:
+        raise ConfigError(f"{key}: {requested} must be a non-empty subset of the configured encoders {available}")
+    return list(requested)

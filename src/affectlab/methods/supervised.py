@@ -1,0 +1,181 @@
+"""Implements the supervised multimodal baseline: an encoder per modality, fusion, a classification head.
+
+Beside the fused head, each modality's pooled vector feeds a unimodal head trained with the same loss
+(weight ``unimodal_weight``). Their test scores are the per-modality figures of the results table, so one
+run shows how much fusion adds; they also keep every encoder learning when one modality dominates.
+
+Algorithm, per batch:
+1. encode each modality:      v_m = pool(E_m(x_m, mask_m))                   (B, D_m)
+2. fuse:                      z = F([v_m]_m)                                  (B, D)
+3. classify:                  logits = H(z), logits_m = H_m(v_m)              (B, C)
+4. loss = CE(logits, y) + unimodal_weight * mean_m CE(logits_m, y), over samples that carry the label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from affectlab.data.contract import EMOTIONS, mask_key
+from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.metrics.classification import classification_metrics, confusion_matrix
+from affectlab.nn.fusion import create_fusion
+from affectlab.nn.heads import ClassificationHead
+from affectlab.plots import confusion_matrix_figure, log_figure
+
+FUSED = "fused"
+
+
+class SupervisedClassifier(BaseMethod):
+    """Supervised classification from any subset of the modalities the data module serves.
+
+    Args:
+        encoders: one encoder per modality, keyed by the batch entry it reads (``video``, ``audio``, ...).
+        modalities: the subset of ``encoders`` to use; None uses them all.
+        task: the target to predict (a key of ``batch["targets"]``).
+        num_classes: number of classes of ``task``.
+        fusion: ``concat`` or ``mean`` (see ``affectlab.nn.fusion``).
+        fusion_dim: size of the fused representation.
+        dropout: before every classification head.
+        unimodal_weight: weight of the per-modality heads' loss; 0 trains only the fused head.
+        label_smoothing: of the cross-entropy.
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        modalities: list[str] | None = None,
+        task: str = "emotion",
+        num_classes: int = 7,
+        fusion: str = "concat",
+        fusion_dim: int = 256,
+        dropout: float = 0.2,
+        unimodal_weight: float = 0.5,
+        label_smoothing: float = 0.0,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
+        self.task = task
+        self.num_classes = num_classes
+        self.class_names = list(EMOTIONS) if num_classes == len(EMOTIONS) else [str(i) for i in range(num_classes)]
+        dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
+        self.fusion = create_fusion(fusion, dims, fusion_dim, dropout)
+        self.head = ClassificationHead(fusion_dim, num_classes, dropout)
+        self.unimodal_weight = unimodal_weight
+        self.unimodal_heads = nn.ModuleDict({m: ClassificationHead(d, num_classes, dropout) for m, d in dims.items()})
+        self.label_smoothing = label_smoothing
+        # Metrics per stage and per head; torchmetrics accumulates over the epoch and syncs across processes.
+        heads = [FUSED, *dims]
+        self.metrics = nn.ModuleDict(
+            {
+                stage: nn.ModuleDict({head: classification_metrics(num_classes) for head in heads})
+                for stage in ("val", "test")
+            }
+        )
+        self.confusion = nn.ModuleDict({stage: confusion_matrix(num_classes) for stage in ("val", "test")})
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    @property
+    def tasks(self) -> list[str]:
+        return [self.task]
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        names = getattr(datamodule, "class_names", {}).get(self.task) if datamodule is not None else None
+        if names is not None:
+            if len(names) != self.num_classes:
+                raise ValueError(
+                    f"model.init_args.num_classes is {self.num_classes} but the data's {self.task!r} task has "
+                    f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
+                )
+            self.class_names = list(names)
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        vectors = {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in self.encoders.items()}  # (B, D_m)
+        fused = self.fusion(vectors)  # (B, D)
+        outputs = {"embedding": fused, FUSED: self.head(fused)}  # logits (B, C)
+        for m, vector in vectors.items():
+            outputs[m] = self.unimodal_heads[m](vector)
+        return outputs
+
+    def _losses(self, outputs: dict[str, torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        labelled = batch["target_mask"][self.task]  # (B,)
+        target = batch["targets"][self.task][labelled]
+
+        def ce(logits: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(logits[labelled], target, label_smoothing=self.label_smoothing)
+
+        losses = {"loss_fused": ce(outputs[FUSED])}
+        unimodal = [ce(outputs[m]) for m in self.encoders]
+        losses["loss_unimodal"] = torch.stack(unimodal).mean()
+        losses["loss"] = losses["loss_fused"] + self.unimodal_weight * losses["loss_unimodal"]
+        return losses
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        outputs = self(batch)
+        losses = self._losses(outputs, batch)
+        batch_size = int(batch["target_mask"][self.task].sum())
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=batch_size)
+        return losses["loss"]
+
+    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        outputs = self(batch)
+        losses = self._losses(outputs, batch)
+        labelled = batch["target_mask"][self.task]
+        target = batch["targets"][self.task][labelled]
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in losses.items()},
+            on_epoch=True, sync_dist=True, batch_size=int(labelled.sum()),
+        )
+        for head, metrics in self.metrics[stage].items():
+            metrics.update(outputs[head][labelled], target)
+        self.confusion[stage].update(outputs[FUSED][labelled], target)
+
+    def _evaluation_epoch_end(self, stage: str) -> None:
+        values = {}
+        for head, metrics in self.metrics[stage].items():
+            prefix = f"{stage}/" if head == FUSED else f"{stage}/{head}/"
+            values.update({prefix + name: value for name, value in metrics.compute().items()})
+            metrics.reset()
+        self.log_dict(values)
+        matrix = self.confusion[stage].compute().cpu().numpy()
+        self.confusion[stage].reset()
+        if self.trainer.sanity_checking:
+            return
+        self.log(f"{stage}/num_samples", float(matrix.sum()))
+        title = f"{stage} confusion, epoch {self.current_epoch}"
+        log_figure(self.trainer, confusion_matrix_figure(matrix, self.class_names, title), f"plots/{stage}_confusion.png")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._evaluation_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._evaluation_epoch_end("test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        probabilities = self(batch)[FUSED].softmax(dim=-1)  # (B, C)
+        prediction = {"id": batch["id"], "prediction": probabilities.argmax(dim=-1), "probabilities": probabilities}
+        if self.task in batch.get("targets", {}):
+            prediction["target"] = batch["targets"][self.task]
+        return prediction

@@ -1,0 +1,92 @@
+"""Frame encoders: an image backbone applied to every frame, then pooled over time."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from affectlab.nn.encoders.base import Encoder, register_encoder
+
+
+def build_image_backbone(backbone: str, backbone_kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """A feature extractor mapping ``[N, C, H, W]`` to ``[N, D]``, from a timm name or a dotted class path.
+
+    Weights are never fetched from a hub: timm models are randomly initialised unless
+    ``backbone_kwargs`` names a local ``checkpoint_path``.
+    """
+    kwargs = dict(backbone_kwargs or {})
+    if "." not in backbone:
+        if not timm.is_model(backbone):
+            raise ValueError(
+                f"backbone {backbone!r} is not a timm model name; pick one from timm.list_models() "
+                "or give a dotted class path such as torchvision.models.resnet18"
+            )
+        kwargs.setdefault("num_classes", 0)  # 0 = no classifier: timm returns pooled features
+        return timm.create_model(backbone, pretrained=False, **kwargs)
+    module_name, _, attr = backbone.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"backbone class path {backbone!r} cannot be imported: {error}") from error
+    model = factory(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"backbone {backbone!r} built a {type(model).__name__}, not a torch.nn.Module")
+    if hasattr(model, "reset_classifier"):
+        model.reset_classifier(0)
+    return model
+
+
+@register_encoder
+class FrameEncoder(Encoder):
+    """Encode ``[B, T, C, H, W]`` frames (float in [0, 1]) or ``[B, C, H, W]`` images with an image backbone.
+
+    Args:
+        backbone: timm model name (e.g. ``resnet18``) or dotted class path of an ``nn.Module`` factory.
+        backbone_kwargs: keyword arguments for the backbone (``in_chans``, ``drop_rate``, ...).
+        mean: per-channel mean used to normalise the input; travels with the backbone's weights.
+        std: per-channel standard deviation, likewise.
+    """
+
+    modality = "video"
+
+    def __init__(
+        self,
+        backbone: str = "test_convnext",
+        backbone_kwargs: dict[str, Any] | None = None,
+        mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
+        std: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    ) -> None:
+        super().__init__()
+        self.backbone = build_image_backbone(backbone, backbone_kwargs)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.num_features = self._infer_num_features()
+
+    def _infer_num_features(self) -> int:
+        if getattr(self.backbone, "num_features", None):
+            return int(self.backbone.num_features)
+        was_training = self.backbone.training
+        self.backbone.eval()
+        with torch.no_grad():
+            out = self._embed(torch.zeros(1, self.mean.shape[1], 64, 64))
+        self.backbone.train(was_training)
+        return int(out.shape[-1])
+
+    def _embed(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.backbone((images - self.mean) / self.std)
+        if out.ndim == 4:  # a backbone that returns a feature map: average it spatially
+            out = out.mean(dim=(2, 3))
+        return out  # (N, D)
+
+    def forward_features(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if x.ndim == 4:  # single images: a clip of one frame
+            x = x.unsqueeze(1)
+        B, T = x.shape[:2]
+        embedded = self._embed(x.flatten(0, 1))  # (B*T, D)
+        return embedded.view(B, T, -1), mask  # (B, T, D), (B, T)

@@ -1,0 +1,1 @@
+"""Runs: the MLflow run store, checkpoint I/O, determinism, environment capture."""

@@ -1,0 +1,119 @@
+"""The run store: a local MLflow tracking store (SQLite backend, file artifacts) with no server to start.
+
+Where it is, by precedence: the ``store`` argument (a folder), then ``MLFLOW_TRACKING_URI`` (any MLflow
+URI, a server included), then ``./runs``. In a folder store the tracking database is ``<store>/mlflow.db``
+and each run's artifacts live in ``<store>/artifacts/<experiment id>/<run id>/artifacts/``: ``config.yaml``
+(the first config), ``config_<timestamp>.yaml`` (later ones), ``environment.json``, ``checkpoints/``
+(``best.ckpt``, ``last.ckpt``), ``plots/``, ``predictions/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from affectlab.errors import ConfigError
+
+DEFAULT_STORE = "runs"
+FIRST_CONFIG = "config.yaml"
+CHECKPOINTS = "checkpoints"
+
+# MLflow announces every database migration and experiment creation at INFO; runs only need warnings.
+for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlflow.store"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def _local_path(uri: str) -> Path | None:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        return Path(unquote(parsed.path))
+    return None
+
+
+@dataclass
+class RunStore:
+    tracking_uri: str
+    artifact_location: str | None = None  # for experiments this store creates; None lets MLflow choose
+    _client: Any = field(default=None, repr=False)
+
+    @classmethod
+    def resolve(cls, store: str | None = None) -> "RunStore":
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if store is None and uri:
+            return cls(uri)
+        root = Path(store or DEFAULT_STORE).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{root / 'mlflow.db'}", (root / "artifacts").as_uri())
+
+    @property
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None and experiment.lifecycle_stage != "deleted":
+            return experiment.experiment_id
+        return self.client.create_experiment(name, artifact_location=self._experiment_artifacts(name))
+
+    def _experiment_artifacts(self, name: str) -> str | None:
+        if self.artifact_location is None:
+            return None
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        return f"{self.artifact_location}/{safe}"
+
+    def create_run(self, experiment: str, run_name: str, tags: dict[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id(experiment), run_name=run_name, tags=tags)
+        return run.info.run_id
+
+    def get_run(self, run_id: str):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException as error:
+            raise ConfigError(
+                f"run_id {run_id!r} is not in the run store {self.tracking_uri}; check the id that was printed as "
+                "'run_id: ...', or point --store / MLFLOW_TRACKING_URI at the store that holds it"
+            ) from error
+
+    def artifact_dir(self, run_id: str) -> Path:
+        """Local folder of the run's artifacts; runs whose artifacts are remote are staged under the temp dir."""
+        local = _local_path(self.get_run(run_id).info.artifact_uri)
+        if local is None:
+            local = Path(tempfile.gettempdir()) / "affectlab-staging" / run_id
+        return local
+
+    def checkpoint_dir(self, run_id: str) -> Path:
+        return self.artifact_dir(run_id) / CHECKPOINTS
+
+    def is_local(self, run_id: str) -> bool:
+        return _local_path(self.get_run(run_id).info.artifact_uri) is not None
+
+    def artifact_names(self, run_id: str, path: str | None = None) -> list[str]:
+        return [Path(info.path).name for info in self.client.list_artifacts(run_id, path)]
+
+    def first_config(self, run_id: str) -> Path:
+        """Download the run's first config (``config.yaml``) and return its local path."""
+        self.get_run(run_id)
+        if FIRST_CONFIG not in self.artifact_names(run_id):
+            raise ConfigError(f"run {run_id} has no {FIRST_CONFIG}; it was not started by affectlab")
+        target = Path(tempfile.mkdtemp(prefix=f"affectlab-{run_id[:8]}-"))
+        return Path(self.client.download_artifacts(run_id, FIRST_CONFIG, str(target)))
+
+    def log_config(self, run_id: str, text: str) -> str:
+        """Store ``text`` as ``config.yaml`` if the run has none yet, else as ``config_<timestamp>.yaml``."""
+        name = FIRST_CONFIG
+        if FIRST_CONFIG in self.artifact_names(run_id):
+            name = time.strftime("config_%Y%m%d-%H%M%S.yaml")
+        self.client.log_text(run_id, text, name)
+        return name
