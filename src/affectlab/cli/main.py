@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -59,6 +58,17 @@ def with_run_config(args: list[str]) -> list[str]:
     return ["--config", str(first), *args]
 
 
+def _own_error(error: BaseException) -> ConfigError | DataError | None:
+    """The ConfigError or DataError somewhere in ``error``'s chain of causes, if any."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (ConfigError, DataError)):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def run_command(args: list[str]) -> int:
     from argparse import ArgumentError
 
@@ -70,10 +80,16 @@ def run_command(args: list[str]) -> int:
     args = with_run_config(args)
     try:
         cli = AffectLabCLI(args)
-    except ArgumentError as error:
+    except (ArgumentError, ValueError, TypeError) as error:
         if os.environ.get("AFFECTLAB_DEBUG"):
             raise
-        raise ConfigError(explain_argument_error(str(error))) from None
+        # jsonargparse wraps what a constructor raised; AffectLab's own errors already read well.
+        cause = _own_error(error)
+        if cause is not None:
+            raise cause from None
+        if isinstance(error, ArgumentError):
+            raise ConfigError(explain_argument_error(str(error))) from None
+        raise
     cli.run_commands()
     if cli.trainer.is_global_zero:
         print_results(cli.results, cli.run_id, cli.store.tracking_uri)
@@ -94,7 +110,7 @@ def ui_command(args: list[str]) -> int:
     if store.artifact_location:
         command += ["--default-artifact-root", store.artifact_location]
     print(f"MLflow UI on {store.tracking_uri}: http://{options.host}:{options.port}", flush=True)
-    return subprocess.call(command)
+    os.execv(sys.executable, command)  # become the server, so Ctrl-C and kill reach it directly
 
 
 def data_command(args: list[str]) -> int:

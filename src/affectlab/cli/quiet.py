@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 
 _NOISE = (
@@ -22,5 +23,5 @@ def silence_noise() -> None:
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_DropNoise())
     for noise in _NOISE:
-        warnings.filterwarnings("ignore", message=f".*{noise}.*")
+        warnings.filterwarnings("ignore", message=f".*{re.escape(noise)}.*")
     warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
-from affectlab.data.samplers import EpochSeededRandomSampler
+from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
 from affectlab.errors import ConfigError
@@ -159,7 +158,7 @@ class AffectSynthDataModule(LightningDataModule):
         trainer = self.trainer
         if split == "train":
             # The order depends on the experiment seed and the epoch only (resume-proof, see data/samplers.py).
-            sampler = EpochSeededRandomSampler(dataset, seed=int(os.environ.get("PL_GLOBAL_SEED", 0)))
+            sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed())
         elif trainer is not None and trainer.world_size > 1:
             # Each evaluation sample exactly once across processes, so reduced metrics count every sample once.
             from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
@@ -174,6 +173,7 @@ class AffectSynthDataModule(LightningDataModule):
             drop_last=split == "train",  # a last batch of one sample would break BatchNorm
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            generator=loader_generator(),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -10,8 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sized
 
+import os
+
 import torch
 from torch.utils.data import RandomSampler
+
+
+def experiment_seed() -> int:
+    """The seed Lightning's ``seed_everything`` set for this run (0 when none was set)."""
+    return int(os.environ.get("PL_GLOBAL_SEED", 0))
+
+
+def loader_generator(seed: int | None = None) -> torch.Generator:
+    """A private generator for a DataLoader.
+
+    Creating a DataLoader iterator draws a base seed from its generator, or from the global RNG when it has
+    none. Lightning creates iterators at slightly different moments in a fresh and in a resumed run, so a
+    draw from the global RNG would shift every later dropout mask of the resumed run.
+    """
+    return torch.Generator().manual_seed(experiment_seed() if seed is None else seed)
 
 
 class EpochSeededRandomSampler(RandomSampler):

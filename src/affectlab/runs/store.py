@@ -24,6 +24,8 @@ DEFAULT_STORE = "runs"
 FIRST_CONFIG = "config.yaml"
 CHECKPOINTS = "checkpoints"
 
+# Artifact downloads are small local copies: their tqdm bars would only clutter the run's output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # MLflow announces every database migration and experiment creation at INFO; runs only need warnings.
 for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent", "mlflow.store"):
     logging.getLogger(_name).setLevel(logging.WARNING)

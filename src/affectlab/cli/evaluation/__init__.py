@@ -7,7 +7,10 @@ Each is ``fn(model, datamodule, trainer, **kwargs)``; the CLI supplies the first
 from __future__ import annotations
 
 import inspect
+from argparse import ArgumentError
 from typing import Any, Callable
+
+from jsonargparse import ArgumentParser
 
 from affectlab.cli.evaluation.examine_incorrectly_classified_images import examine_incorrectly_classified_images
 from affectlab.cli.evaluation.inspect_batch_inputs import inspect_batch_inputs
@@ -19,8 +22,9 @@ EVALUATIONS: dict[str, Callable[..., Any]] = {
 _SUPPLIED = ("model", "datamodule", "trainer")
 
 
-def check_evaluation(name: str | None, kwargs: dict[str, Any]) -> None:
-    """Fail before any training if the evaluation or its arguments are wrong."""
+def check_evaluation(name: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Fail before any training if the evaluation or its arguments are wrong; return the arguments typed as the
+    function's signature says (``--eval.num_samples 3`` arrives as a string)."""
     if name is None:
         raise ConfigError(f"eval_func: the commands include 'eval' but no eval_func is set; choose one of {sorted(EVALUATIONS)}")
     if name not in EVALUATIONS:
@@ -30,8 +34,14 @@ def check_evaluation(name: str | None, kwargs: dict[str, Any]) -> None:
     for key in kwargs:
         if key not in accepted:
             raise ConfigError(f"eval.{key}: {name} takes no argument {key!r}; it accepts {accepted}")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_function_arguments(EVALUATIONS[name], skip=set(_SUPPLIED))
+    try:
+        typed = parser.parse_object(kwargs)
+    except ArgumentError as error:
+        raise ConfigError(f"eval: wrong arguments for {name}: {error}") from None
+    return {key: value for key, value in typed.as_dict().items() if key in accepted}
 
 
 def run_evaluation(name: str, kwargs: dict[str, Any], model: Any, datamodule: Any, trainer: Any) -> Any:
-    check_evaluation(name, kwargs)
-    return EVALUATIONS[name](model, datamodule, trainer, **kwargs)
+    return EVALUATIONS[name](model, datamodule, trainer, **check_evaluation(name, kwargs))

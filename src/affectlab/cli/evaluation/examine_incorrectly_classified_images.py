@@ -42,7 +42,7 @@ def examine_incorrectly_classified_images(
                     f"'prediction' and 'target'; {type(model).__name__} does not"
                 )
             total += len(output["target"])
-            for row in torch.flatnonzero(output["prediction"] != output["target"]).tolist():
+            for row in torch.nonzero(output["prediction"] != output["target"]).flatten().tolist():
                 wrong.append(
                     {
                         "id": int(output["id"][row]),

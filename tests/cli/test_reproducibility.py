@@ -1,0 +1,71 @@
+"""Same config and seed, same numbers; a run killed during fit and resumed by its id ends where an
+uninterrupted run ends. Both compare test metrics for equality, not closeness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import affectlab, cli_env, mlflow_client, printed_run_id, tiny_args
+
+
+def _test_metrics(store: Path, run_id: str) -> dict[str, float]:
+    metrics = mlflow_client(store).get_run(run_id).data.metrics
+    return {k: v for k, v in metrics.items() if k.startswith("test/")}
+
+
+def test_same_config_and_seed_give_identical_test_metrics(tiny_data, tmp_path):
+    runs = []
+    for name in ("first", "second"):
+        store = tmp_path / name
+        result = affectlab("run", *tiny_args(tiny_data, store, max_epochs=2))
+        runs.append(_test_metrics(store, printed_run_id(result.stdout)))
+    assert runs[0] and runs[0] == runs[1]
+
+
+def test_another_seed_gives_other_numbers(tiny_data, tmp_path):
+    metrics = []
+    for seed in (1, 2):
+        store = tmp_path / f"seed{seed}"
+        result = affectlab("run", *tiny_args(tiny_data, store, max_epochs=1), "--seed_everything", str(seed))
+        metrics.append(_test_metrics(store, printed_run_id(result.stdout)))
+    assert metrics[0]["test/loss"] != metrics[1]["test/loss"]
+
+
+def test_killed_run_resumes_to_the_same_metrics(tiny_data, tmp_path):
+    epochs = 4
+    # Sleeping after each batch changes no number; it leaves time to kill the run in the middle of fitting.
+    slow = ["--additional_callbacks", "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 0.15}}]"]
+    reference_store = tmp_path / "uninterrupted"
+    reference = affectlab("run", *tiny_args(tiny_data, reference_store, max_epochs=epochs), *slow)
+    expected = _test_metrics(reference_store, printed_run_id(reference.stdout))
+
+    store = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "affectlab", "run", *tiny_args(tiny_data, store, max_epochs=epochs), *slow],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    run_id = None
+    for line in process.stdout:  # read until the id is printed
+        if line.startswith("run_id: "):
+            run_id = line.split()[1]
+            break
+    assert run_id, "the run printed no id"
+    last = next(store.glob(f"artifacts/*/{run_id}/artifacts")) / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the next epoch
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not _test_metrics(store, run_id), "the killed run must not have reached its test"
+
+    resumed = affectlab("run", "--run_id", run_id, "--store", str(store))
+    assert "fit: resuming from" in resumed.stdout and "last.ckpt" in resumed.stdout
+    assert _test_metrics(store, run_id) == expected

@@ -1,0 +1,91 @@
+"""Shared fixtures: a tiny AffectSynth and a way to run the ``affectlab`` command in a subprocess.
+
+Every CLI test runs the real command in its own process on a tiny data set (48 clips of 4 frames of
+32x32 pixels, 6 identities) with a tiny model, so the whole suite fits CI's 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+TINY_DATA = {
+    "num_clips": 48,
+    "num_identities": 6,
+    "num_frames": 4,
+    "image_size": 32,
+    "batch_size": 8,
+}
+
+
+def tiny_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
+    """CLI options for a fast supervised run on tiny AffectSynth (a test adds or overrides more)."""
+    args = [
+        "--model", str(CONFIGS / "model/supervised.yaml"),
+        "--data", str(CONFIGS / "data/synth.yaml"),
+        "--data.init_args.root", str(data_root),
+        "--model.init_args.encoders.video.init_args.backbone", "test_vit",
+        "--model.init_args.encoders.video.init_args.backbone_kwargs", "{img_size: 32}",
+        "--model.init_args.fusion_dim", "32",
+        "--model.init_args.lr_scheduler_init", "null",
+        "--trainer.accelerator", "cpu",
+        "--trainer.max_epochs", str(max_epochs),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.log_every_n_steps", "1",
+        "--store", str(store),
+    ]
+    for key, value in TINY_DATA.items():
+        args += [f"--data.init_args.{key}", str(value)]
+    return args
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("AFFECTLAB_RUN_ID", None)
+    # One thread per process: pytest-xdist runs two workers on CI's two cores.
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(HELPERS)})
+    return env
+
+
+def affectlab(*args: str, cwd: Path | None = None, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``affectlab ARGS`` in a subprocess and return it (stdout and stderr as text)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "affectlab", *args],
+        cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"affectlab {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def printed_run_id(output: str) -> str:
+    ids = re.findall(r"^run_id: ([0-9a-f]{32})$", output, flags=re.MULTILINE)
+    assert ids, f"no 'run_id: <id>' line in:\n{output}"
+    return ids[0]
+
+
+def mlflow_client(store: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A data root holding the tiny AffectSynth cache, generated once per test process."""
+    from affectlab.data.affectsynth import AffectSynthDataModule
+
+    root = tmp_path_factory.mktemp("affectsynth")
+    AffectSynthDataModule(root=str(root), **{k: v for k, v in TINY_DATA.items()}).prepare_data()
+    return root
