@@ -1,0 +1,71 @@
+"""Every registered encoder: forward, backward, features and the uniform interface (registry-driven)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from affectlab.nn.encoders import create_encoder, list_encoders
+from affectlab.nn.pooling import downsample_mask, masked_mean
+
+# Small inputs per encoder, so the test stays fast; a new encoder must add its case here.
+CASES = {
+    "FrameEncoder": ({"backbone": "test_vit", "backbone_kwargs": {"img_size": 32}}, lambda: torch.rand(2, 3, 3, 32, 32)),
+    "AudioConvEncoder": ({}, lambda: torch.rand(2, 4000) * 2 - 1),
+    "TextTransformerEncoder": ({"vocab_size": 50}, lambda: torch.randint(1, 50, (2, 7))),
+    "FeatureSequenceEncoder": ({"in_features": 10, "dim": 8}, lambda: torch.randn(2, 5, 10)),
+}
+
+
+def test_every_encoder_has_a_case():
+    assert sorted(CASES) == list_encoders()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_backward_and_features(name):
+    kwargs, make_input = CASES[name]
+    encoder = create_encoder(name, **kwargs)
+    x = make_input()
+    features, mask = encoder.forward_features(x)
+    assert features.ndim == 3 and features.shape[0] == 2 and features.shape[-1] == encoder.num_features
+    pooled = encoder(x)
+    assert pooled.shape == (2, encoder.num_features)
+    pooled.square().mean().backward()
+    grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert encoder.feature_info[0]["num_chs"] == encoder.num_features
+
+
+def test_unknown_encoder_lists_known_ones():
+    with pytest.raises(KeyError, match="FrameEncoder"):
+        create_encoder("NoSuchEncoder")
+
+
+def test_unknown_timm_backbone_is_a_clear_error():
+    with pytest.raises(ValueError, match="not a timm model name"):
+        create_encoder("FrameEncoder", backbone="resnet_does_not_exist")
+
+
+def test_backbone_by_class_path():
+    encoder = create_encoder("FrameEncoder", backbone="torchvision.models.resnet18", backbone_kwargs={"num_classes": 16})
+    assert encoder(torch.rand(1, 2, 3, 32, 32)).shape == (1, 16)
+
+
+def test_masked_mean_ignores_padding():
+    x = torch.tensor([[[1.0], [3.0], [100.0]]])  # (B=1, T=3, D=1)
+    mask = torch.tensor([[True, True, False]])
+    assert masked_mean(x, mask).item() == 2.0
+    assert masked_mean(x, torch.zeros_like(mask)).item() == 0.0  # all padding: zeros, not NaN
+
+
+def test_text_padding_does_not_change_the_encoding():
+    torch.manual_seed(0)
+    encoder = create_encoder("TextTransformerEncoder", vocab_size=20).eval()
+    short = torch.tensor([[3, 4, 5]])
+    padded = torch.tensor([[3, 4, 5, 0, 0]])
+    assert torch.allclose(encoder(short), encoder(padded), atol=1e-6)
+
+
+def test_downsample_mask_keeps_real_steps():
+    mask = torch.tensor([[True] * 6 + [False] * 2])
+    assert downsample_mask(mask, 4).tolist() == [[True, True, True, False]]
