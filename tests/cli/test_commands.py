@@ -87,3 +87,20 @@ def test_ui_serves_the_store(tmp_path):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_fit_alone_with_an_extra_logger(tiny_data, tmp_path):
+    """`affectlab fit` trains without testing; a logger added under trainer.logger runs beside MLflow."""
+    from conftest import tiny_args
+
+    store, csv_dir = tmp_path / "store", tmp_path / "csv"
+    result = affectlab(
+        "fit", *tiny_args(tiny_data, store, max_epochs=1),
+        "--trainer.logger", f"{{class_path: lightning.pytorch.loggers.CSVLogger, init_args: {{save_dir: {csv_dir}}}}}",
+    )
+    run_id = printed_run_id(result.stdout)
+    metrics = mlflow_client(store).get_run(run_id).data.metrics
+    assert "val/acc" in metrics and not any(k.startswith("test/") for k in metrics)
+    assert list(csv_dir.rglob("metrics.csv")), "the extra logger wrote nothing"
+    checkpoints = [Path(a.path).name for a in mlflow_client(store).list_artifacts(run_id, "checkpoints")]
+    assert sorted(checkpoints) == ["best.ckpt", "last.ckpt"]
