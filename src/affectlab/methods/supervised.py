@@ -1,14 +1,16 @@
 """Implements the supervised multimodal baseline: an encoder per modality, fusion, a classification head.
 
 Beside the fused head, each modality's pooled vector feeds a unimodal head trained with the same loss
-(weight ``unimodal_weight``). Their test scores are the per-modality figures of the results table, so one
-run shows how much fusion adds; they also keep every encoder learning when one modality dominates.
+(weight ``unimodal_weight`` each). Their test scores are the per-modality figures of the results table, so
+one run shows how much fusion adds. They also keep every encoder learning: trained through the fused head
+alone, the slow video encoder stays near chance while text and audio carry the loss (measured on
+AffectSynth: video head 20 % with a weight of 1/6 per head, 30 % with 1).
 
 Algorithm, per batch:
 1. encode each modality:      v_m = pool(E_m(x_m, mask_m))                   (B, D_m)
 2. fuse:                      z = F([v_m]_m)                                  (B, D)
 3. classify:                  logits = H(z), logits_m = H_m(v_m)              (B, C)
-4. loss = CE(logits, y) + unimodal_weight * mean_m CE(logits_m, y), over samples that carry the label.
+4. loss = CE(logits, y) + unimodal_weight * sum_m CE(logits_m, y), over samples that carry the label.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class SupervisedClassifier(BaseMethod):
         fusion: ``concat`` or ``mean`` (see ``affectlab.nn.fusion``).
         fusion_dim: size of the fused representation.
         dropout: before every classification head.
-        unimodal_weight: weight of the per-modality heads' loss; 0 trains only the fused head.
+        unimodal_weight: weight of each per-modality head's loss; 0 trains only the fused head.
         label_smoothing: of the cross-entropy.
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
@@ -58,7 +60,7 @@ class SupervisedClassifier(BaseMethod):
         fusion: str = "concat",
         fusion_dim: int = 256,
         dropout: float = 0.2,
-        unimodal_weight: float = 0.5,
+        unimodal_weight: float = 1.0,
         label_smoothing: float = 0.0,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
@@ -122,7 +124,7 @@ class SupervisedClassifier(BaseMethod):
 
         losses = {"loss_fused": ce(outputs[FUSED])}
         unimodal = [ce(outputs[m]) for m in self.encoders]
-        losses["loss_unimodal"] = torch.stack(unimodal).mean()
+        losses["loss_unimodal"] = torch.stack(unimodal).sum()
         losses["loss"] = losses["loss_fused"] + self.unimodal_weight * losses["loss_unimodal"]
         return losses
 

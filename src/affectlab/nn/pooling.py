@@ -25,3 +25,18 @@ def downsample_mask(mask: torch.Tensor, length: int) -> torch.Tensor:
         return mask
     pooled = torch.nn.functional.adaptive_max_pool1d(mask.unsqueeze(1).float(), length)  # (B, 1, length)
     return pooled.squeeze(1) > 0
+
+
+def masked_max(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Maximum over the time axis of ``x`` ``[B, T, D]`` over real steps; an all-padding sample gives zeros.
+
+    Max keeps the apex of a transient event (an expression's peak frame) that a mean over the clip dilutes.
+    """
+    if mask is None:
+        return x.amax(dim=1)
+    filled = x.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (B, T, D)
+    pooled = filled.amax(dim=1)
+    return torch.where(mask.any(dim=1, keepdim=True), pooled, torch.zeros_like(pooled))
+
+
+POOLINGS = {"mean": masked_mean, "max": masked_max}

@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from affectlab.nn.pooling import masked_mean
+from affectlab.nn.pooling import POOLINGS
 
 _ENCODERS: dict[str, Callable[..., "Encoder"]] = {}
 
@@ -46,6 +46,7 @@ class Encoder(nn.Module):
     modality: str = ""
     num_features: int = 0
     reduction: int = 1
+    pooling: str = "mean"  # over time in ``forward``: "mean" or "max"
 
     @property
     def feature_info(self) -> list[dict]:
@@ -58,4 +59,4 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         features, mask = self.forward_features(x, mask)  # (B, T', D), (B, T')
-        return masked_mean(features, mask)  # (B, D)
+        return POOLINGS[self.pooling](features, mask)  # (B, D)

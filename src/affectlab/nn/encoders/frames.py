@@ -12,11 +12,14 @@ from torch import nn
 from affectlab.nn.encoders.base import Encoder, register_encoder
 
 
-def build_image_backbone(backbone: str, backbone_kwargs: dict[str, Any] | None = None) -> nn.Module:
-    """A feature extractor mapping ``[N, C, H, W]`` to ``[N, D]``, from a timm name or a dotted class path.
+def build_image_backbone(
+    backbone: str, backbone_kwargs: dict[str, Any] | None = None, feature_stage: int | None = None
+) -> nn.Module:
+    """An image feature extractor from a timm name or a dotted class path.
 
-    Weights are never fetched from a hub: timm models are randomly initialised unless
-    ``backbone_kwargs`` names a local ``checkpoint_path``.
+    With ``feature_stage`` None it maps ``[N, C, H, W]`` to pooled ``[N, D]``; with a stage index (timm names
+    only) to that stage's feature map ``[N, C', H', W']`` (timm's ``features_only``). Weights are never fetched
+    from a hub: timm models are randomly initialised unless ``backbone_kwargs`` names a local ``checkpoint_path``.
     """
     kwargs = dict(backbone_kwargs or {})
     if "." not in backbone:
@@ -25,8 +28,12 @@ def build_image_backbone(backbone: str, backbone_kwargs: dict[str, Any] | None =
                 f"backbone {backbone!r} is not a timm model name; pick one from timm.list_models() "
                 "or give a dotted class path such as torchvision.models.resnet18"
             )
+        if feature_stage is not None:
+            return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(feature_stage,), **kwargs)
         kwargs.setdefault("num_classes", 0)  # 0 = no classifier: timm returns pooled features
         return timm.create_model(backbone, pretrained=False, **kwargs)
+    if feature_stage is not None:
+        raise ValueError(f"feature_stage needs a timm model name; {backbone!r} is a class path")
     module_name, _, attr = backbone.rpartition(".")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -47,6 +54,11 @@ class FrameEncoder(Encoder):
     Args:
         backbone: timm model name (e.g. ``resnet18``) or dotted class path of an ``nn.Module`` factory.
         backbone_kwargs: keyword arguments for the backbone (``in_chans``, ``drop_rate``, ...).
+        feature_stage: take this stage's feature map (timm ``features_only``) instead of the pooled output;
+            an earlier stage keeps finer detail (the corner of a mouth, the height of a brow).
+        spatial_grid: average a feature map into ``grid x grid`` cells and concatenate them, so the vector
+            keeps where things are; 1 is global average pooling.
+        pooling: over frames, ``mean`` or ``max`` (max keeps an expression's apex).
         mean: per-channel mean used to normalise the input; travels with the backbone's weights.
         std: per-channel standard deviation, likewise.
     """
@@ -57,17 +69,25 @@ class FrameEncoder(Encoder):
         self,
         backbone: str = "test_convnext",
         backbone_kwargs: dict[str, Any] | None = None,
+        feature_stage: int | None = None,
+        spatial_grid: int = 1,
+        pooling: str = "mean",
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ) -> None:
         super().__init__()
-        self.backbone = build_image_backbone(backbone, backbone_kwargs)
+        if pooling not in ("mean", "max"):
+            raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
+        self.backbone = build_image_backbone(backbone, backbone_kwargs, feature_stage)
+        self.feature_stage = feature_stage
+        self.spatial_grid = spatial_grid
+        self.pooling = pooling
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self.num_features = self._infer_num_features()
 
     def _infer_num_features(self) -> int:
-        if getattr(self.backbone, "num_features", None):
+        if self.feature_stage is None and getattr(self.backbone, "num_features", None):
             return int(self.backbone.num_features)
         was_training = self.backbone.training
         self.backbone.eval()
@@ -78,8 +98,10 @@ class FrameEncoder(Encoder):
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
         out = self.backbone((images - self.mean) / self.std)
-        if out.ndim == 4:  # a backbone that returns a feature map: average it spatially
-            out = out.mean(dim=(2, 3))
+        if isinstance(out, (list, tuple)):  # timm features_only: one map per requested stage
+            out = out[-1]
+        if out.ndim == 4:  # a feature map (N, C, H', W'): pool to a grid, keep the cells
+            out = torch.nn.functional.adaptive_avg_pool2d(out, self.spatial_grid).flatten(1)  # (N, C * grid^2)
         return out  # (N, D)
 
     def forward_features(
