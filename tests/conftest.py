@@ -89,3 +89,13 @@ def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("affectsynth")
     AffectSynthDataModule(root=str(root), **{k: v for k, v in TINY_DATA.items()}).prepare_data()
     return root
+
+
+@pytest.fixture
+def datamodule(tiny_data):
+    """The tiny AffectSynth data module, set up (splits made, cache opened)."""
+    from affectlab.data.affectsynth import AffectSynthDataModule
+
+    data = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
+    data.setup()
+    return data

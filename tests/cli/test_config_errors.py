@@ -3,7 +3,6 @@ message naming the key or file and the fix: exit status 2, no stack trace."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

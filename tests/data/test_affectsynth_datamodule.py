@@ -13,13 +13,6 @@ from affectlab.errors import ConfigError, DataError
 from conftest import TINY_DATA
 
 
-@pytest.fixture
-def datamodule(tiny_data):
-    data = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    data.setup()
-    return data
-
-
 def test_batch_contract(datamodule):
     batch = next(iter(datamodule.train_dataloader()))
     B, T, S = 8, TINY_DATA["num_frames"], TINY_DATA["image_size"]

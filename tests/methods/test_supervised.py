@@ -21,13 +21,6 @@ def _encoders():
     }
 
 
-@pytest.fixture
-def datamodule(tiny_data):
-    data = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    data.setup()
-    return data
-
-
 def test_forward_gives_fused_and_unimodal_logits(datamodule):
     model = SupervisedClassifier(_encoders(), fusion_dim=32)
     batch = next(iter(datamodule.train_dataloader()))
