@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow benchmarks lint clean
+.PHONY: demo test test-slow lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(VENV)/.installed-dev
 # Checks too slow for CI (minutes each): full-size determinism, long resume, benchmarks as tests.
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow
+
+# Errors only (undefined names, unused imports, syntax): style is left to review.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check --select F,E9 src tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

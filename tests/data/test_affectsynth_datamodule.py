@@ -64,3 +64,19 @@ def test_modality_subset_and_bad_options(tiny_data):
         AffectSynthDataModule(root=str(tiny_data), modalities=["smell"])
     with pytest.raises(ConfigError, match="synth_options.face_nois"):
         AffectSynthDataModule(root=str(tiny_data), synth_options={"face_nois": 0.1})
+
+
+def test_tampered_cache_is_regenerated_not_read(tmp_path, caplog):
+    options = dict(TINY_DATA, num_clips=12, num_identities=3)
+    first = AffectSynthDataModule(root=str(tmp_path), **options)
+    first.prepare_data()
+    frames = first.path / "frames.npy"
+    original = frames.read_bytes()
+    tampered = bytearray(original)
+    tampered[-1] ^= 0xFF  # one pixel of the last clip
+    frames.write_bytes(bytes(tampered))
+    second = AffectSynthDataModule(root=str(tmp_path), **options)
+    with caplog.at_level("WARNING"):
+        second.prepare_data()
+    assert "generating it" in caplog.text
+    assert frames.read_bytes() == original  # regenerated, byte for byte
