@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,7 @@ class RunStore:
         """Store ``text`` as ``config.yaml`` if the run has none yet, else as ``config_<timestamp>.yaml``."""
         name = FIRST_CONFIG
         if FIRST_CONFIG in self.artifact_names(run_id):
-            name = time.strftime("config_%Y%m%d-%H%M%S.yaml")
+            # Milliseconds: two re-runs within one second must not overwrite each other's config.
+            name = datetime.now().strftime("config_%Y%m%d-%H%M%S-%f")[:-3] + ".yaml"
         self.client.log_text(run_id, text, name)
         return name
