@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# In-process tests share CI's 2 cores with a second pytest-xdist worker: with several threads each, torch's
+# thread pools spin against each other and a test runs tens of times slower.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -27,16 +32,11 @@ TINY_DATA = {
 }
 
 
-def tiny_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
-    """CLI options for a fast supervised run on tiny AffectSynth (a test adds or overrides more)."""
+def tiny_data_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
+    """CLI options for tiny AffectSynth, a CPU trainer and a run store in ``store`` (any model)."""
     args = [
-        "--model", str(CONFIGS / "model/supervised.yaml"),
         "--data", str(CONFIGS / "data/synth.yaml"),
         "--data.init_args.root", str(data_root),
-        "--model.init_args.encoders.video.init_args.backbone", "test_vit",
-        "--model.init_args.encoders.video.init_args.backbone_kwargs", "{img_size: 32}",
-        "--model.init_args.fusion_dim", "32",
-        "--model.init_args.lr_scheduler_init", "null",
         "--trainer.accelerator", "cpu",
         "--trainer.max_epochs", str(max_epochs),
         "--trainer.enable_progress_bar", "false",
@@ -47,6 +47,19 @@ def tiny_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
     for key, value in TINY_DATA.items():
         args += [f"--data.init_args.{key}", str(value)]
     return args
+
+
+def tiny_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
+    """CLI options for a fast supervised run on tiny AffectSynth (a test adds or overrides more)."""
+    return [
+        "--model", str(CONFIGS / "model/supervised.yaml"),
+        "--model.init_args.encoders.video.init_args.backbone", "test_vit",
+        "--model.init_args.encoders.video.init_args.backbone_kwargs", "{img_size: 32}",
+        "--model.init_args.encoders.video.init_args.feature_stage", "null",
+        "--model.init_args.fusion_dim", "32",
+        "--model.init_args.lr_scheduler_init", "null",
+        *tiny_data_args(data_root, store, max_epochs),
+    ]
 
 
 def cli_env() -> dict[str, str]:

@@ -51,3 +51,45 @@ def log_figure(trainer: Any, figure: plt.Figure, artifact_path: str) -> None:
         elif hasattr(experiment, "log_figure"):  # Comet, W&B-like
             experiment.log_figure(figure_name=artifact_path, figure=figure)
     plt.close(figure)
+
+
+def loss_curves_figure(curves: dict[str, list[float]], title: str = "") -> plt.Figure:
+    """One line per loss term (``stage/term`` keys), one point per epoch; train solid, validation dashed."""
+    terms = sorted({key.split("/", 1)[1] for key in curves})
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 2.8), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        for stage, style in (("train", "-"), ("val", "--")):
+            values = curves.get(f"{stage}/{term}")
+            if values:
+                ax.plot(range(len(values)), values, style, marker=".", label=stage)
+        ax.set_title(term)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def embedding_map_figure(
+    points: np.ndarray, colours: dict[str, np.ndarray], names: dict[str, Sequence[str] | None],
+    title: str = "", seed: int = 0,
+) -> plt.Figure:
+    """A 2D t-SNE map of ``points`` ``[N, D]``, one panel per colouring (e.g. by emotion, by cluster)."""
+    from sklearn.manifold import TSNE
+
+    perplexity = float(min(30, max(2, (len(points) - 1) // 3)))
+    xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points.astype(np.float32))
+    fig, axes = plt.subplots(1, max(len(colours), 1), figsize=(4.6 * max(len(colours), 1), 4.2), squeeze=False)
+    for ax, (what, labels) in zip(axes[0], colours.items()):
+        scatter = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10" if labels.max() < 10 else "tab20", s=6)
+        label_names = names.get(what)
+        if label_names is not None:
+            handles = [plt.Line2D([], [], marker="o", ls="", color=scatter.cmap(scatter.norm(i)), label=n)
+                       for i, n in enumerate(label_names)]
+            ax.legend(handles=handles, fontsize=7, loc="best")
+        ax.set_title(f"coloured by {what}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

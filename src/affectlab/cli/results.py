@@ -5,6 +5,14 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+# Per-class metrics (stage/f1/<class>) stay in the run store; the table keeps the summary.
+_PER_CLASS = ("f1", "precision", "recall", "acc")
+
+
+def _summary(name: str) -> bool:
+    parts = name.split("/")
+    return not (len(parts) == 3 and parts[1] in _PER_CLASS)
+
 
 def print_results(results: dict[str, dict[str, float]], run_id: str, tracking_uri: str) -> None:
     console = Console()
@@ -14,7 +22,7 @@ def print_results(results: dict[str, dict[str, float]], run_id: str, tracking_ur
         table = Table(title=f"{command} metrics")
         table.add_column("metric")
         table.add_column("value", justify="right")
-        for name in sorted(metrics):
+        for name in sorted(filter(_summary, metrics)):
             table.add_row(name, f"{metrics[name]:.4f}")
         console.print(table)
     console.print(f"run_id: {run_id}")

@@ -2,6 +2,9 @@
 
 The cache is generated once per configuration under ``root`` (``affectsynth-v1-<config hash>``), verified
 by checksum whenever it is opened, and memory-mapped: samples are read on demand, never all loaded.
+
+Label efficiency (``label_fraction``): only a stratified, seeded subset of the train split keeps its labels;
+the other train samples are dropped or served with every ``target_mask`` False (semi-supervised methods).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from affectlab.data.contract import AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
+from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
 from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
@@ -24,15 +27,53 @@ from affectlab.errors import ConfigError
 
 SYNTH_MODALITIES = ("video", "audio", "text")
 SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
+UNLABELLED_MODES = ("drop", "mask")
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which samples keep their label: ``max(1, round(fraction * n_c))`` of the ``n_c`` samples of each class c.
+
+    Rounded half up, per class, so the subset can exceed ``fraction`` of the samples when classes are small.
+    Each class's samples are drawn in one seeded random order whatever the fraction, so with one seed a
+    smaller fraction's subset is contained in a larger one's (label-efficiency curves add labels, never swap).
+
+    Args:
+        labels: class index per sample ``[N]``.
+        fraction: of each class's samples to keep, in (0, 1].
+        seed: of the draw.
+
+    Returns:
+        Boolean mask ``[N]``, True for the samples that keep their label.
+    """
+    keep = np.zeros(len(labels), dtype=bool)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):  # sorted: the draw does not depend on the order of the samples' classes
+        members = rng.permutation(np.flatnonzero(labels == label))
+        keep[members[: max(1, int(np.floor(fraction * len(members) + 0.5)))]] = True
+    return keep
 
 
 class AffectSynthDataset(Dataset):
-    """One sample per clip, as a dict in the batch contract (``affectlab.data.contract``)."""
+    """One sample per clip, as a dict in the batch contract (``affectlab.data.contract``).
 
-    def __init__(self, arrays: AffectSynthArrays, indices: np.ndarray, modalities: tuple[str, ...]) -> None:
+    Args:
+        arrays: the opened cache.
+        indices: clip index of each item.
+        modalities: the modalities to serve.
+        labelled: per item, whether it carries its labels (``target_mask``); None: every item does.
+    """
+
+    def __init__(
+        self,
+        arrays: AffectSynthArrays,
+        indices: np.ndarray,
+        modalities: tuple[str, ...],
+        labelled: np.ndarray | None = None,
+    ) -> None:
         self.arrays = arrays
         self.indices = indices
         self.modalities = modalities
+        self.labelled = labelled
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -64,7 +105,9 @@ class AffectSynthDataset(Dataset):
             "au_intensity": apex,
             "sentiment": float(a.sentiment[n]),
         }
-        sample["target_mask"] = {task: True for task in SYNTH_TASKS}
+        # The targets stay in the sample (fixed shapes for collation); the mask says whether a method may read them.
+        labelled = True if self.labelled is None else bool(self.labelled[item])
+        sample["target_mask"] = {task: labelled for task in SYNTH_TASKS}
         return sample
 
 
@@ -82,6 +125,11 @@ class AffectSynthDataModule(LightningDataModule):
         modalities: the modalities to serve; None serves video, audio and text.
         split_fractions: fractions of identities for train, val and test.
         split_seed: seed of the identity split.
+        label_fraction: fraction of each ``emotion`` class of the train split that keeps its labels (at least
+            one sample per class; see ``stratified_subset``); 1 labels everything. Val and test keep all labels.
+        label_seed: seed of the labelled subset, independent of the split and training seeds.
+        unlabelled: what happens to the other train samples: ``drop`` leaves them out of the train loader,
+            ``mask`` serves them with ``target_mask[task]`` False for every task (semi-supervised methods).
         batch_size: samples per batch.
         num_workers: data loader worker processes (0 loads in the training process).
     """
@@ -98,6 +146,9 @@ class AffectSynthDataModule(LightningDataModule):
         modalities: list[str] | None = None,
         split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
         split_seed: int = 0,
+        label_fraction: float = 1.0,
+        label_seed: int = 0,
+        unlabelled: str = "drop",
         batch_size: int = 32,
         num_workers: int = 0,
     ) -> None:
@@ -121,9 +172,23 @@ class AffectSynthDataModule(LightningDataModule):
         unknown = [m for m in served if m not in SYNTH_MODALITIES]
         if unknown or not served:
             raise ConfigError(f"data.init_args.modalities: {list(served)} must be a non-empty subset of {list(SYNTH_MODALITIES)}")
+        valid_fraction = isinstance(label_fraction, (int, float)) and not isinstance(label_fraction, bool)
+        if not (valid_fraction and 0.0 < label_fraction <= 1.0):
+            raise ConfigError(
+                f"data.init_args.label_fraction: {label_fraction!r} is not a fraction in (0, 1]; e.g. 0.1 keeps the "
+                "labels of 10 % of each class of the train split, 1.0 keeps them all"
+            )
+        if unlabelled not in UNLABELLED_MODES:
+            raise ConfigError(
+                f"data.init_args.unlabelled: {unlabelled!r} is not one of {list(UNLABELLED_MODES)} (drop: leave the "
+                "unlabelled train samples out; mask: serve them with target_mask False)"
+            )
+        self.label_fraction = float(label_fraction)
+        self.label_seed = label_seed
+        self.unlabelled = unlabelled
         self.modalities = served
         self.tasks = SYNTH_TASKS
-        self.class_names = {"emotion": EMOTIONS}
+        self.class_names = {"emotion": EMOTIONS, "au": tuple(f"AU{n}" for n in ACTION_UNITS)}
         self.sample_rate = self.synth_config.sample_rate
         digest = hashlib.sha256(json.dumps(self.synth_config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
         self.path = Path(root) / f"affectsynth-v1-{digest}"
@@ -133,6 +198,7 @@ class AffectSynthDataModule(LightningDataModule):
         self.num_workers = num_workers
         self.arrays: AffectSynthArrays | None = None
         self.splits: dict[str, np.ndarray] = {}
+        self.train_labelled: np.ndarray | None = None  # per train-split sample: keeps its labels (None: all do)
 
     def prepare_data(self) -> None:
         # Lightning calls this on one process per machine: the only place that may write the cache.
@@ -143,12 +209,46 @@ class AffectSynthDataModule(LightningDataModule):
             self.arrays = load(self.path) if (self.path / "manifest.json").is_file() else ensure(self.path, self.synth_config)
         if not self.splits:
             self.splits = identity_split(np.asarray(self.arrays.identity), self.split_fractions, self.split_seed)
+            if self.label_fraction < 1.0:
+                emotion = np.asarray(self.arrays.emotion)[self.splits["train"]]
+                self.train_labelled = stratified_subset(emotion, self.label_fraction, self.label_seed)
 
     def dataset(self, split: str) -> AffectSynthDataset:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self.setup()
-        return AffectSynthDataset(self.arrays, self.splits[split], self.modalities)
+        indices, labelled = self.splits[split], None
+        if split == "train" and self.train_labelled is not None:
+            if self.unlabelled == "drop":
+                indices = indices[self.train_labelled]
+            else:
+                labelled = self.train_labelled
+        return AffectSynthDataset(self.arrays, indices, self.modalities, labelled)
+
+    def labelled_indices(self, split: str = "train") -> np.ndarray:
+        """Clip indices of the samples of ``split`` that carry labels (all of val and test)."""
+        self.setup()
+        indices = self.splits[split]
+        return indices[self.train_labelled] if split == "train" and self.train_labelled is not None else indices
+
+    def class_counts(self, task: str = "emotion", split: str = "train") -> torch.Tensor:
+        """Labelled samples per class of ``task`` in ``split``, for class weighting.
+
+        Returns:
+            ``emotion``: ``[7]`` counts in the order of ``class_names["emotion"]``. ``au`` (multi-label):
+            ``[12, 2]``, per action unit the samples without (column 0) and with it (column 1).
+        """
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        indices = self.labelled_indices(split)
+        if task == "emotion":
+            labels = torch.from_numpy(np.asarray(self.arrays.emotion)[indices].astype(np.int64))
+            return torch.bincount(labels, minlength=len(EMOTIONS))
+        if task == "au":
+            apex = np.asarray(self.arrays.au_intensity[np.sort(indices)]).max(axis=1)  # (N, 12) as in the samples
+            present = torch.from_numpy((apex >= AU_OCCURRENCE_THRESHOLD).sum(axis=0).astype(np.int64))
+            return torch.stack([len(indices) - present, present], dim=1)
+        raise ValueError(f"class_counts: {task!r} is not a classification task of AffectSynth; use 'emotion' or 'au'")
 
     def decode_text(self, ids: torch.Tensor) -> str:
         return decode(ids.tolist())
@@ -170,7 +270,9 @@ class AffectSynthDataModule(LightningDataModule):
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            drop_last=split == "train",  # a last batch of one sample would break BatchNorm
+            # A last batch of one sample would break BatchNorm; but a labelled subset smaller than one batch
+            # (label_fraction) would leave no batch at all, so it is served whole.
+            drop_last=split == "train" and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             generator=loader_generator(),

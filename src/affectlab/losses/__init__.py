@@ -1,0 +1,15 @@
+"""Losses as pure functions, one file per method family, the paper's equation in each docstring."""
+
+from affectlab.losses.clustering import FeatureQueue, clustering_loss, cosine_kmeans
+from affectlab.losses.contrastive import mcn_pair_loss, nt_xent_loss, ring_contrastive_loss
+from affectlab.losses.reconstruction import reconstruction_loss
+
+__all__ = [
+    "FeatureQueue",
+    "clustering_loss",
+    "cosine_kmeans",
+    "mcn_pair_loss",
+    "nt_xent_loss",
+    "reconstruction_loss",
+    "ring_contrastive_loss",
+]

@@ -1,6 +1,9 @@
 """Training methods: one LightningModule per method, composed from encoders, heads and losses by config."""
 
 from affectlab.methods.base import BaseMethod
+from affectlab.methods.conclugen import ConCluGen
+from affectlab.methods.probe import LinearProbe
+from affectlab.methods.simclr import SimCLR
 from affectlab.methods.supervised import SupervisedClassifier
 
-__all__ = ["BaseMethod", "SupervisedClassifier"]
+__all__ = ["BaseMethod", "ConCluGen", "SimCLR", "LinearProbe", "SupervisedClassifier"]

@@ -106,8 +106,13 @@ class BaseMethod(LightningModule):
             metric = self.trainer.callback_metrics.get(config.monitor) if config.monitor else None
             self.lr_scheduler_step(config.scheduler, metric)
 
+    def param_groups(self, parameters: list[torch.nn.Parameter]) -> list[dict]:
+        """How one optimiser's parameters split into groups; a group's ``lr_scale`` multiplies its lr.
+        One group by default; a method overrides this to give a part of itself another learning rate."""
+        return [{"params": parameters}]
+
     def configure_optimizers(self) -> dict | list:
-        optimizers = build_optimizers(self, self._optimizer_specs)
+        optimizers = build_optimizers(self, self._optimizer_specs, self.param_groups)
         schedulers = []
         for index, spec in self._scheduler_pairs:
             scheduler = spec.cls(optimizers[index], **spec.init_args)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -178,5 +178,16 @@ def partition_parameters(module: nn.Module, specs: list[OptimizerSpec]) -> list[
     return groups
 
 
-def build_optimizers(module: nn.Module, specs: list[OptimizerSpec]) -> list[torch.optim.Optimizer]:
-    return [spec.cls(group, **spec.init_args) for spec, group in zip(specs, partition_parameters(module, specs))]
+def build_optimizers(
+    module: nn.Module, specs: list[OptimizerSpec], param_groups: Callable[[list], list[dict]] | None = None
+) -> list[torch.optim.Optimizer]:
+    """One optimiser per spec over its parameters; ``param_groups`` may split them into groups, where a
+    group's ``lr_scale`` multiplies the optimiser's learning rate (before any scheduler records it)."""
+    optimizers = []
+    for spec, parameters in zip(specs, partition_parameters(module, specs)):
+        groups = param_groups(parameters) if param_groups else [{"params": parameters}]
+        optimizer = spec.cls([g for g in groups if g["params"]], **spec.init_args)
+        for group in optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
+        optimizers.append(optimizer)
+    return optimizers

@@ -71,7 +71,7 @@ class SupervisedClassifier(BaseMethod):
         self.task = task
         self.num_classes = num_classes
         self.class_names = list(EMOTIONS) if num_classes == len(EMOTIONS) else [str(i) for i in range(num_classes)]
-        dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
+        dims = self.representation_dims
         self.fusion = create_fusion(fusion, dims, fusion_dim, dropout)
         self.head = ClassificationHead(fusion_dim, num_classes, dropout)
         self.unimodal_weight = unimodal_weight
@@ -107,8 +107,17 @@ class SupervisedClassifier(BaseMethod):
                 )
             self.class_names = list(names)
 
+    @property
+    def representation_dims(self) -> dict[str, int]:
+        """Size of each modality's pooled vector, the vectors ``represent`` returns."""
+        return {m: encoder.num_features for m, encoder in self.encoders.items()}
+
+    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Step 1: each modality's pooled encoder vector ``(B, D_m)``, what downstream probes read."""
+        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in self.encoders.items()}
+
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        vectors = {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in self.encoders.items()}  # (B, D_m)
+        vectors = self.represent(batch)  # (B, D_m) per modality
         fused = self.fusion(vectors)  # (B, D)
         outputs = {"embedding": fused, FUSED: self.head(fused)}  # logits (B, C)
         for m, vector in vectors.items():

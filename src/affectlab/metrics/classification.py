@@ -1,27 +1,117 @@
 """Classification metrics over a whole epoch (never averaged per batch; see METHODS.md, seed 001 defects).
 
+Single-label (``classification_metrics``), the figures ConCluGen reports (arXiv 2404.10904) and more:
+
 - ``acc``: overall accuracy.
 - ``wacc``: weighted accuracy as in the affect literature (Tong et al., 2017): the mean of per-class recalls,
   so every class counts equally however rare; equals balanced accuracy.
-- ``f1_macro``: unweighted mean of per-class F1.
+- ``precision_weighted``, ``recall_weighted``, ``f1_weighted``: per-class scores averaged with weights
+  proportional to each class's support (number of true samples), the averaging of ConCluGen's tables.
+  ``recall_weighted`` equals ``acc``.
+- ``precision_macro``, ``recall_macro``, ``f1_macro``: unweighted means over classes.
+- with ``per_class=True``: ``precision``, ``recall``, ``f1`` as ``[C]`` vectors; ``expand_per_class`` turns
+  them into ``precision/<class name>`` ... scalars for logging.
+
+Multi-label (``multilabel_metrics``, e.g. CMU-MOSEI's six emotions), every label thresholded at 0.5 on
+sigmoid probabilities:
+
+- ``acc``: fraction of correct (sample, label) decisions (1 - Hamming loss);
+- ``precision_/recall_/f1_weighted`` (weights: positives per label) and ``..._macro``;
+- with ``per_label=True``: ``acc``, ``precision``, ``recall``, ``f1`` per label (``acc_per_label`` for the first,
+  so it does not clash with the scalar ``acc``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+    MultilabelAccuracy,
+    MultilabelF1Score,
+    MultilabelPrecision,
+    MultilabelRecall,
+)
+
+#: keys whose value is one number per class (or label); ``expand_per_class`` names their entries.
+PER_CLASS_KEYS = ("precision", "recall", "f1", "acc_per_label")
 
 
-def classification_metrics(num_classes: int) -> MetricCollection:
-    """The scalar metrics, keyed by their short names."""
-    return MetricCollection(
-        {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "wacc": MulticlassAccuracy(num_classes, average="macro"),
-            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+def classification_metrics(num_classes: int, per_class: bool = False) -> MetricCollection:
+    """The scalar metrics of single-label classification, keyed by their short names (see the module doc).
+
+    Args:
+        num_classes: number of classes; updates take logits or probabilities ``[B, C]`` and targets ``[B]``.
+        per_class: also compute ``precision``, ``recall`` and ``f1`` per class (``[C]`` vectors).
+    """
+    metrics = {
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "wacc": MulticlassAccuracy(num_classes, average="macro"),
+        "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        "precision_macro": MulticlassPrecision(num_classes, average="macro"),
+        "recall_macro": MulticlassRecall(num_classes, average="macro"),
+        "precision_weighted": MulticlassPrecision(num_classes, average="weighted"),
+        "recall_weighted": MulticlassRecall(num_classes, average="weighted"),
+        "f1_weighted": MulticlassF1Score(num_classes, average="weighted"),
+    }
+    if per_class:
+        metrics |= {
+            "precision": MulticlassPrecision(num_classes, average="none"),
+            "recall": MulticlassRecall(num_classes, average="none"),
+            "f1": MulticlassF1Score(num_classes, average="none"),
         }
-    )
+    return MetricCollection(metrics)
+
+
+def multilabel_metrics(num_labels: int, per_label: bool = False, threshold: float = 0.5) -> MetricCollection:
+    """The scalar metrics of multi-label classification (see the module doc).
+
+    Args:
+        num_labels: number of labels; updates take logits or probabilities ``[B, L]`` and 0/1 targets ``[B, L]``.
+        per_label: also compute ``acc_per_label``, ``precision``, ``recall``, ``f1`` per label (``[L]`` vectors).
+        threshold: on the sigmoid probability (logits are passed through a sigmoid by torchmetrics).
+    """
+    kwargs = {"num_labels": num_labels, "threshold": threshold}
+    metrics = {
+        "acc": MultilabelAccuracy(**kwargs, average="micro"),
+        "f1_macro": MultilabelF1Score(**kwargs, average="macro"),
+        "precision_macro": MultilabelPrecision(**kwargs, average="macro"),
+        "recall_macro": MultilabelRecall(**kwargs, average="macro"),
+        "precision_weighted": MultilabelPrecision(**kwargs, average="weighted"),
+        "recall_weighted": MultilabelRecall(**kwargs, average="weighted"),
+        "f1_weighted": MultilabelF1Score(**kwargs, average="weighted"),
+    }
+    if per_label:
+        metrics |= {
+            "acc_per_label": MultilabelAccuracy(**kwargs, average="none"),
+            "precision": MultilabelPrecision(**kwargs, average="none"),
+            "recall": MultilabelRecall(**kwargs, average="none"),
+            "f1": MultilabelF1Score(**kwargs, average="none"),
+        }
+    return MetricCollection(metrics)
+
+
+def expand_per_class(values: dict[str, torch.Tensor], class_names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Split every per-class vector of ``values`` into scalars named ``<key>/<class name>``.
+
+    ``acc_per_label`` becomes ``acc/<label>``. Scalars pass through unchanged, so the result can be logged.
+    """
+    flat: dict[str, torch.Tensor] = {}
+    for key, value in values.items():
+        if key in PER_CLASS_KEYS and value.ndim == 1:
+            if len(value) != len(class_names):
+                raise ValueError(f"{key} has {len(value)} entries but {len(class_names)} class names were given")
+            name = "acc" if key == "acc_per_label" else key
+            flat.update({f"{name}/{class_name}": v for class_name, v in zip(class_names, value)})
+        else:
+            flat[key] = value
+    return flat
 
 
 def confusion_matrix(num_classes: int) -> MulticlassConfusionMatrix:

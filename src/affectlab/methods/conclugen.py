@@ -1,0 +1,288 @@
+"""Implements ConCluGen (Halawa, Blume et al., CVPR 2024 workshops, arXiv 2404.10904): multi-modal
+self-supervised learning with a contrastive, a clustering and a generative (reconstruction) loss, built on
+Multimodal Clustering Networks (MCN, arXiv 2104.12671).
+
+Per batch of unlabelled clips, for every modality m:
+1. encode         f_m = E_m(x_m)                          (B, D_m)  frozen backbone (the original) or trainable
+2. represent      r_m = GEU_m(f_m)                        (B, R)    what downstream probes read
+3. project        q_m = P(r_m), p_m = q_m / |q_m|         (B, Q)    P shared by all modalities
+4. contrastive    L_con = sum over the ring of pairs (m, n) of MCN(p_m, p_n)
+5. cluster        c_m = C(q_m) (B, K), C shared; joint c = mean_m c_m; spherical k-means on a FIFO queue of past
+                  c plus this batch's gives centroids and this batch's assignments a (pseudo-labels);
+                  L_clu = CE(sim(c, centroids) - margin [k = a], a)    (individual mode: mean over m of the same
+                  with c_m in place of c)
+6. reconstruct    L_gen = sum_m MSE(G_m(r_m), t_m), t_m the modality's input features: the frozen backbone's
+                  output, or, when the encoders train, the output of a frozen copy of their initial state
+                  (reconstructing a trainable encoder's own output would let it collapse to a constant)
+7. total          L = mean over the switched-on terms t of w_t L_t  (a term with weight 0 is off)
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from affectlab.data.contract import EMOTIONS, mask_key
+from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
+from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
+from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
+from affectlab.plots import log_figure, loss_curves_figure, embedding_map_figure
+
+TERMS = ("contrastive", "clustering", "reconstruction")
+
+
+def augment_batch(batch: dict[str, Any], modalities: list[str]) -> dict[str, Any]:
+    """One random view of each raw modality (features pass through: the original drew precomputed views)."""
+    view = dict(batch)
+    if "video" in modalities and batch["video"].ndim == 5:
+        view["video"] = augment_frames(batch["video"])
+    if "audio" in modalities and batch["audio"].ndim == 2:
+        view["audio"] = augment_audio(batch["audio"])
+    if "text" in modalities and batch["text"].dtype == torch.long:
+        view["text"] = drop_tokens(batch["text"], batch[mask_key("text")])
+    return view
+
+
+class ConCluGen(BaseMethod):
+    """Multi-modal self-supervised pretraining; the eight ablation variants are configs of this class.
+
+    Args:
+        encoders: one encoder per modality (``video``, ``audio``, ``text``), each giving ``[B, D_m]``.
+        modalities: the subset of ``encoders`` to use; None uses them all.
+        freeze_encoders: the original set-up: frozen backbones, one pooled vector per clip and modality.
+        representation_dim: R, output of each Gated Embedding Unit.
+        projection_dim: Q, output of the shared projection head.
+        num_clusters: K, output of the shared cluster head and number of k-means clusters.
+        reconstruction_dim: hidden size of each reconstruction head.
+        loss_weight_contrastive: w of the contrastive term; 0 switches it off.
+        loss_weight_clustering: w of the clustering term; 0 switches it off.
+        loss_weight_reconstruction: w of the reconstruction term; 0 switches it off.
+        contrastive_margin: subtracted from the matching pairs' similarity (MCN: 0.001).
+        contrastive_temperature: divides the similarities; None as in the original (no temperature).
+        clustering_mode: ``joint`` (fused vector) or ``individual`` (one term per modality).
+        clustering_margin: subtracted from the assigned centroid's similarity.
+        kmeans_start_epoch: the clustering term is off before this epoch.
+        kmeans_queue_size: batches of past fused vectors k-means sees beside the current one.
+        kmeans_iterations: Lloyd iterations per training step.
+        augment: draw a random view of every raw input per step.
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        modalities: list[str] | None = None,
+        freeze_encoders: bool = False,
+        representation_dim: int = 256,
+        projection_dim: int = 128,
+        num_clusters: int = 32,
+        reconstruction_dim: int = 256,
+        loss_weight_contrastive: float = 1.0,
+        loss_weight_clustering: float = 1.0,
+        loss_weight_reconstruction: float = 1.0,
+        contrastive_margin: float = 0.001,
+        contrastive_temperature: float | None = None,
+        clustering_mode: str = "joint",
+        clustering_margin: float = 0.001,
+        kmeans_start_epoch: int = 0,
+        kmeans_queue_size: int = 16,
+        kmeans_iterations: int = 20,
+        augment: bool = True,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        self.weights = {"contrastive": loss_weight_contrastive, "clustering": loss_weight_clustering,
+                        "reconstruction": loss_weight_reconstruction}
+        if not any(self.weights.values()):
+            raise ValueError("all three loss weights are 0: switch on at least one of contrastive, clustering, reconstruction")
+        if self.weights["contrastive"] and len(used) < 2:
+            raise ValueError(f"the contrastive loss needs two modalities or more; model.init_args.modalities is {used}")
+        if clustering_mode not in ("joint", "individual"):
+            raise ValueError(f"clustering_mode must be 'joint' or 'individual', got {clustering_mode!r}")
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
+        self.freeze_encoders = freeze_encoders
+        if freeze_encoders:
+            self.encoders.requires_grad_(False)
+        dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
+        self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
+        self.projection = ProjectionHead(representation_dim, projection_dim)
+        self.cluster_head = nn.Linear(projection_dim, num_clusters, bias=False)
+        self.reconstruction = nn.ModuleDict(
+            {m: ReconstructionHead(representation_dim, reconstruction_dim, d) for m, d in dims.items()}
+        )
+        # Fixed reconstruction targets when the encoders train: a frozen copy of their initial state.
+        self.target_encoders = None
+        if self.weights["reconstruction"] and not freeze_encoders:
+            self.target_encoders = copy.deepcopy(self.encoders).requires_grad_(False)
+        self.representation_dim = representation_dim
+        self.num_clusters = num_clusters
+        self.contrastive_margin, self.contrastive_temperature = contrastive_margin, contrastive_temperature
+        self.clustering_mode, self.clustering_margin = clustering_mode, clustering_margin
+        self.kmeans_start_epoch, self.kmeans_queue_size = kmeans_start_epoch, kmeans_queue_size
+        self.kmeans_iterations = kmeans_iterations
+        self.augment = augment
+        self.queue: FeatureQueue | None = None  # built at the first step, when the batch size is known
+        self.register_buffer("centroids", torch.zeros(0, num_clusters), persistent=False)
+        # Per-epoch means of every loss term, for the loss-curve picture (sums and counts within an epoch).
+        self.epoch_losses: dict[str, list[float]] = {}
+        self._sums: dict[str, list[float]] = {}
+
+    # -- the representation downstream methods read ---------------------------------------------------------
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    @property
+    def representation_dims(self) -> dict[str, int]:
+        return {m: self.representation_dim for m in self.encoders}
+
+    def _features(self, encoders: nn.ModuleDict, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if encoders is self.target_encoders or self.freeze_encoders:
+            # Frozen parts run in eval mode (no dropout, no BatchNorm statistics updates). Set here, not in a
+            # train() override: Lightning restores each submodule's mode by attribute after validation.
+            encoders.eval()
+        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in encoders.items()}  # (B, D_m)
+
+    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        features = self._features(self.encoders, batch)
+        return {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
+
+    # -- the losses -------------------------------------------------------------------------------------------
+    def _losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
+        features = self._features(self.encoders, batch)  # (B, D_m)
+        represented = {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
+        projected = {m: self.projection(r) for m, r in represented.items()}  # (B, Q), before normalisation
+        losses: dict[str, torch.Tensor] = {}
+        if self.weights["contrastive"]:
+            normalised = {m: nn.functional.normalize(q, dim=-1) for m, q in projected.items()}
+            losses["contrastive"], pairs = ring_contrastive_loss(normalised, self.contrastive_margin, self.contrastive_temperature)
+            losses.update({f"contrastive/{pair}": value for pair, value in pairs.items()})
+        if self.weights["clustering"] and self.current_epoch >= self.kmeans_start_epoch:
+            clustered = {m: self.cluster_head(q) for m, q in projected.items()}  # (B, K)
+            term = self._clustering(clustered, stage)
+            if term is not None:
+                losses["clustering"] = term
+        if self.weights["reconstruction"]:
+            with torch.no_grad():
+                targets = features if self.target_encoders is None else self._features(self.target_encoders, batch)
+            rebuilt = {m: self.reconstruction[m](r) for m, r in represented.items()}
+            losses["reconstruction"], per_modality = reconstruction_loss(rebuilt, {m: t.detach() for m, t in targets.items()})
+            losses.update({f"reconstruction/{m}": value for m, value in per_modality.items()})
+        active = [self.weights[t] * losses[t] for t in TERMS if t in losses]
+        losses["loss"] = torch.stack(active).mean()
+        return losses
+
+    def _clustering(self, clustered: dict[str, torch.Tensor], stage: str) -> torch.Tensor | None:
+        fused = torch.stack(list(clustered.values())).mean(dim=0)  # (B, K)
+        if stage == "train":
+            B = fused.shape[0]
+            if self.queue is None:
+                self.queue = FeatureQueue(self.num_clusters, self.kmeans_queue_size * B).to(fused.device)
+            points = torch.cat([self.queue.values(), fused.detach()])  # (N + B, K)
+            # Seeded by the step: deterministic, and the same after a resume.
+            generator = torch.Generator(fused.device).manual_seed(int(self.global_step))
+            centroids, assignments = cosine_kmeans(points, self.num_clusters, self.kmeans_iterations, generator=generator)
+            self.queue.push(fused.detach())
+            self.centroids = centroids.detach()
+            assignments = assignments[-B:]
+        elif self.centroids.shape[0] == self.num_clusters:  # evaluation: the last training step's centroids
+            normalised = nn.functional.normalize(fused.detach(), dim=-1)
+            assignments = (normalised @ self.centroids.T).argmax(dim=-1)
+        else:
+            return None
+        vectors = [fused] if self.clustering_mode == "joint" else list(clustered.values())
+        terms = [clustering_loss(v, self.centroids, assignments, self.clustering_margin) for v in vectors]
+        return torch.stack(terms).mean()
+
+    def on_train_epoch_start(self) -> None:
+        if self.queue is not None:
+            self.queue.clear()  # as the original: k-means sees only this epoch's vectors
+
+    def _view(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return augment_batch(batch, self.modalities) if self.augment and self.training else batch
+
+    def _accumulate(self, stage: str, losses: dict[str, torch.Tensor], size: int) -> None:
+        for term in ("loss", *TERMS):
+            if term in losses:
+                total = self._sums.setdefault(f"{stage}/{term}", [0.0, 0])
+                total[0] += float(losses[term].detach()) * size
+                total[1] += size
+
+    def _close_epoch(self, stage: str) -> None:
+        for key in [k for k in self._sums if k.startswith(stage + "/")]:
+            total, count = self._sums.pop(key)
+            self.epoch_losses.setdefault(key, []).append(total / max(count, 1))
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        losses = self._losses(self._view(batch), "train")
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=len(batch["id"]))
+        self._accumulate("train", losses, len(batch["id"]))
+        return losses["loss"]
+
+    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        losses = self._losses(batch, stage)
+        self.log_dict({f"{stage}/{k}": v for k, v in losses.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
+        if not self.trainer.sanity_checking:
+            self._accumulate(stage, losses, len(batch["id"]))
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    # -- pictures ---------------------------------------------------------------------------------------------
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self._close_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._close_epoch("val")
+
+    def on_train_end(self) -> None:
+        curves = {k: v for k, v in self.epoch_losses.items() if v}
+        if curves:
+            log_figure(self.trainer, loss_curves_figure(curves, "ConCluGen loss terms per epoch"), "plots/loss_terms.png")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_representation_map("test")
+
+    def log_representation_map(self, stage: str, max_samples: int = 2000) -> None:
+        """2D t-SNE map of the fused representation of ``stage``'s clips, coloured by emotion and by cluster."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not self.trainer.is_global_zero:
+            return
+        vectors, emotions, clusters = [], [], []
+        loader = getattr(datamodule, f"{stage}_dataloader")()
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            for batch in loader:
+                batch = self.transfer_batch_to_device(batch, self.device, 0)
+                represented = self.represent(batch)
+                vectors.append(torch.cat(list(represented.values()), dim=-1).cpu())
+                emotions.append(batch["targets"]["emotion"].cpu() if "emotion" in batch.get("targets", {}) else None)
+                projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
+                if self.centroids.shape[0] == self.num_clusters:
+                    clusters.append((nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1).cpu())
+                if sum(len(v) for v in vectors) >= max_samples:
+                    break
+        self.train(was_training)
+        points = torch.cat(vectors).numpy()
+        colours = {"emotion": torch.cat(emotions).numpy() if emotions and emotions[0] is not None else None,
+                   "cluster": torch.cat(clusters).numpy() if clusters else None}
+        names = {"emotion": list(getattr(datamodule, "class_names", {}).get("emotion", EMOTIONS)), "cluster": None}
+        figure = embedding_map_figure(points, {k: v for k, v in colours.items() if v is not None}, names,
+                                      f"{stage} representations (t-SNE)", seed=int(np.uint32(self.global_step)))
+        log_figure(self.trainer, figure, f"plots/{stage}_representation_map.png")

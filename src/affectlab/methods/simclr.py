@@ -1,0 +1,90 @@
+"""Implements SimCLR (Chen et al., ICML 2020, arXiv 2002.05709) on the video modality, as ConCluGen's
+single-modality baseline: the same Gated Embedding Unit and projection head, the NT-Xent loss at
+temperature 0.07 between two augmented views of each clip.
+
+Per batch:
+1. two views          x', x'' = aug(x), aug(x)
+2. represent          r = GEU(E(x))                  (B, R)    what downstream probes read
+3. project            z = P(r)                       (B, Q)
+4. loss               NT-Xent(z', z''; tau)          (SimCLR eq. 1, over the 2B views)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from affectlab.data.contract import mask_key
+from affectlab.data.transforms import augment_frames
+from affectlab.losses import nt_xent_loss
+from affectlab.methods.base import BaseMethod, OptimizerInit
+from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead
+
+
+class SimCLR(BaseMethod):
+    """Video-only contrastive pretraining between two augmented views.
+
+    Args:
+        encoder: the video encoder, giving ``[B, D]``.
+        freeze_encoder: train only the heads on a frozen backbone's features (the original set-up).
+        representation_dim: output of the Gated Embedding Unit.
+        projection_dim: output of the projection head.
+        temperature: of NT-Xent (the original: 0.07).
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        freeze_encoder: bool = False,
+        representation_dim: int = 256,
+        projection_dim: int = 128,
+        temperature: float = 0.07,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        self.encoders = nn.ModuleDict({"video": encoder})
+        self.freeze_encoder = freeze_encoder
+        if freeze_encoder:
+            self.encoders.requires_grad_(False)
+        self.representation = nn.ModuleDict({"video": GatedEmbeddingUnit(encoder.num_features, representation_dim)})
+        self.projection = ProjectionHead(representation_dim, projection_dim)
+        self.representation_dim = representation_dim
+        self.temperature = temperature
+
+    @property
+    def modalities(self) -> list[str]:
+        return ["video"]
+
+    @property
+    def representation_dims(self) -> dict[str, int]:
+        return {"video": self.representation_dim}
+
+    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        if self.freeze_encoder:
+            self.encoders.eval()  # frozen: no BatchNorm statistics updates (see ConCluGen._features)
+        features = self.encoders["video"](batch["video"], batch.get(mask_key("video")))  # (B, D)
+        return {"video": self.representation["video"](features)}  # (B, R)
+
+    def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        views = [dict(batch, video=augment_frames(batch["video"])) for _ in range(2)]
+        z1, z2 = (self.projection(self.represent(view)["video"]) for view in views)  # (B, Q) each
+        return nt_xent_loss(z1, z2, self.temperature)
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch["id"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.log("val/loss", self._loss(batch), on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.log("test/loss", self._loss(batch), on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))

@@ -1,0 +1,118 @@
+"""ConCluGen and SimCLR on tiny AffectSynth: every loss switch, both set-ups, representations for probes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from affectlab.methods import ConCluGen, SimCLR
+from affectlab.nn.encoders import AudioConvEncoder, FrameEncoder, TextTransformerEncoder
+
+
+def _encoders():
+    return {
+        "video": FrameEncoder("test_vit", {"img_size": 32}),
+        "audio": AudioConvEncoder(channels=16),
+        "text": TextTransformerEncoder(vocab_size=128, dim=16),
+    }
+
+
+def _model(**kwargs):
+    defaults = dict(representation_dim=32, projection_dim=16, num_clusters=4, reconstruction_dim=16, kmeans_queue_size=2)
+    return ConCluGen(_encoders(), **{**defaults, **kwargs})
+
+
+def _fit(model, datamodule, steps=3):
+    trainer = Trainer(max_epochs=1, limit_train_batches=steps, limit_val_batches=1, accelerator="cpu", logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer
+
+
+@pytest.mark.parametrize(
+    ("weights", "modalities", "expected"),
+    [
+        ((1, 1, 1), None, {"contrastive", "clustering", "reconstruction"}),
+        ((1, 1, 0), None, {"contrastive", "clustering"}),
+        ((1, 0, 1), None, {"contrastive", "reconstruction"}),
+        ((1, 0, 0), ["video", "audio"], {"contrastive"}),
+        ((0, 0, 1), None, {"reconstruction"}),
+    ],
+)
+def test_each_loss_switch(datamodule, weights, modalities, expected):
+    model = _model(loss_weight_contrastive=weights[0], loss_weight_clustering=weights[1],
+                   loss_weight_reconstruction=weights[2], modalities=modalities)
+    batch = next(iter(datamodule.train_dataloader()))
+    losses = model._losses(batch, "val")
+    terms = {t for t in ("contrastive", "clustering", "reconstruction") if t in losses}
+    assert terms == expected - {"clustering"}  # evaluation has no centroids before the first training step
+    trainer = _fit(model, datamodule)
+    logged = {k[len("train/"):-len("_epoch")] for k in trainer.callback_metrics if k.startswith("train/") and k.endswith("_epoch")}
+    assert logged & {"contrastive", "clustering", "reconstruction"} == expected
+    total = trainer.callback_metrics["train/loss_epoch"]
+    assert torch.isfinite(total)
+
+
+def test_total_is_the_mean_of_the_weighted_terms(datamodule):
+    model = _model(loss_weight_contrastive=2.0, loss_weight_clustering=0.0, loss_weight_reconstruction=0.5)
+    batch = next(iter(datamodule.train_dataloader()))
+    losses = model._losses(batch, "val")
+    expected = (2.0 * losses["contrastive"] + 0.5 * losses["reconstruction"]) / 2
+    assert torch.allclose(losses["loss"], expected)
+
+
+def test_frozen_encoders_do_not_change_and_targets_are_their_outputs(datamodule):
+    model = _model(freeze_encoders=True)
+    assert model.target_encoders is None  # the frozen backbones' outputs are the reconstruction targets
+    before = {k: v.clone() for k, v in model.encoders.state_dict().items()}
+    _fit(model, datamodule)
+    after = model.encoders.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics
+
+
+def test_end_to_end_trains_the_encoders_against_fixed_targets(datamodule):
+    model = _model()
+    targets_before = {k: v.clone() for k, v in model.target_encoders.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in model.encoders.state_dict().items() if v.is_floating_point()}
+    _fit(model, datamodule)
+    assert all(torch.equal(targets_before[k], v) for k, v in model.target_encoders.state_dict().items())
+    assert any(not torch.equal(encoder_before[k], model.encoders.state_dict()[k]) for k in encoder_before)
+
+
+def test_representations_for_probes(datamodule):
+    model = _model(modalities=["video", "text"]).eval()
+    batch = next(iter(datamodule.val_dataloader()))
+    represented = model.represent(batch)
+    assert set(represented) == {"video", "text"} == set(model.representation_dims)
+    assert all(v.shape == (len(batch["id"]), 32) for v in represented.values())
+
+
+def test_clustering_needs_no_labels_and_is_deterministic(datamodule):
+    batch = next(iter(datamodule.train_dataloader()))
+    batch = dict(batch, targets={}, target_mask={})  # unlabelled clips
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _model(loss_weight_contrastive=0.0, loss_weight_reconstruction=0.0, clustering_mode="individual")
+        trainer = Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                          enable_model_summary=False, enable_checkpointing=False)
+        model.trainer = trainer
+        results.append(model._losses(batch, "train")["clustering"])
+    assert torch.isfinite(results[0]) and torch.equal(results[0], results[1])
+
+
+def test_invalid_switches_are_refused():
+    with pytest.raises(ValueError, match="switch on at least one"):
+        _model(loss_weight_contrastive=0, loss_weight_clustering=0, loss_weight_reconstruction=0)
+    with pytest.raises(ValueError, match="two modalities or more"):
+        _model(modalities=["video"])
+
+
+def test_simclr_trains_on_video_and_represents_it(datamodule):
+    torch.manual_seed(0)
+    model = SimCLR(FrameEncoder("test_vit", {"img_size": 32}), representation_dim=32, projection_dim=16)
+    trainer = _fit(model, datamodule)
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+    batch = next(iter(datamodule.val_dataloader()))
+    assert model.represent(batch)["video"].shape == (len(batch["id"]), 32)
