@@ -22,6 +22,7 @@ torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 HELPERS = Path(__file__).resolve().parent / "helpers"
+TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 TINY_DATA = {
     "num_clips": 48,
@@ -53,11 +54,7 @@ def tiny_args(data_root: Path, store: Path, max_epochs: int = 2) -> list[str]:
     """CLI options for a fast supervised run on tiny AffectSynth (a test adds or overrides more)."""
     return [
         "--model", str(CONFIGS / "model/supervised.yaml"),
-        "--model.init_args.encoders.video.init_args.backbone", "test_vit",
-        "--model.init_args.encoders.video.init_args.backbone_kwargs", "{img_size: 32}",
-        "--model.init_args.encoders.video.init_args.feature_stage", "null",
-        "--model.init_args.fusion_dim", "32",
-        "--model.init_args.lr_scheduler_init", "null",
+        "--config", str(TEST_CONFIGS / "tiny_supervised.yaml"),
         *tiny_data_args(data_root, store, max_epochs),
     ]
 

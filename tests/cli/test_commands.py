@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import CONFIGS, affectlab, cli_env, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, affectlab, cli_env, mlflow_client, printed_run_id
 
 
 def test_help_lists_the_commands():
@@ -46,8 +46,7 @@ def test_demo_trains_and_prints_the_table(tmp_path):
     result = affectlab(
         "demo", "--store", str(tmp_path / "store"), "--data-root", str(tmp_path / "data"), "--num-clips", "60",
         "--max-epochs", "1", "--trainer.enable_progress_bar", "false",
-        "--model.init_args.encoders.video.init_args.backbone", "test_vit",
-        "--model.init_args.encoders.video.init_args.backbone_kwargs", "{img_size: 32}",
+        "--config", str(TEST_CONFIGS / "tiny_supervised.yaml"),
         "--data.init_args.image_size", "32", "--data.init_args.num_frames", "4", "--data.init_args.num_identities", "6",
         cwd=tmp_path,
     )

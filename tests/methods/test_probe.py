@@ -12,7 +12,7 @@ from affectlab.errors import ConfigError
 from affectlab.methods import LinearProbe, SupervisedClassifier
 from affectlab.methods.probe import inverse_frequency_weights, positive_weights
 from affectlab.nn.encoders import AudioConvEncoder, TextTransformerEncoder
-from conftest import CONFIGS, affectlab, mlflow_client, printed_run_id, tiny_args
+from conftest import CONFIGS, TEST_CONFIGS, affectlab, mlflow_client, printed_run_id, tiny_data_args
 
 
 @pytest.fixture(autouse=True)
@@ -164,11 +164,8 @@ def test_multi_label_probe_logs_per_label_metrics(datamodule):
 
 def test_probe_config_runs_through_the_cli(tiny_data, tmp_path):
     store = tmp_path / "store"
-    args = tiny_args(tiny_data, store, max_epochs=1)
-    # The tiny model options of the supervised config apply to the probe's backbone.
-    args = [str(CONFIGS / "model/probe.yaml") if a.endswith("model/supervised.yaml") else a for a in args]
-    args = [a.replace("--model.init_args.", "--model.init_args.backbone.init_args.")
-            if a.startswith(("--model.init_args.encoders", "--model.init_args.fusion_dim")) else a for a in args]
+    args = ["--model", str(CONFIGS / "model/probe.yaml"), "--config", str(TEST_CONFIGS / "tiny_probe.yaml"),
+            *tiny_data_args(tiny_data, store, max_epochs=1)]
     result = affectlab("run", *args, "--data.init_args.label_fraction", "0.5", "--commands", "fit-test")
     assert "test/f1_weighted" in result.stdout
     metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics

@@ -77,6 +77,9 @@ class LinearProbe(BaseMethod):
         class_weighting: weight the loss by inverse class frequency of the labelled train samples (from the
             data module's ``class_counts``); multi-label: ``pos_weight`` = negatives / positives per label.
         backbone_lr_scale: the backbone's learning rate relative to the classifier's when fine-tuning.
+        cache_representations: with a frozen backbone, compute each sample's representation once and reuse it
+            in later epochs (exact: the frozen backbone runs in eval mode on un-augmented inputs). Sample ids
+            must then be unique across the splits the probe sees, as AffectLab's data modules make them.
         optimizer_init: see ``BaseMethod``. With ``freeze=False`` the backbone's parameters form a second param
             group of each optimiser, at ``backbone_lr_scale`` times its learning rate.
         lr_scheduler_init: see ``BaseMethod``.
@@ -97,6 +100,7 @@ class LinearProbe(BaseMethod):
         dropout: float = 0.5,
         class_weighting: bool = True,
         backbone_lr_scale: float = 0.1,
+        cache_representations: bool = True,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
     ) -> None:
@@ -112,6 +116,9 @@ class LinearProbe(BaseMethod):
         dims = dict(backbone.representation_dims)
         self.probed_modalities = check_modalities(modalities, list(dims), "model.init_args.modalities")
         self.freeze = freeze
+        self.cache_representations = cache_representations
+        # Sample id -> concatenated representation; only for a frozen backbone, whose output never changes.
+        self._cache: dict[int, torch.Tensor] = {}
         self.backbone_lr_scale = backbone_lr_scale
         if freeze:
             backbone.requires_grad_(False)
@@ -182,10 +189,22 @@ class LinearProbe(BaseMethod):
             # The frozen backbone runs in eval mode: no dropout, BatchNorm statistics stay those of pretraining.
             # Set here, not in a train() override: Lightning restores each submodule's mode by attribute.
             self.backbone.eval()
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):  # frozen: keep no graph
-            vectors = self.backbone.represent(batch)  # 1. (B, D_m) per modality
-        z = torch.cat([vectors[m] for m in self.probed_modalities], dim=-1)  # 2. (B, sum D_m)
+        z = self._cached(batch) if self.freeze and self.cache_representations else None
+        if z is None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):  # frozen: keep no graph
+                vectors = self.backbone.represent(batch)  # 1. (B, D_m) per modality
+            z = torch.cat([vectors[m] for m in self.probed_modalities], dim=-1)  # 2. (B, sum D_m)
+            if self.freeze and self.cache_representations:
+                self._cache.update(zip(batch["id"].tolist(), z.detach()))
         return self.classifier(self.dropout(z))  # 3. (B, C)
+
+    def _cached(self, batch: dict[str, Any]) -> torch.Tensor | None:
+        """This batch's representations if every sample's was computed before (a frozen backbone in eval
+        mode gives every sample the same vector each epoch), else None."""
+        ids = batch["id"].tolist()
+        if not all(i in self._cache for i in ids):
+            return None
+        return torch.stack([self._cache[i] for i in ids])
 
     def loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         """4. The (class-weighted) loss over the samples that carry the label; 0 when none does."""
