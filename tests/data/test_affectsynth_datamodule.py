@@ -80,3 +80,33 @@ def test_tampered_cache_is_regenerated_not_read(tmp_path, caplog):
         second.prepare_data()
     assert "generating it" in caplog.text
     assert frames.read_bytes() == original  # regenerated, byte for byte
+
+
+def test_identity_batches():
+    from affectlab.data.samplers import IdentityBatchSampler
+
+    subjects = np.repeat(np.arange(6), 5)  # 6 identities x 5 clips
+    sampler = IdentityBatchSampler(subjects, batch_size=4, clips_per_identity=2, seed=3)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 6  # 6 x floor(5 / 2) groups of 2, two groups per batch
+    for batch in batches:
+        ids = subjects[batch]
+        assert len(batch) == 4 and all((ids == s).sum() == 2 for s in np.unique(ids))
+    flat = np.concatenate(batches)
+    assert len(set(flat.tolist())) == len(flat)  # no clip twice in an epoch
+    again = IdentityBatchSampler(subjects, batch_size=4, clips_per_identity=2, seed=3)
+    assert list(again) == batches  # a pure function of (seed, epoch)
+    again.set_epoch(1)
+    assert list(again) != batches
+    with pytest.raises(ValueError, match="multiple"):
+        IdentityBatchSampler(subjects, batch_size=5, clips_per_identity=2)
+
+
+def test_identity_batches_from_the_data_module(tiny_data):
+    data = AffectSynthDataModule(root=str(tiny_data), clips_per_identity=4, **TINY_DATA)
+    data.setup()
+    batch = next(iter(data.train_dataloader()))
+    counts = np.unique(batch["subject"].numpy(), return_counts=True)[1]
+    assert counts.tolist() == [4, 4]
+    with pytest.raises(ConfigError, match="clips_per_identity"):
+        AffectSynthDataModule(root=str(tiny_data), clips_per_identity=3, **TINY_DATA)

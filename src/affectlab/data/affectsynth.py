@@ -20,7 +20,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.samplers import EpochSeededRandomSampler, IdentityBatchSampler, experiment_seed, loader_generator
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
 from affectlab.errors import ConfigError
@@ -131,6 +131,9 @@ class AffectSynthDataModule(LightningDataModule):
         unlabelled: what happens to the other train samples: ``drop`` leaves them out of the train loader,
             ``mask`` serves them with ``target_mask[task]`` False for every task (semi-supervised methods).
         batch_size: samples per batch.
+        clips_per_identity: train batches made of this many clips of each of ``batch_size / clips_per_identity``
+            identities (see ``IdentityBatchSampler``: cross-modal self-supervision must then match modalities
+            by affect, not by who the person is); None draws clips at random.
         num_workers: data loader worker processes (0 loads in the training process).
     """
 
@@ -150,6 +153,7 @@ class AffectSynthDataModule(LightningDataModule):
         label_seed: int = 0,
         unlabelled: str = "drop",
         batch_size: int = 32,
+        clips_per_identity: int | None = None,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
@@ -195,6 +199,11 @@ class AffectSynthDataModule(LightningDataModule):
         self.split_fractions = tuple(split_fractions)
         self.split_seed = split_seed
         self.batch_size = batch_size
+        if clips_per_identity is not None and (clips_per_identity < 1 or batch_size % clips_per_identity):
+            raise ConfigError(
+                f"data.init_args.clips_per_identity: {clips_per_identity} must divide batch_size {batch_size}"
+            )
+        self.clips_per_identity = clips_per_identity
         self.num_workers = num_workers
         self.arrays: AffectSynthArrays | None = None
         self.splits: dict[str, np.ndarray] = {}
@@ -256,6 +265,14 @@ class AffectSynthDataModule(LightningDataModule):
     def _loader(self, split: str) -> DataLoader:
         dataset = self.dataset(split)
         trainer = self.trainer
+        if split == "train" and self.clips_per_identity:
+            if trainer is not None and trainer.world_size > 1:
+                raise ConfigError("data.init_args.clips_per_identity: identity batches are not sharded across "
+                                  "processes yet; use one process or set it to null")
+            subjects = np.asarray(self.arrays.identity)[dataset.indices]
+            batches = IdentityBatchSampler(subjects, self.batch_size, self.clips_per_identity, seed=experiment_seed())
+            return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
+                              persistent_workers=self.num_workers > 0, generator=loader_generator())
         if split == "train":
             # The order depends on the experiment seed and the epoch only (resume-proof, see data/samplers.py).
             sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed())
