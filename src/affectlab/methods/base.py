@@ -2,7 +2,8 @@
 
 A method subclasses it, builds its encoders/heads/losses from constructor arguments (injected by the
 config), and implements ``training_loss`` (the loss of one training batch, logged under ``train/``),
-``validation_step`` and ``test_step``. BaseMethod supplies:
+``evaluation_step(batch, stage)`` and, if it accumulates metrics, ``evaluation_epoch_end(stage)``, both
+shared by validation and test. BaseMethod supplies:
 
 - optimisers and schedulers from config (``methods/optim.py``), validated when the model is built;
 - the training step itself: with one optimiser Lightning's automatic optimisation steps it; with several,
@@ -19,6 +20,7 @@ from lightning.pytorch import LightningModule
 
 from affectlab.errors import ConfigError
 from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers
+from affectlab.plots import confusion_matrix_figure, log_figure
 
 OptimizerInit = dict | list[dict]
 DEFAULT_OPTIMIZER: dict = {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1e-3, "weight_decay": 1e-2}}
@@ -81,6 +83,36 @@ class BaseMethod(LightningModule):
         if not self.automatic_optimization:
             self._manual_step(loss)
         return loss
+
+    # -- evaluation: one step and one epoch end for validation and test alike -------------------------------
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement evaluation_step")
+
+    def evaluation_epoch_end(self, stage: str) -> None:
+        """Compute and log what accumulated over the epoch of ``stage``; nothing by default."""
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.evaluation_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self.evaluation_epoch_end("val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.evaluation_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.evaluation_epoch_end("test")
+
+    def log_confusion(self, stage: str, confusion: Any, class_names: list[str]) -> None:
+        """Log ``stage/num_samples`` and ``plots/<stage>_confusion.png`` from an epoch's confusion matrix
+        metric, then reset it; nothing during Lightning's sanity check."""
+        matrix = confusion.compute().cpu().numpy()
+        confusion.reset()
+        if self.trainer.sanity_checking:
+            return
+        self.log(f"{stage}/num_samples", float(matrix.sum()))
+        title = f"{stage} confusion, epoch {self.current_epoch}"
+        log_figure(self.trainer, confusion_matrix_figure(matrix, class_names, title), f"plots/{stage}_confusion.png")
 
     def _manual_step(self, loss: torch.Tensor) -> None:
         optimizers = self.optimizers()

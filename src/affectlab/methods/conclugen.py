@@ -230,33 +230,27 @@ class ConCluGen(BaseMethod):
         self._accumulate("train", losses, len(batch["id"]))
         return losses["loss"]
 
-    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         losses = self._losses(batch, stage)
         self.log_dict({f"{stage}/{k}": v for k, v in losses.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
         if not self.trainer.sanity_checking:
             self._accumulate(stage, losses, len(batch["id"]))
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "test")
 
     # -- pictures ---------------------------------------------------------------------------------------------
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
         self._close_epoch("train")
 
-    def on_validation_epoch_end(self) -> None:
-        self._close_epoch("val")
+    def evaluation_epoch_end(self, stage: str) -> None:
+        if stage == "val":
+            self._close_epoch("val")
+        elif stage == "test":
+            self.log_representation_map("test")
 
     def on_train_end(self) -> None:
         curves = {k: v for k, v in self.epoch_losses.items() if v}
         if curves:
             log_figure(self.trainer, loss_curves_figure(curves, "ConCluGen loss terms per epoch"), "plots/loss_terms.png")
-
-    def on_test_epoch_end(self) -> None:
-        self.log_representation_map("test")
 
     def log_representation_map(self, stage: str, max_samples: int = 2000) -> None:
         """2D t-SNE map of the fused representation of ``stage``'s clips, coloured by emotion and by cluster."""

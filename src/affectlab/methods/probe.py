@@ -36,7 +36,6 @@ from affectlab.metrics.classification import (
     expand_per_class,
     multilabel_metrics,
 )
-from affectlab.plots import confusion_matrix_figure, log_figure
 
 STAGES = ("val", "test")
 
@@ -225,7 +224,7 @@ class LinearProbe(BaseMethod):
         return loss
 
     # -- evaluation -----------------------------------------------------------------------------------------------
-    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         logits = self(batch)
         labelled = batch["target_mask"][self.task]
         if not labelled.any():
@@ -237,32 +236,12 @@ class LinearProbe(BaseMethod):
         if not self.multi_label:
             self.confusion[stage].update(logits[labelled], target)
 
-    def _evaluation_epoch_end(self, stage: str) -> None:
+    def evaluation_epoch_end(self, stage: str) -> None:
         values = expand_per_class(self.metrics[stage].compute(), self.class_names)
         self.metrics[stage].reset()
         self.log_dict({f"{stage}/{name}": value for name, value in values.items()})
-        if self.multi_label:
-            return
-        matrix = self.confusion[stage].compute().cpu().numpy()
-        self.confusion[stage].reset()
-        if self.trainer.sanity_checking:
-            return
-        self.log(f"{stage}/num_samples", float(matrix.sum()))
-        title = f"{stage} confusion, epoch {self.current_epoch}"
-        figure = confusion_matrix_figure(matrix, self.class_names, title)
-        log_figure(self.trainer, figure, f"plots/{stage}_confusion.png")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._evaluation_epoch_end("val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._evaluation_epoch_end("test")
+        if not self.multi_label:
+            self.log_confusion(stage, self.confusion[stage], self.class_names)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         logits = self(batch)

@@ -83,8 +83,5 @@ class SimCLR(BaseMethod):
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(batch["id"]))
         return loss
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.log("val/loss", self._loss(batch), on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.log("test/loss", self._loss(batch), on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        self.log(f"{stage}/loss", self._loss(batch), on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))

@@ -26,7 +26,6 @@ from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
 from affectlab.metrics.classification import classification_metrics, confusion_matrix
 from affectlab.nn.fusion import create_fusion
 from affectlab.nn.heads import ClassificationHead
-from affectlab.plots import confusion_matrix_figure, log_figure
 
 FUSED = "fused"
 
@@ -144,7 +143,7 @@ class SupervisedClassifier(BaseMethod):
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=batch_size)
         return losses["loss"]
 
-    def _evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         outputs = self(batch)
         losses = self._losses(outputs, batch)
         labelled = batch["target_mask"][self.task]
@@ -157,32 +156,14 @@ class SupervisedClassifier(BaseMethod):
             metrics.update(outputs[head][labelled], target)
         self.confusion[stage].update(outputs[FUSED][labelled], target)
 
-    def _evaluation_epoch_end(self, stage: str) -> None:
+    def evaluation_epoch_end(self, stage: str) -> None:
         values = {}
         for head, metrics in self.metrics[stage].items():
             prefix = f"{stage}/" if head == FUSED else f"{stage}/{head}/"
             values.update({prefix + name: value for name, value in metrics.compute().items()})
             metrics.reset()
         self.log_dict(values)
-        matrix = self.confusion[stage].compute().cpu().numpy()
-        self.confusion[stage].reset()
-        if self.trainer.sanity_checking:
-            return
-        self.log(f"{stage}/num_samples", float(matrix.sum()))
-        title = f"{stage} confusion, epoch {self.current_epoch}"
-        log_figure(self.trainer, confusion_matrix_figure(matrix, self.class_names, title), f"plots/{stage}_confusion.png")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._evaluation_epoch_end("val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluation_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._evaluation_epoch_end("test")
+        self.log_confusion(stage, self.confusion[stage], self.class_names)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         probabilities = self(batch)[FUSED].softmax(dim=-1)  # (B, C)
