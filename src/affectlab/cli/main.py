@@ -3,6 +3,8 @@
     affectlab fit|validate|test|predict [OPTIONS]   one trainer command (= run --commands <command>)
     affectlab run [--commands fit-test-eval] ...    a chain of commands on one trainer (default fit-test)
     affectlab demo                                  AffectSynth + supervised baseline, prints results
+    affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
+    affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
     affectlab data synth --out DIR --num-clips N --seed S
 
@@ -157,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
             from affectlab.cli.demo import demo_command
 
             return demo_command(rest)
+        if command == "recipe":
+            from affectlab.cli.recipe import recipe_command
+
+            return recipe_command(rest)
+        if command == "ablation":
+            from affectlab.cli.ablation import ablation_command
+
+            return ablation_command(rest)
         if command == "ui":
             return ui_command(rest)
         if command == "data":

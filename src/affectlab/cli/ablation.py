@@ -1,0 +1,172 @@
+"""``affectlab ablation``: every ConCluGen variant x seed on AffectSynth, summarised in ``docs/results.md``.
+
+For each seed, ``affectlab recipe <variant> synth --seed <seed>`` for every variant (the floor, the ceiling
+and the single-modality probes come with the ``conclugen`` recipe: one each per seed). Then the table of
+mean ± standard deviation over seeds of probe accuracy and weighted F1 per label fraction is written between
+the ``ablation`` markers of the results file, with the command, the machine, and the checks of the paper's
+claims computed from the numbers. Finished recipes are read back from their records, so an interrupted
+ablation continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+
+from affectlab.cli.recipe import (
+    CEILING,
+    DEFAULT_FRACTIONS,
+    FLOOR,
+    Recipe,
+    RecipeOptions,
+    Row,
+    variants,
+)
+
+START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
+MULTI_MODAL = ("conclugen", "contrast_cluster", "contrast_generative", "contrast_only", "contrast_only_video_audio",
+               "contrast_only_video_text", "generative_only")
+REFERENCE = "conclugen"  # its recipe also runs the floor, the ceiling and the single-modality probes
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(rows: list[Row]) -> dict[tuple[str, float], dict[str, tuple[float, float, int]]]:
+    """(representation, fraction) -> metric -> (mean, std, number of seeds)."""
+    groups: dict[tuple[str, float], list[Row]] = {}
+    for row in rows:
+        groups.setdefault((row.representation, row.fraction), []).append(row)
+    return {
+        key: {m: (*mean_std([getattr(r, m) for r in group]), len(group)) for m in ("acc", "f1_weighted")}
+        for key, group in groups.items()
+    }
+
+
+def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]:
+    """The paper's claims and the issue's requirements, each checked on the means (and stated as measured)."""
+    lines = []
+
+    def acc(name: str, fraction: float) -> float | None:
+        cell = summary.get((name, fraction))
+        return cell["acc"][0] if cell else None
+
+    for fraction in fractions:
+        scored = {n: acc(n, fraction) for n in names if acc(n, fraction) is not None}
+        if not scored:
+            continue
+        best = max(scored, key=scored.get)
+        verdict = "holds" if best == REFERENCE else f"does not hold: {best} is best ({scored[best]:.3f} vs {scored.get(REFERENCE, float('nan')):.3f})"
+        lines.append(f"- ConCluGen best at {fraction:.0%} labels: {verdict}.")
+        simclr = scored.get("simclr")
+        if simclr is not None:
+            above = [n for n in MULTI_MODAL if n in scored and scored[n] > simclr]
+            lines.append(f"- Multi-modal above SimCLR ({simclr:.3f}) at {fraction:.0%}: {len(above)} of "
+                         f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants.")
+        floor = acc(FLOOR, fraction)
+        if floor is not None:
+            beat = [n for n in MULTI_MODAL if n in scored and scored[n] > floor]
+            lines.append(f"- Above the floor ({floor:.3f}) at {fraction:.0%}: {len(beat)} of "
+                         f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants.")
+    fused = acc(REFERENCE, 1.0)
+    singles = {k[0]: v["acc"][0] for k, v in summary.items() if k[0].startswith(f"{REFERENCE} ") and k[0].endswith(" only")}
+    if fused is not None and singles:
+        beaten = all(fused > s for s in singles.values())
+        listed = ", ".join(f"{name.split()[1]} {value:.3f}" for name, value in singles.items())
+        lines.append(f"- Fused representation ({fused:.3f}) above each single modality's ({listed}) at 100 %: "
+                     f"{'yes' if beaten else 'no'}.")
+    return lines
+
+
+def markdown(rows: list[Row], fractions: list[float], names: list[str], command: str, seeds: list[int],
+             minutes: float) -> str:
+    summary = summarise(rows)
+    order = [*names, *sorted({r.representation for r in rows} - set(names) - {FLOOR, CEILING}), FLOOR, CEILING]
+    header = "| representation | " + " | ".join(f"acc @ {f:.0%} | F1w @ {f:.0%}" for f in fractions) + " |"
+    lines = [
+        START,
+        f"Written by `{command}` on {date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
+        f"{minutes:.0f} min of runs; seeds {', '.join(map(str, seeds))}; mean ± standard deviation over seeds of the test "
+        "split's accuracy and support-weighted F1 of the linear probe on the frozen representation, trained on "
+        "that fraction of the train labels.",
+        "",
+        header,
+        "|" + "---|" * (1 + 2 * len(fractions)),
+    ]
+    for name in order:
+        cells = []
+        for fraction in fractions:
+            cell = summary.get((name, fraction))
+            cells += [f"{cell[m][0]:.3f} ± {cell[m][1]:.3f}" for m in ("acc", "f1_weighted")] if cell else ["", ""]
+        if any(cells):
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Checks, computed from the means above:", "", *claims(summary, fractions, names), END]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text() if path.is_file() else "# Results\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        text = before + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## ConCluGen ablation on AffectSynth\n\n" + section + "\n"
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def ablation_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="affectlab ablation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=None, help="default: all of configs/model/conclugen/")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
+    parser.add_argument("--pretrain-epochs", dest="pretrain_epochs", type=int, default=None)
+    parser.add_argument("--ceiling-epochs", dest="ceiling_epochs", type=int, default=None)
+    parser.add_argument("--probe-steps", dest="probe_steps", type=int, default=500)
+    parser.add_argument("--data-root", dest="data_root", default=None)
+    parser.add_argument("--store", default=None)
+    parser.add_argument("--out", default="docs/results.md", help="results file; its ablation section is replaced")
+    known, extra = parser.parse_known_args(args)
+    names = known.variants or variants()
+    unknown = sorted(set(names) - set(variants()))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {variants()}")
+    names = sorted(names, key=lambda n: (n != REFERENCE, n))
+    console = Console()
+    start = time.perf_counter()
+    rows: list[Row] = []
+    compute_seconds = 0.0  # of every run, also those done by an earlier, interrupted invocation
+    total = len(names) * len(known.seeds)
+    for seed in known.seeds:
+        for name in names:
+            console.rule(f"[bold]ablation: {name}, seed {seed} ({names.index(name) + 1 + known.seeds.index(seed) * len(names)} of {total})")
+            reference = name == REFERENCE
+            options = RecipeOptions(
+                variant=name, dataset="synth", seed=seed, fractions=tuple(known.fractions), floor=reference,
+                ceiling=reference, per_modality=reference, pretrain_epochs=known.pretrain_epochs,
+                ceiling_epochs=known.ceiling_epochs, probe_steps=known.probe_steps, data_root=known.data_root,
+                store=known.store, extra=extra, quiet=True,
+            )
+            recipe = Recipe(options)
+            rows += recipe.run()
+            compute_seconds += recipe.record.seconds
+    console.print(f"this invocation: {(time.perf_counter() - start) / 60:.1f} min")
+    minutes = compute_seconds / 60
+    command = "affectlab ablation " + " ".join(args) if args else "affectlab ablation"
+    section = markdown(rows, list(known.fractions), names, command.strip(), known.seeds, minutes)
+    write_section(Path(known.out), section)
+    console.print(section)
+    console.print(f"written to {known.out}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,340 @@
+"""``affectlab recipe VARIANT DATASET``: pretrain a ConCluGen variant, probe it, print the table.
+
+The equivalent of seed 000's ``run.sh model_name dataset_name``, as a chain of ordinary AffectLab runs in the
+run store (each can be opened, re-run or resumed on its own):
+
+1. pretrain ``configs/model/conclugen/<VARIANT>.yaml`` on the unlabelled clips
+   (``configs/experiment/synth/pretrain.yaml``: labels are never read);
+2. per label fraction (1 %, 10 %, 100 % by default): the linear probe (``configs/model/probe.yaml``) on the
+   frozen pretrained representations, trained on that fraction of the train labels, tested on the test split;
+3. beside it, the floor: the same probe on the same architecture, randomly initialised;
+4. and the ceiling: the supervised baseline (``configs/experiment/synth/supervised.yaml``) on all labels.
+
+Optional rows: ``--finetune`` (the probe with the backbone trained too), ``--per-modality`` (a probe per
+single modality at 100 % labels, to see what fusing them adds).
+
+Every finished step is recorded in ``<store>/recipes/<VARIANT>-<DATASET>-seed<SEED>.json``; running the same
+recipe again skips what is done and resumes an interrupted pretraining from its run id. Probes train for a
+fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one batch per epoch) gets
+as many updates as 100 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from affectlab.cli.configs import config_path, config_root
+from affectlab.data.layouts import LAYOUTS, dataset_layout, layout_error
+from affectlab.errors import ConfigError
+
+DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
+FLOOR, CEILING = "floor (random init)", "ceiling (supervised)"
+METRICS = ("acc", "f1_weighted")
+
+
+def variants() -> list[str]:
+    return sorted(p.stem for p in (config_root() / "model/conclugen").glob("*.yaml"))
+
+
+@dataclass
+class Row:
+    representation: str  # what was probed: the variant, the floor, the ceiling, a modality
+    fraction: float  # of the train labels
+    acc: float
+    f1_weighted: float
+    run_id: str
+
+
+@dataclass
+class RecipeRecord:
+    """What a recipe has done so far; saved after every step so a re-run continues where it stopped."""
+
+    variant: str
+    dataset: str
+    seed: int
+    pretrain_run_id: str | None = None
+    pretrain_done: bool = False
+    rows: list[Row] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the runs so far, across interruptions
+
+    @classmethod
+    def load(cls, path: Path, variant: str, dataset: str, seed: int) -> "RecipeRecord":
+        if not path.is_file():
+            return cls(variant, dataset, seed)
+        data = json.loads(path.read_text())
+        data["rows"] = [Row(**row) for row in data.get("rows", [])]
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(partial, path)  # atomic: a killed recipe never leaves half a record
+
+    def find(self, representation: str, fraction: float) -> Row | None:
+        return next((r for r in self.rows if r.representation == representation and r.fraction == fraction), None)
+
+
+@dataclass
+class RecipeOptions:
+    variant: str
+    dataset: str
+    seed: int = 127
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    floor: bool = True
+    ceiling: bool = True
+    finetune: bool = False
+    per_modality: bool = False
+    pretrain_epochs: int | None = None  # None: the experiment config's (20)
+    ceiling_epochs: int | None = None
+    probe_steps: int = 500
+    data_root: str | None = None
+    store: str | None = None
+    extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 600
+    quiet: bool = False
+
+
+class Recipe:
+    def __init__(self, options: RecipeOptions) -> None:
+        if options.variant not in variants():
+            raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
+        layout = dataset_layout(options.dataset)
+        if layout.reader is None or not layout.labelled:
+            # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
+            raise layout_error(options.dataset, options.data_root)
+        bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
+        if bad:
+            raise ConfigError(f"--fractions: {bad} are not fractions in (0, 1]; e.g. --fractions 0.01 0.1 1")
+        self.options = options
+        self.store = options.store
+        self.root = Path(options.store or "runs") / "recipes"
+        self.record_path = self.root / f"{options.variant}-{options.dataset}-seed{options.seed}.json"
+        self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
+        self.data_root = options.data_root or layout.default_root
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def _common_args(self, role: str) -> list[str]:
+        """Options of every run; ``role`` (pretrain, probe, ceiling) decides where model overrides go."""
+        args = ["--seed_everything", str(self.options.seed), "--data.init_args.root", self.data_root]
+        if self.store:
+            args += ["--store", self.store]
+        if self.options.quiet:
+            args += ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
+        return args + model_overrides(self.options.extra, role)
+
+    def _run(self, args: list[str]) -> tuple[str, dict[str, float]]:
+        from affectlab.cli.lightning_cli import AffectLabCLI
+
+        start = time.perf_counter()
+        cli = AffectLabCLI(args)
+        results = cli.run_commands()
+        self.record.seconds += time.perf_counter() - start
+        return cli.run_id, results.get("test", {})
+
+    def _write_config(self, name: str, content: dict[str, Any]) -> Path:
+        path = self.root / f"{self.record_path.stem}-{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(content, sort_keys=False))
+        return path
+
+    def pretrain(self) -> Path:
+        """Pretrain the variant (or finish an interrupted pretraining); the path of its best checkpoint."""
+        from affectlab.cli.lightning_cli import BEST, AffectLabCLI
+        from affectlab.runs.store import RunStore
+
+        record = self.record
+        if not record.pretrain_done:
+            args = [
+                "--model", str(config_path(f"model/conclugen/{self.options.variant}.yaml")),
+                "--config", str(config_path("experiment/synth/pretrain.yaml")),
+                "--run_name", f"{self.options.variant}-{self.options.dataset}-seed{self.options.seed}",
+            ]
+            if self.options.pretrain_epochs:
+                args += ["--config", str(self._write_config("pretrain-epochs", pretrain_schedule(self.options.pretrain_epochs)))]
+            args += self._common_args("pretrain")
+            if record.pretrain_run_id:  # interrupted: the spine resumes fit from the run's last.ckpt
+                args += ["--run_id", record.pretrain_run_id]
+            start = time.perf_counter()
+            cli = AffectLabCLI(args)
+            record.pretrain_run_id = cli.run_id
+            record.save(self.record_path)
+            cli.run_commands()
+            record.seconds += time.perf_counter() - start
+            record.pretrain_done = True
+            record.save(self.record_path)
+        checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
+        if not checkpoint.is_file():
+            raise ConfigError(f"pretraining run {record.pretrain_run_id} has no {BEST}; delete {self.record_path} to start over")
+        return checkpoint
+
+    def probe(self, representation: str, fraction: float, checkpoint: Path | None, freeze: bool = True,
+              modalities: list[str] | None = None) -> Row:
+        """One probe run (or its recorded result): train on ``fraction`` of the labels, test."""
+        done = self.record.find(representation, fraction)
+        if done is not None:
+            return done
+        backbone = config_path(f"model/conclugen/{self.options.variant}.yaml")
+        model = {
+            "backbone": str(backbone),
+            "checkpoint_path": str(checkpoint) if checkpoint else None,
+            "freeze": freeze,
+            "modalities": modalities,
+        }
+        probe_config = self._write_config(f"probe-{slug(representation)}", {"model": {"init_args": model}})
+        args = [
+            "--model", str(config_path("model/probe.yaml")),
+            "--config", str(config_path("experiment/synth/probe.yaml")),
+            "--config", str(probe_config),
+            "--run_name", f"probe-{slug(representation)}-{fraction:g}-seed{self.options.seed}",
+            "--data.init_args.label_fraction", str(fraction),
+            "--data.init_args.label_seed", str(self.options.seed),
+            "--trainer.max_steps", str(self.options.probe_steps),
+            "--trainer.max_epochs", "-1",
+            "--trainer.check_val_every_n_epoch", "null",
+            "--trainer.val_check_interval", str(max(1, self.options.probe_steps // 20)),
+            *self._common_args("probe"),
+        ]
+        run_id, metrics = self._run(args)
+        return self._add(representation, fraction, run_id, metrics)
+
+    def ceiling(self) -> Row:
+        done = self.record.find(CEILING, 1.0)
+        if done is not None:
+            return done
+        args = ["--config", str(config_path("experiment/synth/supervised.yaml")),
+                "--run_name", f"supervised-ceiling-seed{self.options.seed}"]
+        if self.options.ceiling_epochs:
+            args += ["--trainer.max_epochs", str(self.options.ceiling_epochs)]
+        run_id, metrics = self._run(args + self._common_args("ceiling"))
+        return self._add(CEILING, 1.0, run_id, metrics)
+
+    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float]) -> Row:
+        missing = [f"test/{m}" for m in METRICS if f"test/{m}" not in metrics]
+        if missing:
+            raise ConfigError(f"run {run_id} logged no {missing}; was the test split empty?")
+        row = Row(representation, fraction, metrics["test/acc"], metrics["test/f1_weighted"], run_id)
+        self.record.rows.append(row)
+        self.record.save(self.record_path)
+        return row
+
+    # -- the whole recipe ---------------------------------------------------------------------------------------
+    def run(self) -> list[Row]:
+        options = self.options
+        checkpoint = self.pretrain()
+        rows = []
+        for fraction in options.fractions:
+            rows.append(self.probe(options.variant, fraction, checkpoint))
+            if options.finetune:
+                rows.append(self.probe(f"{options.variant} fine-tuned", fraction, checkpoint, freeze=False))
+            if options.floor:
+                rows.append(self.probe(FLOOR, fraction, None))
+        if options.per_modality:
+            for modality in self.modalities():
+                rows.append(self.probe(f"{options.variant} {modality} only", 1.0, checkpoint, modalities=[modality]))
+        if options.ceiling:
+            rows.append(self.ceiling())
+        return rows
+
+    def modalities(self) -> list[str]:
+        config = yaml.safe_load(config_path(f"model/conclugen/{self.options.variant}.yaml").read_text())
+        return list(config["init_args"].get("modalities") or ["video"])
+
+
+def pretrain_schedule(epochs: int) -> dict[str, Any]:
+    """Override of the pretraining experiment for ``epochs`` epochs, its cosine schedule shortened to match."""
+    warmup = max(1, epochs // 10)
+    return {
+        "trainer": {"max_epochs": epochs},
+        "model": {"init_args": {"lr_scheduler_init": {
+            "class_path": "timm.scheduler.CosineLRScheduler",
+            "init_args": {"t_initial": epochs, "warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
+        }}},
+    }
+
+
+MODEL_PREFIX = "--model.init_args."
+
+
+def model_overrides(extra: list[str], role: str) -> list[str]:
+    """The extra command-line options as they apply to a run of ``role``.
+
+    ``--model.init_args.X`` options are meant for the pretrained variant: the pretraining takes them as they
+    are, a probe passes them on to its backbone (``--model.init_args.backbone.init_args.X``, so that the
+    architecture matches the checkpoint), and the supervised ceiling, another model, drops them.
+    """
+    result: list[str] = []
+    i = 0
+    while i < len(extra):
+        option = extra[i]
+        takes_value = "=" not in option and i + 1 < len(extra) and not extra[i + 1].startswith("--")
+        group = extra[i : i + 2] if takes_value else extra[i : i + 1]
+        i += len(group)
+        if option.startswith(MODEL_PREFIX):
+            if role == "ceiling":
+                continue
+            if role == "probe":
+                group = [option.replace(MODEL_PREFIX, MODEL_PREFIX + "backbone.init_args.", 1), *group[1:]]
+        result += group
+    return result
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.split(" (")[0]).strip("_")
+
+
+def results_table(rows: list[Row], title: str) -> Table:
+    """Rows: what was probed; columns: accuracy and weighted F1 per label fraction."""
+    fractions = sorted({r.fraction for r in rows})
+    table = Table(title=title)
+    table.add_column("representation")
+    for fraction in fractions:
+        table.add_column(f"acc @ {fraction:.0%}", justify="right")
+        table.add_column(f"F1w @ {fraction:.0%}", justify="right")
+    for name in dict.fromkeys(r.representation for r in rows):
+        cells = []
+        for fraction in fractions:
+            row = next((r for r in rows if r.representation == name and r.fraction == fraction), None)
+            cells += [f"{row.acc:.3f}", f"{row.f1_weighted:.3f}"] if row else ["", ""]
+        table.add_row(name, *cells)
+    return table
+
+
+def recipe_command(args: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="affectlab recipe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 600",
+    )
+    parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
+    parser.add_argument("dataset", help="data set name: " + ", ".join(LAYOUTS))
+    parser.add_argument("--seed", type=int, default=127)
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
+    parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the randomly initialised model")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the supervised baseline")
+    parser.add_argument("--finetune", action="store_true", help="also fine-tune the pretrained backbone at each fraction")
+    parser.add_argument("--per-modality", dest="per_modality", action="store_true",
+                        help="also probe each modality alone (100 %% labels)")
+    parser.add_argument("--pretrain-epochs", dest="pretrain_epochs", type=int, default=None)
+    parser.add_argument("--ceiling-epochs", dest="ceiling_epochs", type=int, default=None)
+    parser.add_argument("--probe-steps", dest="probe_steps", type=int, default=500)
+    parser.add_argument("--data-root", dest="data_root", default=None, help="the data set's folder")
+    parser.add_argument("--store", default=None, help="run store folder (default: ./runs)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or model summaries")
+    known, extra = parser.parse_known_args(args)
+    options = RecipeOptions(**{**vars(known), "fractions": tuple(known.fractions), "extra": extra})
+    recipe = Recipe(options)
+    rows = recipe.run()
+    console = Console()
+    title = f"{options.variant} on {options.dataset}, seed {options.seed}: test split, probe on the frozen representation"
+    console.print(results_table(rows, title))
+    console.print(f"record: {recipe.record_path}  (pretraining run_id: {recipe.record.pretrain_run_id})")
+    return 0

@@ -1,0 +1,135 @@
+"""`affectlab recipe` and `affectlab ablation`: the runs they chain, their records, their errors, the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import TINY_DATA, affectlab, mlflow_client
+
+from affectlab.cli.ablation import END, START, claims, markdown, summarise, write_section
+from affectlab.cli.recipe import CEILING, FLOOR, Row, model_overrides
+
+
+def tiny_recipe_args(data_root, store) -> list[str]:
+    args = ["--data-root", str(data_root), "--store", str(store), "--quiet", "--pretrain-epochs", "1",
+            "--probe-steps", "3", "--ceiling-epochs", "1", "--model.init_args.kmeans_queue_size", "2"]
+    for key, value in TINY_DATA.items():
+        args += [f"--data.init_args.{key}", str(value)]
+    return args
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    ("caer", "train/<Anger|Disgust|Fear|Happy|Neutral|Sad|Surprise>/<clip>.avi"),
+    ("meld", "train_sent_emo.csv"),
+    ("mosei", "CMU_MOSEI_Labels.csd"),
+    ("voxceleb2", "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4"),
+])
+def test_recipe_names_the_folder_and_layout_a_dataset_without_reader_needs(dataset, expected, tmp_path):
+    result = affectlab("recipe", "conclugen", dataset, "--data-root", str(tmp_path / dataset), check=False)
+    assert result.returncode == 2
+    assert str(tmp_path / dataset) in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_recipe_refuses_unknown_variant_and_dataset(tmp_path):
+    result = affectlab("recipe", "conclugenn", "synth", check=False)
+    assert result.returncode == 2 and "contrast_only_video_audio" in result.stderr  # lists the variants
+    result = affectlab("recipe", "conclugen", "affectnet2", check=False)
+    assert result.returncode == 2 and "unknown data set 'affectnet2'" in result.stderr
+
+
+def test_model_overrides_go_to_the_probe_backbone_and_not_to_the_ceiling():
+    extra = ["--model.init_args.kmeans_queue_size", "2", "--data.init_args.num_clips=48", "--model.init_args.augment=false"]
+    assert model_overrides(extra, "pretrain") == extra
+    assert model_overrides(extra, "probe") == [
+        "--model.init_args.backbone.init_args.kmeans_queue_size", "2", "--data.init_args.num_clips=48",
+        "--model.init_args.backbone.init_args.augment=false",
+    ]
+    assert model_overrides(extra, "ceiling") == ["--data.init_args.num_clips=48"]
+
+
+def test_recipe_pretrains_probes_and_prints_the_table(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    args = ["recipe", "conclugen", "synth", "--fractions", "0.5", "1", "--finetune", "--per-modality",
+            *tiny_recipe_args(tiny_data, store)]
+    result = affectlab(*args, timeout=600)
+    assert "acc @ 50%" in result.stdout and "floor" in result.stdout and "ceiling" in result.stdout
+    record = json.loads((store / "recipes/conclugen-synth-seed127.json").read_text())
+    assert record["pretrain_done"]
+    rows = {(r["representation"], r["fraction"]) for r in record["rows"]}
+    assert rows == {
+        ("conclugen", 0.5), ("conclugen", 1.0), ("conclugen fine-tuned", 0.5), ("conclugen fine-tuned", 1.0),
+        (FLOOR, 0.5), (FLOOR, 1.0), ("conclugen video only", 1.0), ("conclugen audio only", 1.0),
+        ("conclugen text only", 1.0), (CEILING, 1.0),
+    }
+    client = mlflow_client(store)
+    probe = client.get_run(next(r["run_id"] for r in record["rows"] if r["representation"] == "conclugen" and r["fraction"] == 0.5))
+    assert probe.data.params["data.init_args.label_fraction"] == "0.5"
+    assert probe.data.params["model.init_args.checkpoint_path"].endswith("best.ckpt")
+    floor = client.get_run(next(r["run_id"] for r in record["rows"] if r["representation"] == FLOOR))
+    assert floor.data.params["model.init_args.checkpoint_path"] == "None"
+    runs_before = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
+    # Run again: every step is recorded as done, so nothing trains and the same table comes back.
+    again = affectlab(*args, timeout=600)
+    assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == runs_before
+    assert again.stdout.split("record:")[0].splitlines()[-5:] == result.stdout.split("record:")[0].splitlines()[-5:]
+
+
+def test_an_interrupted_recipe_resumes_its_pretraining_run(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    args = ["recipe", "simclr", "synth", "--fractions", "1", "--no-floor", "--no-ceiling", *tiny_recipe_args(tiny_data, store)]
+    args.remove("--model.init_args.kmeans_queue_size")
+    args.remove("2")
+    affectlab(*args, timeout=600)
+    path = store / "recipes/simclr-synth-seed127.json"
+    record = json.loads(path.read_text())
+    record.update(pretrain_done=False, rows=[])  # as if killed after the pretraining run was opened
+    path.write_text(json.dumps(record))
+    result = affectlab(*args, timeout=600)
+    assert f"run_id: {record['pretrain_run_id']}" in result.stdout and "(reused)" in result.stdout
+    assert json.loads(path.read_text())["pretrain_run_id"] == record["pretrain_run_id"]
+
+
+def _rows() -> list[Row]:
+    rows = []
+    for seed, shift in enumerate((0.0, 0.02)):
+        for fraction in (0.1, 1.0):
+            for name, acc in (("conclugen", 0.5), ("simclr", 0.3), ("contrast_only", 0.45), (FLOOR, 0.35)):
+                rows.append(Row(name, fraction, acc + shift, acc + shift - 0.01, f"run{seed}"))
+        for modality, acc in (("video", 0.3), ("audio", 0.4), ("text", 0.45)):
+            rows.append(Row(f"conclugen {modality} only", 1.0, acc, acc, f"run{seed}"))
+        rows.append(Row(CEILING, 1.0, 0.75, 0.75, f"run{seed}"))
+    return rows
+
+
+def test_ablation_summary_is_mean_and_std_over_seeds():
+    summary = summarise(_rows())
+    mean, std, n = summary[("conclugen", 0.1)]["acc"]
+    assert n == 2 and mean == pytest.approx(0.51) and std == pytest.approx(0.0141421356)
+
+
+def test_ablation_claims_are_computed_from_the_numbers():
+    summary = summarise(_rows())
+    lines = claims(summary, [0.1, 1.0], ["conclugen", "contrast_only", "simclr"])
+    assert "- ConCluGen best at 10% labels: holds." in lines
+    assert any("Multi-modal above SimCLR (0.310) at 100%: 2 of 2" in line for line in lines)
+    assert any("Above the floor (0.360) at 10%: 2 of 2" in line for line in lines)
+    assert any(line.startswith("- Fused representation (0.510)") and line.endswith("yes.") for line in lines)
+    worse = [r if r.representation != "simclr" else Row("simclr", r.fraction, 0.9, 0.9, r.run_id) for r in _rows()]
+    lines = claims(summarise(worse), [1.0], ["conclugen", "contrast_only", "simclr"])
+    assert "does not hold: simclr is best" in lines[0]
+
+
+def test_ablation_section_replaces_its_markers_only(tmp_path):
+    path = tmp_path / "results.md"
+    path.write_text(f"# Results\n\nbefore\n\n{START}\nold table\n{END}\n\nafter\n")
+    section = markdown(_rows(), [0.1, 1.0], ["conclugen", "contrast_only", "simclr"], "affectlab ablation", [0, 1], 3.0)
+    write_section(path, section)
+    text = path.read_text()
+    assert "old table" not in text and text.startswith("# Results\n\nbefore") and text.endswith("after\n")
+    assert "| conclugen | 0.510 ± 0.014 |" in text and "affectlab ablation" in text
+    fresh = tmp_path / "fresh.md"
+    write_section(fresh, section)
+    assert START in fresh.read_text()
