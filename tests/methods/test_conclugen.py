@@ -116,3 +116,29 @@ def test_simclr_trains_on_video_and_represents_it(datamodule):
     assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
     batch = next(iter(datamodule.val_dataloader()))
     assert model.represent(batch)["video"].shape == (len(batch["id"]), 32)
+
+
+def test_original_set_up_trains_the_heads_on_precomputed_features():
+    """One pooled backbone vector per clip and modality; the vectors are inputs, not signals to augment."""
+    from torch.utils.data import DataLoader
+
+    from affectlab.nn.encoders import PrecomputedFeatures
+
+    dims = {"video": 24, "audio": 12, "text": 8}
+    features = {m: torch.randn(32, d) for m, d in dims.items()}
+    clips = [{"id": i, **{m: f[i] for m, f in features.items()}} for i in range(32)]
+    encoders = {m: PrecomputedFeatures(d, modality=m) for m, d in dims.items()}
+    model = ConCluGen(encoders, freeze_encoders=True, representation_dim=16, projection_dim=8, num_clusters=4,
+                      reconstruction_dim=8, kmeans_queue_size=2)
+    model.train()
+    batch = next(iter(DataLoader(clips, batch_size=8)))
+    assert model._view(batch)["audio"] is batch["audio"]  # pooled audio features [B, D] are not a waveform
+    losses = model._losses(batch, "train")
+    assert set(losses) >= {"contrastive", "clustering", "reconstruction"}
+    # The reconstruction targets are the input features themselves (the frozen backbone's output).
+    rebuilt = model.reconstruction["text"](model.representation["text"](batch["text"]))
+    assert torch.allclose(losses["reconstruction/text"], torch.nn.functional.mse_loss(rebuilt, batch["text"]))
+    before = {k: v.clone() for k, v in model.representation.state_dict().items()}
+    Trainer(max_steps=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+            enable_checkpointing=False).fit(model, DataLoader(clips, batch_size=8, shuffle=True))
+    assert any(not torch.equal(before[k], v) for k, v in model.representation.state_dict().items())

@@ -14,6 +14,7 @@ CASES = {
     "AudioConvEncoder": ({}, lambda: torch.rand(2, 4000) * 2 - 1),
     "TextTransformerEncoder": ({"vocab_size": 50}, lambda: torch.randint(1, 50, (2, 7))),
     "FeatureSequenceEncoder": ({"in_features": 10, "dim": 8}, lambda: torch.randn(2, 5, 10)),
+    "PrecomputedFeatures": ({"in_features": 10}, lambda: torch.randn(2, 5, 10).requires_grad_()),
 }
 
 
@@ -32,6 +33,8 @@ def test_forward_backward_and_features(name):
     assert pooled.shape == (2, encoder.num_features)
     pooled.square().mean().backward()
     grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+    if name == "PrecomputedFeatures":  # no weights of its own: the gradient reaches the features
+        grads = [x.grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
     assert encoder.feature_info[0]["num_chs"] == encoder.num_features
 
@@ -69,3 +72,12 @@ def test_text_padding_does_not_change_the_encoding():
 def test_downsample_mask_keeps_real_steps():
     mask = torch.tensor([[True] * 6 + [False] * 2])
     assert downsample_mask(mask, 4).tolist() == [[True, True, True, False]]
+
+
+def test_precomputed_features_pass_through_and_pool_over_time():
+    encoder = create_encoder("PrecomputedFeatures", in_features=3, pooling="max")
+    pooled = torch.randn(4, 3)
+    assert torch.equal(encoder(pooled), pooled)  # one vector per clip: unchanged
+    sequence = torch.tensor([[[1.0, 0.0, 0.0], [2.0, -1.0, 5.0], [9.0, 9.0, 9.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert encoder(sequence, mask).tolist() == [[2.0, 0.0, 5.0]]

@@ -30,6 +30,7 @@ from affectlab.data.contract import EMOTIONS, mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
 from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
 from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.nn.encoders import PrecomputedFeatures
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
 from affectlab.plots import log_figure, loss_curves_figure, embedding_map_figure
 
@@ -210,7 +211,11 @@ class ConCluGen(BaseMethod):
             self.queue.clear()  # as the original: k-means sees only this epoch's vectors
 
     def _view(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return augment_batch(batch, self.modalities) if self.augment and self.training else batch
+        if not (self.augment and self.training):
+            return batch
+        # Precomputed features are not signals: pooled audio features [B, D] would pass for a waveform.
+        raw = [m for m, encoder in self.encoders.items() if not isinstance(encoder, PrecomputedFeatures)]
+        return augment_batch(batch, raw)
 
     def _accumulate(self, stage: str, losses: dict[str, torch.Tensor], size: int) -> None:
         for term in ("loss", *TERMS):

@@ -2,7 +2,7 @@
 
 from affectlab.nn.encoders.audio import AudioConvEncoder
 from affectlab.nn.encoders.base import Encoder, create_encoder, list_encoders, register_encoder
-from affectlab.nn.encoders.features import FeatureSequenceEncoder
+from affectlab.nn.encoders.features import FeatureSequenceEncoder, PrecomputedFeatures
 from affectlab.nn.encoders.frames import FrameEncoder
 from affectlab.nn.encoders.text import TextTransformerEncoder
 
@@ -11,6 +11,7 @@ __all__ = [
     "Encoder",
     "FeatureSequenceEncoder",
     "FrameEncoder",
+    "PrecomputedFeatures",
     "TextTransformerEncoder",
     "create_encoder",
     "list_encoders",

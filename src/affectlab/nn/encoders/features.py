@@ -32,3 +32,30 @@ class FeatureSequenceEncoder(Encoder):
             x = x.unsqueeze(1)
             mask = None
         return self.project(x), mask  # (B, T, dim)
+
+
+@register_encoder
+class PrecomputedFeatures(Encoder):
+    """Backbone features computed beforehand, passed through unchanged: ``[B, D]`` or ``[B, T, D]`` (pooled).
+
+    ConCluGen's original set-up: a frozen backbone's pooled vector per clip and modality (ResNet-152 +
+    ResNet3D-101 video 4096, ResDAVEnet audio 1024, DistilRoBERTa text 768), on which only the heads train.
+
+    Args:
+        in_features: size of the feature vectors (D).
+        modality: which batch entry this encoder reads.
+        pooling: over time when given sequences ``[B, T, D]``: ``mean`` or ``max``.
+    """
+
+    def __init__(self, in_features: int, modality: str = "video", pooling: str = "mean") -> None:
+        super().__init__()
+        self.modality = modality
+        self.num_features = in_features
+        self.pooling = pooling
+
+    def forward_features(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if x.ndim == 2:  # already pooled: a sequence of length 1
+            return x.unsqueeze(1), None
+        return x, mask  # (B, T, D)
