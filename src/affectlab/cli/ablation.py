@@ -88,13 +88,13 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
 
 
 def markdown(rows: list[Row], fractions: list[float], names: list[str], command: str, seeds: list[int],
-             minutes: float) -> str:
+             minutes: float, progress: str = "") -> str:
     summary = summarise(rows)
     order = [*names, *sorted({r.representation for r in rows} - set(names) - {FLOOR, CEILING}), FLOOR, CEILING]
     header = "| representation | " + " | ".join(f"acc @ {f:.0%} | F1w @ {f:.0%}" for f in fractions) + " |"
     lines = [
         START,
-        f"Written by `{command}` on {date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
+        f"Written by `{command}`{progress} on {date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
         f"{minutes:.0f} min of runs; seeds {', '.join(map(str, seeds))}; mean ± standard deviation over seeds of the test "
         "split's accuracy and support-weighted F1 of the linear probe on the frozen representation, trained on "
         "that fraction of the train labels.",
@@ -148,9 +148,12 @@ def ablation_command(args: list[str]) -> int:
     rows: list[Row] = []
     compute_seconds = 0.0  # of every run, also those done by an earlier, interrupted invocation
     total = len(names) * len(known.seeds)
+    command = ("affectlab ablation " + " ".join(args)).strip()
+    done = 0
     for seed in known.seeds:
         for name in names:
-            console.rule(f"[bold]ablation: {name}, seed {seed} ({names.index(name) + 1 + known.seeds.index(seed) * len(names)} of {total})")
+            done += 1
+            console.rule(f"[bold]ablation: {name}, seed {seed} ({done} of {total})")
             reference = name == REFERENCE
             options = RecipeOptions(
                 variant=name, dataset="synth", seed=seed, fractions=tuple(known.fractions), floor=reference,
@@ -161,11 +164,12 @@ def ablation_command(args: list[str]) -> int:
             recipe = Recipe(options)
             rows += recipe.run()
             compute_seconds += recipe.record.seconds
+            # Written after every recipe: an ablation of hours shows its numbers while it runs.
+            progress = "" if done == total else f" (in progress: {done} of {total} recipes done)"
+            seeds = known.seeds[: known.seeds.index(seed) + 1]
+            section = markdown(rows, list(known.fractions), names, command, seeds, compute_seconds / 60, progress)
+            write_section(Path(known.out), section)
     console.print(f"this invocation: {(time.perf_counter() - start) / 60:.1f} min")
-    minutes = compute_seconds / 60
-    command = "affectlab ablation " + " ".join(args) if args else "affectlab ablation"
-    section = markdown(rows, list(known.fractions), names, command.strip(), known.seeds, minutes)
-    write_section(Path(known.out), section)
     console.print(section)
     console.print(f"written to {known.out}")
     sys.stdout.flush()
