@@ -133,3 +133,19 @@ def test_ablation_section_replaces_its_markers_only(tmp_path):
     fresh = tmp_path / "fresh.md"
     write_section(fresh, section)
     assert START in fresh.read_text()
+
+
+@pytest.mark.slow
+def test_pretrained_probe_lands_between_floor_and_ceiling(tmp_path):
+    """A small AffectSynth (480 clips of 32 identities, 4 frames of 32x32): the probe on ConCluGen's pretrained
+    representation beats the same probe on the randomly initialised model and stays below the supervised
+    model trained on every label. About 6 minutes on 2 cores."""
+    store = tmp_path / "store"
+    small = {"num_clips": 480, "num_identities": 32, "num_frames": 4, "image_size": 32, "batch_size": 32}
+    args = ["recipe", "conclugen", "synth", "--fractions", "1", "--data-root", str(tmp_path / "data"),
+            "--store", str(store), "--quiet", "--pretrain-epochs", "10", "--seed", "0"]
+    for key, value in small.items():
+        args += [f"--data.init_args.{key}", str(value)]
+    affectlab(*args, timeout=1800)
+    rows = {r["representation"]: r["acc"] for r in json.loads((store / "recipes/conclugen-synth-seed0.json").read_text())["rows"]}
+    assert rows[FLOOR] < rows["conclugen"] < rows[CEILING], rows
