@@ -93,3 +93,32 @@ def embedding_map_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def label_efficiency_figure(
+    curves: dict[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    references: dict[str, float] | None = None, title: str = "", ylabel: str = "test accuracy",
+) -> plt.Figure:
+    """Score against the fraction of labels (log axis), one line per representation with its spread.
+
+    Args:
+        curves: name -> (fractions, means, standard deviations).
+        references: horizontal lines, e.g. ``{"ceiling (supervised)": 0.78}``.
+    """
+    fig, ax = plt.subplots(figsize=(8.4, 4.2))
+    for name, (fractions, means, stds) in curves.items():
+        dashed = name.startswith("floor")
+        ax.errorbar(fractions, means, yerr=stds, marker="o", ms=4, capsize=3, label=name,
+                    linestyle="--" if dashed else "-", color="grey" if dashed else None)
+    for name, value in (references or {}).items():
+        ax.axhline(value, color="black", linestyle=":", linewidth=1, label=name)
+    ax.set_xscale("log")
+    fractions = sorted({f for curve in curves.values() for f in curve[0]})
+    ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
+    ax.minorticks_off()
+    ax.set_xlabel("fraction of train labels")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: eight variants and more
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

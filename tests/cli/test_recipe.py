@@ -149,3 +149,11 @@ def test_pretrained_probe_lands_between_floor_and_ceiling(tmp_path):
     affectlab(*args, timeout=1800)
     rows = {r["representation"]: r["acc"] for r in json.loads((store / "recipes/conclugen-synth-seed0.json").read_text())["rows"]}
     assert rows[FLOOR] < rows["conclugen"] < rows[CEILING], rows
+
+
+def test_ablation_figure_is_written(tmp_path):
+    from affectlab.cli.ablation import save_figure
+
+    path = tmp_path / "docs/ablation_label_efficiency.png"
+    save_figure(_rows(), ["conclugen", "contrast_only", "simclr"], path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -88,7 +88,7 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
 
 
 def markdown(rows: list[Row], fractions: list[float], names: list[str], command: str, seeds: list[int],
-             minutes: float, progress: str = "") -> str:
+             minutes: float, progress: str = "", figure: str | None = None) -> str:
     summary = summarise(rows)
     order = [*names, *sorted({r.representation for r in rows} - set(names) - {FLOOR, CEILING}), FLOOR, CEILING]
     header = "| representation | " + " | ".join(f"acc @ {f:.0%} | F1w @ {f:.0%}" for f in fractions) + " |"
@@ -109,8 +109,29 @@ def markdown(rows: list[Row], fractions: list[float], names: list[str], command:
             cells += [f"{cell[m][0]:.3f} ± {cell[m][1]:.3f}" for m in ("acc", "f1_weighted")] if cell else ["", ""]
         if any(cells):
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Checks, computed from the means above:", "", *claims(summary, fractions, names), END]
+    lines += ["", "Checks, computed from the means above:", "", *claims(summary, fractions, names)]
+    if figure:
+        lines += ["", f"![probe accuracy against the fraction of labels]({figure})"]
+    lines.append(END)
     return "\n".join(lines)
+
+
+def save_figure(rows: list[Row], names: list[str], path: Path) -> None:
+    """Probe accuracy against the label fraction per variant and the floor, the ceiling as a line."""
+    from affectlab.plots import label_efficiency_figure, plt
+
+    summary = summarise(rows)
+    curves = {}
+    for name in [*names, FLOOR]:
+        cells = sorted((f, cell["acc"]) for (n, f), cell in summary.items() if n == name)
+        if cells:
+            curves[name] = ([f for f, _ in cells], [c[0] for _, c in cells], [c[1] for _, c in cells])
+    ceiling = summary.get((CEILING, 1.0))
+    references = {CEILING: ceiling["acc"][0]} if ceiling else None
+    figure = label_efficiency_figure(curves, references, "ConCluGen variants on AffectSynth: linear probe")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def write_section(path: Path, section: str) -> None:
@@ -167,7 +188,10 @@ def ablation_command(args: list[str]) -> int:
             # Written after every recipe: an ablation of hours shows its numbers while it runs.
             progress = "" if done == total else f" (in progress: {done} of {total} recipes done)"
             seeds = known.seeds[: known.seeds.index(seed) + 1]
-            section = markdown(rows, list(known.fractions), names, command, seeds, compute_seconds / 60, progress)
+            figure = Path(known.out).with_name("ablation_label_efficiency.png")
+            save_figure(rows, names, figure)
+            section = markdown(rows, list(known.fractions), names, command, seeds, compute_seconds / 60, progress,
+                               figure.name)
             write_section(Path(known.out), section)
     console.print(f"this invocation: {(time.perf_counter() - start) / 60:.1f} min")
     console.print(section)
