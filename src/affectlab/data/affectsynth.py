@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
 from affectlab.data.samplers import EpochSeededRandomSampler, IdentityBatchSampler, experiment_seed, loader_generator
-from affectlab.data.splits import SPLITS, identity_split
+from affectlab.data.splits import SPLIT_KINDS, SPLITS, cross_validation_split, identity_split
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
-from affectlab.errors import ConfigError
+from affectlab.errors import ConfigError, DataError
 
 SYNTH_MODALITIES = ("video", "audio", "text")
 SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
@@ -123,8 +123,13 @@ class AffectSynthDataModule(LightningDataModule):
         synth_seed: seed of the generator (the data), independent of the training seed.
         synth_options: further ``SynthConfig`` knobs (difficulty: ``face_noise``, ``p_neutral_text``, ...).
         modalities: the modalities to serve; None serves video, audio and text.
-        split_fractions: fractions of identities for train, val and test.
-        split_seed: seed of the identity split.
+        split_fractions: fractions of identities for train, val and test (``split: identity``).
+        split_seed: seed of the split (and of the fold assignment).
+        split: ``identity`` (one identity-disjoint train/val/test split), or a cross-validation fold:
+            ``kfold`` (subject-disjoint, ``num_folds`` folds), ``loso`` (leave one subject out), ``lodo``
+            (leave one render style out, on unseen identities; MIRO's set-up). See ``data/splits.py``.
+        fold: which fold is the test split (cross-validation kinds).
+        num_folds: folds of ``kfold`` (3 is DISFA's convention).
         label_fraction: fraction of each ``emotion`` class of the train split that keeps its labels (at least
             one sample per class; see ``stratified_subset``); 1 labels everything. Val and test keep all labels.
         label_seed: seed of the labelled subset, independent of the split and training seeds.
@@ -149,6 +154,9 @@ class AffectSynthDataModule(LightningDataModule):
         modalities: list[str] | None = None,
         split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
         split_seed: int = 0,
+        split: str = "identity",
+        fold: int = 0,
+        num_folds: int = 3,
         label_fraction: float = 1.0,
         label_seed: int = 0,
         unlabelled: str = "drop",
@@ -187,6 +195,9 @@ class AffectSynthDataModule(LightningDataModule):
                 f"data.init_args.unlabelled: {unlabelled!r} is not one of {list(UNLABELLED_MODES)} (drop: leave the "
                 "unlabelled train samples out; mask: serve them with target_mask False)"
             )
+        if split not in SPLIT_KINDS:
+            raise ConfigError(f"data.init_args.split: {split!r} is not one of {list(SPLIT_KINDS)}")
+        self.split, self.fold, self.num_folds = split, fold, num_folds
         self.label_fraction = float(label_fraction)
         self.label_seed = label_seed
         self.unlabelled = unlabelled
@@ -217,7 +228,17 @@ class AffectSynthDataModule(LightningDataModule):
         if self.arrays is None:
             self.arrays = load(self.path) if (self.path / "manifest.json").is_file() else ensure(self.path, self.synth_config)
         if not self.splits:
-            self.splits = identity_split(np.asarray(self.arrays.identity), self.split_fractions, self.split_seed)
+            subjects = np.asarray(self.arrays.identity)
+            if self.split == "identity":
+                self.splits = identity_split(subjects, self.split_fractions, self.split_seed)
+            else:
+                try:
+                    self.splits = cross_validation_split(
+                        subjects, self.split, self.fold, self.num_folds, groups=np.asarray(self.arrays.domain),
+                        val_fraction=self.split_fractions[1], seed=self.split_seed,
+                    )
+                except DataError as error:
+                    raise ConfigError(f"data.init_args.split/fold: {error}") from None
             if self.label_fraction < 1.0:
                 emotion = np.asarray(self.arrays.emotion)[self.splits["train"]]
                 self.train_labelled = stratified_subset(emotion, self.label_fraction, self.label_seed)
