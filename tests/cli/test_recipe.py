@@ -38,6 +38,8 @@ def test_recipe_refuses_unknown_variant_and_dataset(tmp_path):
     assert result.returncode == 2 and "contrast_only_video_audio" in result.stderr  # lists the variants
     result = affectlab("recipe", "conclugen", "affectnet2", check=False)
     assert result.returncode == 2 and "unknown data set 'affectnet2'" in result.stderr
+    result = affectlab("recipe", "conclugen", "rafdb", check=False)
+    assert result.returncode == 2 and "rafdb holds face images only" in result.stderr
 
 
 def test_model_overrides_go_to_the_probe_backbone_and_not_to_the_ceiling():

@@ -7,6 +7,8 @@
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
     affectlab data synth --out DIR --num-clips N --seed S
+    affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, fer2013, ...)
+    affectlab data check NAME --root DIR            validate a data set on disk
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
@@ -70,6 +72,28 @@ def _own_error(error: BaseException) -> ConfigError | DataError | None:
     return None
 
 
+def with_data_names(args: list[str]) -> list[str]:
+    """``--data rafdb`` (a data set's name) means its bundled config, ``configs/data/rafdb.yaml``."""
+    from affectlab.cli.configs import config_root
+    from affectlab.data.layouts import LAYOUTS
+
+    result = list(args)
+    for i, arg in enumerate(result):
+        name, prefix = None, ""
+        if arg == "--data" and i + 1 < len(result):
+            name, index = result[i + 1], i + 1
+        elif arg.startswith("--data="):
+            name, index, prefix = arg.split("=", 1)[1], i, "--data="
+        if name in LAYOUTS:
+            path = config_root() / "data" / f"{name}.yaml"
+            if not path.is_file():
+                from affectlab.data.layouts import layout_error
+
+                raise layout_error(name)
+            result[index] = prefix + str(path)
+    return result
+
+
 def run_command(args: list[str]) -> int:
     from argparse import ArgumentError
 
@@ -77,6 +101,7 @@ def run_command(args: list[str]) -> int:
     from affectlab.cli.lightning_cli import AffectLabCLI
     from affectlab.cli.results import print_results
 
+    args = with_data_names(args)
     check_yaml_files(args)
     args = with_run_config(args)
     try:
@@ -119,19 +144,49 @@ def data_command(args: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     synth = sub.add_parser("synth", help="generate AffectSynth into a folder (memory-mapped, checksummed)")
     synth.add_argument("--out", required=True, help="folder to write")
-    synth.add_argument("--num-clips", "--num_clips", dest="num_clips", type=int, default=1200)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--num-identities", "--num_identities", dest="num_identities", type=int, default=60)
-    synth.add_argument("--num-frames", "--num_frames", dest="num_frames", type=int, default=8)
-    synth.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64)
+    _synth_options(synth)
+    export = sub.add_parser("export", help="write AffectSynth in a real data set's native layout (for readers' tests)")
+    export.add_argument("name", help="the layout: rafdb, fer2013, expw, affectnet, caer_s")
+    export.add_argument("--out", required=True, help="folder to write the data set into")
+    export.add_argument("--cache", default="data/affectsynth", help="where AffectSynth is generated (or found)")
+    _synth_options(export)
+    check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
+    check.add_argument("name")
+    check.add_argument("--root", required=True, help="the data set's folder")
     options = parser.parse_args(args)
-    from affectlab.data.synth import synth_command
+    if options.action == "synth":
+        from affectlab.data.synth import synth_command
 
-    synth_command(
-        out=options.out, num_clips=options.num_clips, seed=options.seed, num_identities=options.num_identities,
-        num_frames=options.num_frames, image_size=options.image_size,
-    )
-    return 0
+        synth_command(
+            out=options.out, num_clips=options.num_clips, seed=options.seed, num_identities=options.num_identities,
+            num_frames=options.num_frames, image_size=options.image_size,
+        )
+        return 0
+    if options.action == "export":
+        from affectlab.data.affectsynth import AffectSynthDataModule
+        from affectlab.data.folders import FOLDER_LAYOUTS
+        from affectlab.data.synth.export import export_folder_dataset
+
+        if options.name not in FOLDER_LAYOUTS:
+            raise ConfigError(f"data export: {options.name!r} is not one of {list(FOLDER_LAYOUTS)}")
+        synth = AffectSynthDataModule(root=options.cache, num_clips=options.num_clips, num_identities=options.num_identities,
+                                      num_frames=options.num_frames, image_size=options.image_size, synth_seed=options.seed)
+        synth.prepare_data()  # generates the cache once, or verifies and opens it
+        arrays = synth.arrays
+        counts = export_folder_dataset(arrays, options.name, options.out)
+        print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+        return 0
+    from affectlab.data.check import check_command
+
+    return check_command(options.name, options.root)
+
+
+def _synth_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-clips", "--num_clips", dest="num_clips", type=int, default=1200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-identities", "--num_identities", dest="num_identities", type=int, default=60)
+    parser.add_argument("--num-frames", "--num_frames", dest="num_frames", type=int, default=8)
+    parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -112,6 +112,12 @@ class Recipe:
         if layout.reader is None or not layout.labelled:
             # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
             raise layout_error(options.dataset, options.data_root)
+        if options.dataset != "synth":
+            raise ConfigError(
+                f"recipe: {options.dataset} holds face images only, and the ConCluGen variants pretrain on clips "
+                "with video, audio and text; train on it with 'affectlab run --data "
+                f"{options.dataset} --model ...' instead"
+            )
         bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise ConfigError(f"--fractions: {bad} are not fractions in (0, 1]; e.g. --fractions 0.01 0.1 1")

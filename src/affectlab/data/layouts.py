@@ -58,6 +58,24 @@ LAYOUTS: dict[str, DatasetLayout] = {
 }
 
 
+def _folder_sets() -> dict[str, DatasetLayout]:
+    from affectlab.data.folders import FOLDER_LAYOUTS
+
+    descriptions = {
+        "rafdb": "RAF-DB basic expressions, aligned faces in folders 1-7", "fer2013": "FER2013 48x48 faces",
+        "expw": "ExpW in-the-wild faces (no official split)", "affectnet": "AffectNet, 8 folders (contempt left out)",
+        "caer_s": "CAER-S static frames",
+    }
+    return {
+        name: DatasetLayout(name, descriptions[name], f"data/{name}", layout.describe(),
+                            reader="affectlab.data.folders.FolderDataModule")
+        for name, layout in FOLDER_LAYOUTS.items()
+    }
+
+
+LAYOUTS.update(_folder_sets())
+
+
 def dataset_layout(name: str) -> DatasetLayout:
     if name not in LAYOUTS:
         raise DataError(f"unknown data set {name!r}; known: {', '.join(LAYOUTS)}")

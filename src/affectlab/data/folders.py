@@ -1,0 +1,306 @@
+"""Facial expression image data sets distributed as one folder per class: RAF-DB, FER2013, ExpW, AffectNet,
+CAER-S, read in their native layouts and served in the batch contract as one-frame clips.
+
+Each data set's layout (``FOLDER_LAYOUTS``):
+
+    rafdb      <root>/train/<1..7>/*.jpg, <root>/test/<1..7>/*.jpg
+               1 surprise, 2 fear, 3 disgust, 4 happiness, 5 sadness, 6 anger, 7 neutral (RAF-DB's label ids)
+    fer2013    <root>/train/<angry|disgust|fear|happy|neutral|sad|surprise>/*.png, <root>/test/<same>/*.png
+    expw       <root>/<angry|disgust|fear|happy|neutral|sad|surprise>/*.jpg   (no official split)
+    affectnet  <root>/train_set/<0..7>/*.jpg, <root>/val_set/<0..7>/*.jpg      (val_set is the test set)
+               0 neutral, 1 happy, 2 sad, 3 surprise, 4 fear, 5 disgust, 6 anger, 7 contempt (not one of the
+               seven basic emotions: left out and counted)
+    caer_s     <root>/train/<Anger|Disgust|Fear|Happy|Neutral|Sad|Surprise>/*.png, <root>/test/<same>/*.png
+
+Labels are mapped onto AffectLab's canonical order (``contract.EMOTIONS``). The official splits are kept;
+validation is carved out of train (stratified, seeded), and a data set without splits is split
+train/val/test the same way. These are in-the-wild images without subject ids, so splits cannot be
+subject-disjoint: ``subject`` is -1 in every batch.
+
+Unreadable images never stop a run: ``corrupt: skip`` (the default) drops them from their batch, warns once
+per file with its path, counts them (``skipped``) and sums them up when the stage ends; ``corrupt: raise``
+stops at the first with the file's path. ``affectlab data check <name> --root DIR`` decodes everything up front.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from affectlab.data.contract import EMOTIONS
+from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.errors import ConfigError, DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CORRUPT_POLICIES = ("skip", "raise")
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where a folder-per-class data set keeps its splits and what its class folders mean."""
+
+    name: str
+    splits: dict[str, str]  # AffectLab split ("train", "test") -> folder under the root ("" : the root itself)
+    classes: dict[str, str | None]  # class folder -> canonical emotion, None: not a basic emotion (left out)
+
+    def describe(self) -> str:
+        folders = "|".join(self.classes)
+        return "\n".join(f"{folder + '/' if folder else ''}<{folders}>/<image>" for folder in self.splits.values())
+
+
+_BASIC = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happy", "neutral": "neutral",
+          "sad": "sad", "surprise": "surprise"}
+
+FOLDER_LAYOUTS: dict[str, FolderLayout] = {
+    "rafdb": FolderLayout("rafdb", {"train": "train", "test": "test"}, {
+        "1": "surprise", "2": "fear", "3": "disgust", "4": "happy", "5": "sad", "6": "anger", "7": "neutral"}),
+    "fer2013": FolderLayout("fer2013", {"train": "train", "test": "test"}, _BASIC),
+    "expw": FolderLayout("expw", {"all": ""}, _BASIC),
+    "affectnet": FolderLayout("affectnet", {"train": "train_set", "test": "val_set"}, {
+        "0": "neutral", "1": "happy", "2": "sad", "3": "surprise", "4": "fear", "5": "disgust", "6": "anger",
+        "7": None}),
+    "caer_s": FolderLayout("caer_s", {"train": "train", "test": "test"}, {
+        "Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",
+        "Sad": "sad", "Surprise": "surprise"}),
+}
+
+
+@dataclass
+class FolderScan:
+    """What is on disk: per split the image paths and their canonical labels, and what was left out."""
+
+    files: dict[str, list[Path]]
+    labels: dict[str, np.ndarray]
+    left_out: Counter  # class folder -> images whose class is not one of the seven
+    unknown_folders: list[Path]  # folders that are no class of the layout
+    other_files: list[Path]  # files in class folders that are no image
+
+
+def scan(layout: FolderLayout, root: str | Path) -> FolderScan:
+    """List every image of ``layout`` under ``root``; a missing root or split folder is a DataError naming it."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{layout.name}: root {root} is not a folder; expected\n" + _tree(layout, root))
+    files: dict[str, list[Path]] = {}
+    labels: dict[str, np.ndarray] = {}
+    left_out: Counter = Counter()
+    unknown: list[Path] = []
+    other: list[Path] = []
+    for split, folder in layout.splits.items():
+        base = root / folder
+        if not base.is_dir():
+            raise DataError(f"{layout.name}: split folder {base} is missing; expected\n" + _tree(layout, root))
+        split_files, split_labels = [], []
+        for entry in sorted(base.iterdir()):
+            if not entry.is_dir() or (folder == "" and entry.name in layout.splits.values()):
+                continue
+            if entry.name not in layout.classes:
+                if not (folder == "" and entry.name.startswith(".")):
+                    unknown.append(entry)
+                continue
+            emotion = layout.classes[entry.name]
+            for path in sorted(entry.iterdir()):
+                if path.suffix.lower() not in IMAGE_EXTENSIONS:
+                    if path.is_file():
+                        other.append(path)
+                    continue
+                if emotion is None:
+                    left_out[entry.name] += 1
+                    continue
+                split_files.append(path)
+                split_labels.append(EMOTIONS.index(emotion))
+        files[split] = split_files
+        labels[split] = np.asarray(split_labels, dtype=np.int64)
+    if not any(files.values()):
+        raise DataError(f"{layout.name}: no images under {root}; expected\n" + _tree(layout, root))
+    return FolderScan(files, labels, left_out, unknown, other)
+
+
+def _tree(layout: FolderLayout, root: Path) -> str:
+    return "\n".join(f"    {root}/{line}" for line in layout.describe().splitlines())
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a seeded, per-class ``fraction`` of the samples (at least one of any class with two)."""
+    mask = np.zeros(len(labels), dtype=bool)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        mask[members[:count]] = True
+    return mask
+
+
+def load_image(path: Path, size: int) -> torch.Tensor:
+    """``[1, 3, size, size]`` float in [0, 1]: one frame, RGB, resized (faces in these sets come cropped)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB").resize((size, size), Image.BILINEAR)
+        array = np.array(image, dtype=np.uint8)  # a writable copy, as torch.from_numpy wants
+    return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
+
+
+class FolderImages(Dataset):
+    """One image per sample in the batch contract: ``video`` ``[1, 3, S, S]`` (a one-frame clip)."""
+
+    def __init__(self, files: list[Path], labels: np.ndarray, ids: np.ndarray, image_size: int,
+                 corrupt: str, domain: int = 0) -> None:
+        self.files, self.labels, self.ids = files, labels, ids
+        self.image_size, self.corrupt, self.domain = image_size, corrupt, domain
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, item: int) -> dict[str, Any] | None:
+        path = self.files[item]
+        try:
+            frames = load_image(path, self.image_size)
+        except Exception as error:  # PIL raises several unrelated types for truncated or foreign files
+            if self.corrupt == "raise":
+                raise DataError(f"{path}: not a readable image ({error}); remove or replace it, or set "
+                                "data.init_args.corrupt: skip") from None
+            return {"skipped": str(path)}
+        return {
+            "video": frames, "video_mask": torch.ones(1, dtype=torch.bool),
+            "targets": {"emotion": torch.tensor(int(self.labels[item]))},
+            "target_mask": {"emotion": torch.tensor(True)},
+            "id": torch.tensor(int(self.ids[item])), "subject": torch.tensor(-1), "domain": torch.tensor(self.domain),
+        }
+
+
+def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Collate the readable samples; the paths of unreadable ones travel in ``batch["skipped"]``."""
+    skipped = [s["skipped"] for s in samples if "skipped" in s]
+    good = [s for s in samples if "skipped" not in s]
+    if not good:
+        return {"skipped": skipped, "id": torch.zeros(0, dtype=torch.long)}
+    batch = default_collate(good)
+    batch["skipped"] = skipped
+    return batch
+
+
+class FolderDataModule(LightningDataModule):
+    """A folder-per-class facial expression data set (see the module docstring for each layout).
+
+    Args:
+        name: ``rafdb``, ``fer2013``, ``expw``, ``affectnet`` or ``caer_s``.
+        root: the data set's folder, laid out as distributed.
+        image_size: images are resized to this square size.
+        val_fraction: of each class of the train split held out for validation.
+        test_fraction: of each class held out for testing, for data sets without an official test split.
+        split_seed: seed of those hold-outs.
+        corrupt: ``skip`` unreadable images (counted, named in a warning) or ``raise`` at the first.
+        batch_size: samples per batch.
+        num_workers: data loader worker processes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        root: str,
+        image_size: int = 64,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.15,
+        split_seed: int = 0,
+        corrupt: str = "skip",
+        batch_size: int = 64,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if name not in FOLDER_LAYOUTS:
+            raise ConfigError(f"data.init_args.name: {name!r} is not one of {list(FOLDER_LAYOUTS)}")
+        if corrupt not in CORRUPT_POLICIES:
+            raise ConfigError(f"data.init_args.corrupt: {corrupt!r} is not one of {list(CORRUPT_POLICIES)}")
+        self.layout = FOLDER_LAYOUTS[name]
+        self.root = root
+        self.image_size = image_size
+        self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
+        self.corrupt = corrupt
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.modalities = ("video",)
+        self.tasks = ("emotion",)
+        self.class_names = {"emotion": EMOTIONS}
+        self.splits: dict[str, tuple[list[Path], np.ndarray, np.ndarray]] = {}
+        self.skipped: list[str] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        found = scan(self.layout, self.root)
+        if found.left_out:
+            left = ", ".join(f"{n} in folder {c!r}" for c, n in sorted(found.left_out.items()))
+            warnings.warn(f"{self.layout.name}: left out {left}: not one of the seven basic emotions", stacklevel=2)
+        files = [p for split in found.files.values() for p in split]
+        labels = np.concatenate(list(found.labels.values()))
+        ids = np.arange(len(files))  # unique across splits, as probes' caches need
+        offsets = np.cumsum([0, *[len(v) for v in found.files.values()]])
+        where = {split: np.arange(offsets[i], offsets[i + 1]) for i, split in enumerate(found.files)}
+        if "test" not in where:  # no official split: carve the test split first
+            test = stratified_holdout(labels, self.test_fraction, self.split_seed)
+            where = {"train": np.flatnonzero(~test), "test": np.flatnonzero(test)}
+        train = where["train"]
+        val = stratified_holdout(labels[train], self.val_fraction, self.split_seed + 1)
+        where = {"train": train[~val], "val": train[val], "test": where["test"]}
+        self.splits = {split: ([files[i] for i in index], labels[index], ids[index]) for split, index in where.items()}
+
+    def class_counts(self, task: str = "emotion", split: str = "train") -> torch.Tensor:
+        if task != "emotion":
+            raise ValueError(f"class_counts: {self.layout.name} has only the 'emotion' task, not {task!r}")
+        self.setup()
+        return torch.bincount(torch.from_numpy(self.splits[split][1]), minlength=len(EMOTIONS))
+
+    def dataset(self, split: str) -> FolderImages:
+        self.setup()
+        files, labels, ids = self.splits[split]
+        return FolderImages(files, labels, ids, self.image_size, self.corrupt)
+
+    def _loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_skipping,
+                          drop_last=split == "train" and len(dataset) > self.batch_size,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          generator=loader_generator())
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        for path in batch.pop("skipped", []):
+            if path not in self.skipped:
+                warnings.warn(f"{self.layout.name}: skipped unreadable image {path}", stacklevel=2)
+                self.skipped.append(path)
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        report = self.report_skipped()
+        if report:
+            print(report, flush=True)
+
+    def report_skipped(self) -> str | None:
+        """A one-line report of the unreadable images met so far (None when there were none)."""
+        if not self.skipped:
+            return None
+        unique = sorted(self.skipped)
+        shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
+        return f"{self.layout.name}: skipped {len(unique)} unreadable image(s): {shown}"
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
