@@ -70,7 +70,7 @@ def test_unreadable_images_are_skipped_named_and_counted_or_raise(synth, tmp_pat
     with pytest.warns(UserWarning, match="skipped unreadable image .*broken.jpg"):
         batches = [module.on_after_batch_transfer(b, 0) for b in module.test_dataloader()]
     assert sum(len(b["id"]) for b in batches) == len(module.splits["test"][0]) - 1
-    assert "skipped 1 unreadable image(s)" in module.report_skipped()
+    assert "skipped 1 unreadable image(s)" in module.unreadable.report()
     strict = FolderDataModule("rafdb", str(root), image_size=16, batch_size=64, corrupt="raise")
     with pytest.raises(DataError, match="broken.jpg: not a readable image"):
         list(strict.test_dataloader())
@@ -108,7 +108,7 @@ def test_fuzzed_files_never_crash_the_reader(synth, tmp_path):
             for batch in loader:
                 served += len(module.on_after_batch_transfer(batch, 0)["id"])
     total = sum(len(module.splits[s][0]) for s in ("train", "val", "test"))
-    skipped = len(module.skipped)
+    skipped = len(module.unreadable.paths)
     assert 1 <= skipped <= bad and served >= total - bad - 16  # drop_last may leave out one train batch
 
 

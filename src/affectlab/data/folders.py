@@ -18,7 +18,7 @@ train/val/test the same way. These are in-the-wild images without subject ids, s
 subject-disjoint: ``subject`` is -1 in every batch.
 
 Unreadable images never stop a run: ``corrupt: skip`` (the default) drops them from their batch, warns once
-per file with its path, counts them (``skipped``) and sums them up when the stage ends; ``corrupt: raise``
+per file with its path, counts them (``unreadable``) and sums them up when the stage ends; ``corrupt: raise``
 stops at the first with the file's path. ``affectlab data check <name> --root DIR`` decodes everything up front.
 """
 
@@ -179,6 +179,31 @@ class FolderImages(Dataset):
         }
 
 
+class UnreadableFiles:
+    """The unreadable files a data module met: each named once in a warning, all summed up in ``report``.
+
+    Samples that failed to load reach the main process as ``{"skipped": path}`` (also from loader workers)
+    and ``collate_skipping`` gathers them into ``batch["skipped"]``; ``take`` removes that entry.
+    """
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = dataset
+        self.paths: list[str] = []
+
+    def take(self, batch: dict[str, Any]) -> dict[str, Any]:
+        for path in batch.pop("skipped", []):
+            if path not in self.paths:
+                warnings.warn(f"{self.dataset}: skipped unreadable image {path}", stacklevel=2)
+                self.paths.append(path)
+        return batch
+
+    def report(self) -> str | None:
+        if not self.paths:
+            return None
+        shown = ", ".join(self.paths[:5]) + (f" and {len(self.paths) - 5} more" if len(self.paths) > 5 else "")
+        return f"{self.dataset}: skipped {len(self.paths)} unreadable image(s): {shown}"
+
+
 def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Collate the readable samples; the paths of unreadable ones travel in ``batch["skipped"]``."""
     skipped = [s["skipped"] for s in samples if "skipped" in s]
@@ -232,7 +257,7 @@ class FolderDataModule(LightningDataModule):
         self.tasks = ("emotion",)
         self.class_names = {"emotion": EMOTIONS}
         self.splits: dict[str, tuple[list[Path], np.ndarray, np.ndarray]] = {}
-        self.skipped: list[str] = []
+        self.unreadable = UnreadableFiles(name)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -274,24 +299,12 @@ class FolderDataModule(LightningDataModule):
                           generator=loader_generator())
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        for path in batch.pop("skipped", []):
-            if path not in self.skipped:
-                warnings.warn(f"{self.layout.name}: skipped unreadable image {path}", stacklevel=2)
-                self.skipped.append(path)
-        return batch
+        return self.unreadable.take(batch)
 
     def teardown(self, stage: str) -> None:
-        report = self.report_skipped()
+        report = self.unreadable.report()
         if report:
             print(report, flush=True)
-
-    def report_skipped(self) -> str | None:
-        """A one-line report of the unreadable images met so far (None when there were none)."""
-        if not self.skipped:
-            return None
-        unique = sorted(self.skipped)
-        shown = ", ".join(unique[:5]) + (f" and {len(unique) - 5} more" if len(unique) > 5 else "")
-        return f"{self.layout.name}: skipped {len(unique)} unreadable image(s): {shown}"
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

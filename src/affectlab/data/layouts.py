@@ -50,6 +50,12 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "CMU_MOSEI_TimestampedWordVectors.csd\n"
         "CMU_MOSEI_Labels.csd  (sentiment, happy, sad, anger, surprise, disgust, fear)",
     ),
+    "disfa": DatasetLayout(
+        "disfa", "DISFA: 27 subjects, 12 AU intensities (0-5) per frame", "data/disfa",
+        "ActionUnit_Labels/SN001/SN001_au1.txt ... SN001_au26.txt  (<frame>,<intensity>)\n"
+        "Frames_LeftCamera/SN001/<frame>.png   (or a flat disfa.csv: AU1,...,AU26,filename)",
+        reader="affectlab.data.disfa.DisfaDataModule",
+    ),
     "voxceleb2": DatasetLayout(
         "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
         "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4",

@@ -1,0 +1,109 @@
+"""DISFA read from AffectSynth exported in its native layout (label files + frames) and as seed 001's CSV."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_DATA
+
+from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.contract import ACTION_UNITS
+from affectlab.data.disfa import DisfaDataModule, read_au_file
+from affectlab.data.splits import check_disjoint
+from affectlab.data.synth.export import export_disfa
+from affectlab.errors import ConfigError, DataError
+
+
+@pytest.fixture(scope="module")
+def synth(tiny_data):
+    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
+    module.prepare_data()
+    return module.arrays
+
+
+@pytest.mark.parametrize("layout", ["native", "csv"])
+def test_every_frame_comes_back_with_its_intensities_and_subject(synth, tmp_path, layout):
+    written = export_disfa(synth, tmp_path, layout)
+    assert written == len(synth) * TINY_DATA["num_frames"]
+    module = DisfaDataModule(str(tmp_path), layout=layout, image_size=16, batch_size=8)
+    module.setup()
+    files, intensity, subjects = module.data
+    assert len(files) == written and intensity.shape == (written, 12)
+    expected = np.rint(np.concatenate([np.asarray(synth.au_intensity[c]) for c in np.argsort(synth.identity, kind="stable")]))
+    assert np.array_equal(intensity, expected)
+    assert sorted(np.unique(subjects).tolist()) == [i + 1 for i in np.unique(synth.identity).tolist()]
+    check_disjoint(module.splits, subjects)
+    batch = module.on_after_batch_transfer(next(iter(module.train_dataloader())), 0)
+    assert batch["video"].shape[1:] == (1, 3, 16, 16)
+    assert torch.equal(batch["targets"]["au"], (batch["targets"]["au_intensity"] >= 2).float())
+    counts = module.class_counts()
+    assert counts.shape == (12, 2) and (counts.sum(dim=1) == len(module.splits["train"])).all()
+
+
+def test_folds_cover_every_subject_once(synth, tmp_path):
+    export_disfa(synth, tmp_path)
+    tested = []
+    for fold in range(3):
+        module = DisfaDataModule(str(tmp_path), fold=fold)
+        module.setup()
+        tested += np.unique(module.data[2][module.splits["test"]]).tolist()
+    assert sorted(tested) == sorted(set(tested)) and len(tested) == TINY_DATA["num_identities"]
+
+
+def test_subset_of_action_units_and_frame_stride(synth, tmp_path):
+    export_disfa(synth, tmp_path)
+    eleven = [au for au in ACTION_UNITS if au != 25]  # seed 001's set
+    module = DisfaDataModule(str(tmp_path), action_units=eleven, frame_stride=2)
+    module.setup()
+    assert module.data[1].shape[1] == 11 and module.class_names["au"][-1] == "AU26"
+    assert len(module.data[0]) == len(synth) * TINY_DATA["num_frames"] // 2
+
+
+def test_bad_label_files_name_file_and_line(synth, tmp_path):
+    export_disfa(synth, tmp_path)
+    path = tmp_path / "ActionUnit_Labels/SN001/SN001_au4.txt"
+    lines = path.read_text().splitlines()
+    lines[2] = "3,seven"
+    path.write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"SN001_au4.txt, line 3: '3,seven' is not '<frame>,<intensity>'"):
+        read_au_file(path)
+    lines[2] = "3,9"
+    path.write_text("\n".join(lines))
+    with pytest.raises(DataError, match="line 3: intensity '9' is not a number from 0 to 5"):
+        DisfaDataModule(str(tmp_path)).setup()
+    (tmp_path / "ActionUnit_Labels/SN002/SN002_au1.txt").unlink()
+    path.write_text("1,0\n")
+    with pytest.raises(DataError, match="SN002_au1.txt is missing"):
+        DisfaDataModule(str(tmp_path)).setup()
+
+
+def test_missing_frames_are_left_out_and_counted(synth, tmp_path):
+    export_disfa(synth, tmp_path)
+    (tmp_path / "Frames_LeftCamera/SN001/000002.png").unlink()
+    module = DisfaDataModule(str(tmp_path))
+    module.setup()
+    assert module.missing_images == 1 and len(module.data[0]) == len(synth) * TINY_DATA["num_frames"] - 1
+
+
+def test_bad_csv_rows_name_the_line(synth, tmp_path):
+    export_disfa(synth, tmp_path, "csv")
+    path = tmp_path / "disfa.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace(lines[3].split(",")[0], "x", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"disfa.csv, line 4: AU values \['x'"):
+        DisfaDataModule(str(tmp_path), layout="csv").setup()
+    path.write_text("AU1,filename\n1,a.png\n")
+    with pytest.raises(DataError, match=r"no column\(s\) \['AU2'"):
+        DisfaDataModule(str(tmp_path), layout="csv").setup()
+
+
+def test_wrong_root_and_config_errors(tmp_path):
+    with pytest.raises(DataError, match="ActionUnit_Labels is missing; expected"):
+        DisfaDataModule(str(tmp_path)).setup()
+    with pytest.raises(ConfigError, match="action_units: \\[3\\]"):
+        DisfaDataModule(str(tmp_path), action_units=[1, 3])
+    with pytest.raises(ConfigError, match="split by subject"):
+        DisfaDataModule(str(tmp_path), split="identity")
