@@ -48,7 +48,9 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "CMU_MOSEI_VisualFacet42.csd (or CMU_MOSEI_VisualOpenFace2.csd)\n"
         "CMU_MOSEI_COVAREP.csd\n"
         "CMU_MOSEI_TimestampedWordVectors.csd\n"
-        "CMU_MOSEI_Labels.csd  (sentiment, happy, sad, anger, surprise, disgust, fear)",
+        "CMU_MOSEI_Labels.csd  (sentiment, happy, sad, anger, surprise, disgust, fear)\n"
+        "folds.json  (optional: the SDK's standard folds, see affectlab.data.mosei)",
+        reader="affectlab.data.mosei.MoseiDataModule",
     ),
     "disfa": DatasetLayout(
         "disfa", "DISFA: 27 subjects, 12 AU intensities (0-5) per frame", "data/disfa",

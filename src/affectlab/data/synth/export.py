@@ -86,3 +86,91 @@ def export_disfa(arrays: AffectSynthArrays, out: str | Path, layout: str = "nati
         header = ",".join([*(f"AU{au}" for au in ACTION_UNITS), "filename"])
         (out / "disfa.csv").write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
     return written
+
+
+def write_csd(path: str | Path, name: str, data: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict) -> None:
+    """Write a computational sequence as the CMU Multimodal SDK's ``write_CSD`` does: one root group ``name``
+    holding ``data/<video>/features`` and ``data/<video>/intervals`` and ``metadata/<key>`` (a one-element
+    variable-length string dataset holding the value as JSON). The SDK is not on PyPI, so tests cannot
+    install it; this mirrors its file layout (mmsdk/mmdatasdk/computational_sequence/file_ops.py)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        root = handle.create_group(name)
+        group = root.create_group("data")
+        for video, (features, intervals) in data.items():
+            entry = group.create_group(video)
+            entry.create_dataset("features", data=features)
+            entry.create_dataset("intervals", data=intervals)
+        meta = root.create_group("metadata")
+        for key, value in metadata.items():
+            meta.create_dataset(key, (1,), dtype=h5py.special_dtype(vlen=str))
+            meta[key][0] = json.dumps(value)
+
+
+MOSEI_FROM_SYNTH = {"happy": 0, "sad": 1, "anger": 2, "surprise": 3, "disgust": 4, "fear": 5}  # neutral: none
+
+
+def export_mosei(arrays: AffectSynthArrays, out: str | Path, clip_seconds: float = 2.0) -> dict[str, int]:
+    """Write ``arrays`` as CMU-MOSEI computational sequences: each identity a video, each clip a segment.
+
+    visual: 35 values per frame (the frame's 12 AU intensities, then noise), acoustic: 74 per 100 ms (log
+    energy and zero-crossing rate of the waveform, then noise, one value -inf per video as COVAREP has),
+    textual: a fixed random 300-d vector per word, labels: sentiment and the intensity (1-3) of the clip's
+    emotion among MOSEI's six (neutral clips: all 0), ``folds.json`` by identity. Returns segments per fold.
+    """
+    import json
+
+    from affectlab.data.synth import VOCAB
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    embedding = rng.normal(size=(len(VOCAB), 300)).astype(np.float32)
+    visual, acoustic, textual, labels = {}, {}, {}, {}
+    identities = np.unique(arrays.identity)
+    for identity in identities:
+        video = f"vid{int(identity):04d}"
+        clips = np.flatnonzero(np.asarray(arrays.identity) == identity)
+        v_rows, v_int, a_rows, a_int, t_rows, t_int, l_rows, l_int = [], [], [], [], [], [], [], []
+        for k, clip in enumerate(clips):
+            start = k * clip_seconds
+            au = np.asarray(arrays.au_intensity[clip])  # (T, 12)
+            for f, row in enumerate(au):
+                v_rows.append(np.concatenate([row, rng.normal(size=23)]))
+                v_int.append([start + f * clip_seconds / len(au), start + (f + 1) * clip_seconds / len(au)])
+            wave = np.asarray(arrays.audio[clip], dtype=np.float32) / 32767.0
+            for c, chunk in enumerate(np.array_split(wave, 10)):
+                energy = np.log(np.mean(chunk**2) + 1e-8)
+                crossings = np.mean(np.abs(np.diff(np.sign(chunk)))) / 2
+                a_rows.append(np.concatenate([[energy, crossings], rng.normal(size=72)]))
+                a_int.append([start + c * clip_seconds / 10, start + (c + 1) * clip_seconds / 10])
+            tokens = np.asarray(arrays.text[clip])[: int(arrays.text_len[clip])]
+            for w, token in enumerate(tokens):
+                t_rows.append(embedding[token])
+                t_int.append([start + w * clip_seconds / len(tokens), start + (w + 1) * clip_seconds / len(tokens)])
+            label = np.zeros(7)
+            label[0] = float(arrays.sentiment[clip])
+            emotion = EMOTIONS[int(arrays.emotion[clip])]
+            if emotion in MOSEI_FROM_SYNTH:
+                label[1 + MOSEI_FROM_SYNTH[emotion]] = 1.0 + round(2 * abs(float(arrays.arousal[clip])))
+            l_rows.append(label)
+            l_int.append([start, start + clip_seconds])
+        a_rows[0][5] = -np.inf  # MOSEI's COVAREP holds -inf values; readers must cope
+        visual[video] = (np.asarray(v_rows, np.float32), np.asarray(v_int))
+        acoustic[video] = (np.asarray(a_rows, np.float32), np.asarray(a_int))
+        textual[video] = (np.asarray(t_rows, np.float32), np.asarray(t_int))
+        labels[video] = (np.asarray(l_rows, np.float32), np.asarray(l_int))
+    meta = {"dataset name": "AffectSynth as CMU-MOSEI", "dataset version": "1.0"}
+    write_csd(out / "CMU_MOSEI_VisualFacet42.csd", "FACet 4.2", visual, meta)
+    write_csd(out / "CMU_MOSEI_COVAREP.csd", "COVAREP", acoustic, meta)
+    write_csd(out / "CMU_MOSEI_TimestampedWordVectors.csd", "glove_vectors", textual, meta)
+    write_csd(out / "CMU_MOSEI_Labels.csd", "All Labels", labels, meta)
+    videos = [f"vid{int(i):04d}" for i in identities]
+    n_test = max(1, round(0.15 * len(videos)))
+    folds = {"train": videos[: -2 * n_test], "valid": videos[-2 * n_test : -n_test], "test": videos[-n_test:]}
+    (out / "folds.json").write_text(json.dumps(folds))
+    per_video = {v: int((np.asarray(arrays.identity) == i).sum()) for v, i in zip(videos, identities)}
+    return {fold: sum(per_video[v] for v in ids) for fold, ids in folds.items()}
