@@ -58,6 +58,18 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "Frames_LeftCamera/SN001/<frame>.png   (or a flat disfa.csv: AU1,...,AU26,filename)",
         reader="affectlab.data.disfa.DisfaDataModule",
     ),
+    "openface": DatasetLayout(
+        "openface", "OpenFace 2.0 FeatureExtraction output, one CSV per video", "data/openface",
+        "<video>.csv   (frame, face_id, timestamp, confidence, success, ..., AU01_r, ..., AU45_c)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.frame_tables.FrameTableDataModule",
+    ),
+    "pyfeat": DatasetLayout(
+        "pyfeat", "py-feat Fex tables saved as CSV, one per video", "data/pyfeat",
+        "<video>.csv   (frame, FaceRectX, ..., AU01, ..., anger, ..., neutral, input)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.frame_tables.FrameTableDataModule",
+    ),
     "voxceleb2": DatasetLayout(
         "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
         "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4",

@@ -174,3 +174,55 @@ def export_mosei(arrays: AffectSynthArrays, out: str | Path, clip_seconds: float
     (out / "folds.json").write_text(json.dumps(folds))
     per_video = {v: int((np.asarray(arrays.identity) == i).sum()) for v, i in zip(videos, identities)}
     return {fold: sum(per_video[v] for v in ids) for fold, ids in folds.items()}
+
+
+OPENFACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 25, 26, 45)  # intensity; presence adds 28
+PYFEAT_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 17, 20, 23, 24, 25, 26, 28, 43)
+PYFEAT_EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+
+def export_frame_tables(arrays: AffectSynthArrays, out: str | Path, tool: str = "openface", fps: float = 25.0) -> int:
+    """One CSV per clip in the output format of OpenFace 2.0 (``FeatureExtraction``; ", "-separated, with
+    landmark columns) or py-feat (``Fex.to_csv``), holding the clip's AU intensities, plus ``labels.csv``
+    (file, emotion, subject). AUs AffectSynth does not model are 0. Returns the number of files."""
+    from affectlab.data.contract import ACTION_UNITS
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    labels = ["file,emotion,subject"]
+    for clip in range(len(arrays)):
+        intensity = np.asarray(arrays.au_intensity[clip])  # (T, 12)
+        value = {au: intensity[:, i] for i, au in enumerate(ACTION_UNITS)}
+        zeros = np.zeros(len(intensity))
+        if tool == "openface":
+            header = (["frame", "face_id", "timestamp", "confidence", "success"]
+                      + [f"gaze_{e}_{a}" for e in (0, 1) for a in "xyz"] + ["gaze_angle_x", "gaze_angle_y"]
+                      + [f"pose_{k}" for k in ("Tx", "Ty", "Tz", "Rx", "Ry", "Rz")]
+                      + [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)]
+                      + [f"AU{au:02d}_r" for au in OPENFACE_AUS] + [f"AU{au:02d}_c" for au in (*OPENFACE_AUS[:-1], 28, 45)])
+            rows = []
+            for t in range(len(intensity)):
+                r = [t + 1, 0, round(t / fps, 3), 0.98, 1]
+                r += rng.normal(0, 0.1, 8).round(4).tolist() + rng.normal(0, 0.2, 6).round(4).tolist()
+                r += rng.uniform(0, 64, 136).round(2).tolist()
+                r += [round(float(value.get(au, zeros)[t]), 2) for au in OPENFACE_AUS]
+                r += [int(value.get(au, zeros)[t] >= 1) for au in (*OPENFACE_AUS[:-1], 28, 45)]
+                rows.append(", ".join(map(str, r)))
+            text = ", ".join(header) + "\n" + "\n".join(rows) + "\n"
+        else:
+            header = (["frame", "FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight", "FaceScore"]
+                      + [f"x_{i}" for i in range(68)] + [f"y_{i}" for i in range(68)] + ["Pitch", "Roll", "Yaw"]
+                      + [f"AU{au:02d}" for au in PYFEAT_AUS] + list(PYFEAT_EMOTIONS) + ["input", "approx_time"])
+            rows = []
+            for t in range(len(intensity)):
+                r = [t, 4.0, 5.0, 50.0, 52.0, 0.99] + rng.uniform(0, 64, 136).round(2).tolist()
+                r += rng.normal(0, 5, 3).round(2).tolist()
+                r += [round(float(value.get(au, zeros)[t]) / 5, 3) for au in PYFEAT_AUS]
+                r += (rng.dirichlet(np.ones(7)).round(4)).tolist() + [f"clip_{clip:05d}.mp4", f"00:00:{t / fps:05.2f}"]
+                rows.append(",".join(map(str, r)))
+            text = ",".join(header) + "\n" + "\n".join(rows) + "\n"
+        (out / f"clip_{clip:05d}.csv").write_text(text)
+        labels.append(f"clip_{clip:05d}.csv,{EMOTIONS[int(arrays.emotion[clip])]},person{int(arrays.identity[clip])}")
+    (out / "labels.csv").write_text("\n".join(labels) + "\n")
+    return len(arrays)
