@@ -70,6 +70,11 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "labels.csv    (file,emotion[,split][,subject])",
         reader="affectlab.data.frame_tables.FrameTableDataModule",
     ),
+    "mmsa": DatasetLayout(
+        "mmsa", "MMSA's aligned or unaligned feature pickle of CMU-MOSEI, MOSI or SIMS", "data/mmsa",
+        "aligned_50.pkl   ({'train'|'valid'|'test': {'vision', 'audio', 'text', 'regression_labels', ...}})",
+        reader="affectlab.data.mmsa.MmsaDataModule",
+    ),
     "voxceleb2": DatasetLayout(
         "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
         "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4",
