@@ -9,6 +9,7 @@
     affectlab data synth --out DIR --num-clips N --seed S
     affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, fer2013, ...)
     affectlab data check NAME --root DIR            validate a data set on disk
+    affectlab data prepare NAME --raw DIR --out DIR convert a feature data set into a feature store
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
@@ -73,24 +74,25 @@ def _own_error(error: BaseException) -> ConfigError | DataError | None:
 
 
 def with_data_names(args: list[str]) -> list[str]:
-    """``--data rafdb`` (a data set's name) means its bundled config, ``configs/data/rafdb.yaml``."""
+    """``--data rafdb`` (a name, not a file) means the bundled ``configs/data/rafdb.yaml``; a data set whose
+    reader does not exist yet stops with the layout it will read."""
     from affectlab.cli.configs import config_root
-    from affectlab.data.layouts import LAYOUTS
+    from affectlab.data.layouts import LAYOUTS, layout_error
 
     result = list(args)
     for i, arg in enumerate(result):
-        name, prefix = None, ""
+        name, index, prefix = None, None, ""
         if arg == "--data" and i + 1 < len(result):
             name, index = result[i + 1], i + 1
         elif arg.startswith("--data="):
             name, index, prefix = arg.split("=", 1)[1], i, "--data="
-        if name in LAYOUTS:
-            path = config_root() / "data" / f"{name}.yaml"
-            if not path.is_file():
-                from affectlab.data.layouts import layout_error
-
-                raise layout_error(name)
+        if name is None or not name.replace("_", "").isalnum():
+            continue  # a path, a class path or inline YAML
+        path = config_root() / "data" / f"{name}.yaml"
+        if path.is_file():
             result[index] = prefix + str(path)
+        elif name in LAYOUTS:
+            raise layout_error(name)
     return result
 
 
@@ -150,6 +152,12 @@ def data_command(args: list[str]) -> int:
     export.add_argument("--out", required=True, help="folder to write the data set into")
     export.add_argument("--cache", default="data/affectsynth", help="where AffectSynth is generated (or found)")
     _synth_options(export)
+    prepare = sub.add_parser("prepare", help="convert a data set once into a feature store (resumable)")
+    prepare.add_argument("name", help="mosei, mmsa, openface or pyfeat")
+    prepare.add_argument("--raw", required=True, help="the data set as distributed (a folder, or the MMSA pickle)")
+    prepare.add_argument("--out", required=True, help="the feature store's folder")
+    prepare.add_argument("--shard-samples", dest="shard_samples", type=int, default=4096)
+    prepare.add_argument("--max-rows", dest="max_rows", type=int, default=500, help="feature rows per sample, at most")
     check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
     check.add_argument("name")
     check.add_argument("--root", required=True, help="the data set's folder")
@@ -175,6 +183,11 @@ def data_command(args: list[str]) -> int:
         arrays = synth.arrays
         counts = export_folder_dataset(arrays, options.name, options.out)
         print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+        return 0
+    if options.action == "prepare":
+        from affectlab.data.prepare import prepare
+
+        prepare(options.name, options.raw, options.out, options.shard_samples, options.max_rows)
         return 0
     from affectlab.data.check import check_command
 

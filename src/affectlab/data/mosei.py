@@ -81,14 +81,28 @@ class ComputationalSequence:
 
         return h5py.File(self.path, "r")
 
-    def read(self, video: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(features [T, D] float32, intervals [T, 2] float64)`` of one video."""
+    def _group(self, video: str):
         if self._file is None:
             self._file = self._open()
         group = self._file[self.root]["data"].get(video)
         if group is None:
             raise DataError(f"{self.path}: no entry for video {video!r}")
+        return group
+
+    def read(self, video: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(features [T, D] float32, intervals [T, 2] float64)`` of one video."""
+        group = self._group(video)
         return np.asarray(group["features"], dtype=np.float32), np.asarray(group["intervals"], dtype=np.float64)
+
+    def read_segment(self, video: str, start: float, end: float, max_steps: int) -> np.ndarray:
+        """The feature rows of ``video`` overlapping ``[start, end]``, at most ``max_steps`` (evenly spaced),
+        reading only the span of rows needed from the file. ``[0, D]`` when none overlaps."""
+        group = self._group(video)
+        rows = subsample(overlapping(np.asarray(group["intervals"]), start, end), max_steps)
+        if len(rows) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        span = np.asarray(group["features"][rows[0] : rows[-1] + 1], dtype=np.float32)
+        return span[rows - rows[0]]
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_file": None}  # an open HDF5 handle does not travel to worker processes
@@ -121,9 +135,9 @@ class MoseiSegments(Dataset):
         sample: dict[str, Any] = {}
         non_finite = 0
         for modality, sequence in self.sequences.items():
-            features, intervals = sequence.read(video)
-            rows = subsample(overlapping(intervals, start, end), self.max_steps)
-            values = features[rows] if len(rows) else np.zeros((1, sequence.dim), np.float32)
+            values = sequence.read_segment(video, start, end, self.max_steps)
+            if len(values) == 0:  # no row overlaps the segment: one zero step, masked like a real one
+                values = np.zeros((1, sequence.dim), np.float32)
             bad = ~np.isfinite(values)
             if bad.any():
                 non_finite += int(bad.sum())

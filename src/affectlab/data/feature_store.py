@@ -1,0 +1,310 @@
+"""The feature store: precomputed features of a whole data set as memory-mapped, contiguous, sharded arrays.
+
+Training on precomputed features reads thousands of small samples per second; HDF5 files, CSV tables and
+pickles cannot serve that. ``affectlab data prepare`` converts a data set once into this layout::
+
+    <store>/index.json                      what is stored (written last, atomically: its presence = complete)
+    <store>/progress.json                   how far an unfinished preparation got (removed when complete)
+    <store>/<modality>/shard_00000.npy      float16 rows [R, D_m], samples' rows contiguous, R <= shard_rows
+    <store>/samples.npz                     per sample: id, split, for each modality (shard, start, length),
+                                            and each task's target (+ mask)
+
+A sample's rows for one modality are one contiguous slice of one memory-mapped shard: reading it touches
+only those bytes. Writing is resumable: samples are written in a fixed order, each finished shard is
+recorded in ``progress.json`` (replaced atomically), and a restarted preparation continues after the last
+recorded shard; a preparation whose ``index.json`` exists is complete and re-running it does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+
+from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.splits import SPLITS
+from affectlab.errors import ConfigError, DataError
+
+INDEX, PROGRESS, SAMPLES = "index.json", "progress.json", "samples.npz"
+STORE_VERSION = 1
+
+
+def _atomic_json(path: Path, content: dict) -> None:
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(content, indent=1))
+    with open(partial, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+
+
+@dataclass
+class StoreSample:
+    """One sample to store: ``features`` modality -> ``[T, D]``, ``targets`` task -> value (or None: unlabelled)."""
+
+    id: int
+    split: str
+    features: dict[str, np.ndarray]
+    targets: dict[str, Any] = field(default_factory=dict)
+
+
+class FeatureStoreWriter:
+    """Writes samples shard by shard; ``write`` resumes after the last finished shard of an earlier try.
+
+    Args:
+        path: the store's folder.
+        dims: modality -> feature size.
+        tasks: task -> target shape (``()`` for a scalar, ``(6,)`` for a vector).
+        task_dtypes: task -> ``int64`` (class indices) or ``float32`` (the default: scores, multi-label).
+        shard_samples: samples per shard (a shard is flushed and recorded when full).
+        source: a description kept in the index (data set, files, options).
+    """
+
+    def __init__(self, path: str | Path, dims: dict[str, int], tasks: dict[str, tuple[int, ...]],
+                 shard_samples: int = 4096, source: dict[str, Any] | None = None,
+                 task_dtypes: dict[str, str] | None = None) -> None:
+        self.path, self.dims, self.tasks = Path(path), dims, tasks
+        self.task_dtypes = {t: (task_dtypes or {}).get(t, "float32") for t in tasks}
+        self.shard_samples, self.source = shard_samples, source or {}
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / INDEX).is_file()
+
+    def done(self) -> int:
+        """Samples written by earlier tries (whole shards only): where a resumed preparation starts."""
+        if not (self.path / PROGRESS).is_file():
+            return 0
+        return sum(s["count"] for s in json.loads((self.path / PROGRESS).read_text())["shards"])
+
+    def write(self, samples: Iterable[StoreSample], total: int, progress: Any = None) -> None:
+        """Store ``samples``: the data set's samples from position ``done()`` on, always in the same order
+        (``total`` in all). ``progress(done, total)`` is called after each shard."""
+        if self.complete:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        state = json.loads((self.path / PROGRESS).read_text()) if (self.path / PROGRESS).is_file() else {"shards": []}
+        records: list[dict[str, Any]] = list(state.get("records", []))
+        buffer: list[StoreSample] = []
+        for sample in samples:
+            buffer.append(sample)
+            if len(buffer) == self.shard_samples:
+                records += self._flush(buffer, len(state["shards"]))
+                state["shards"].append({"count": len(buffer)})
+                state["records"] = records
+                _atomic_json(self.path / PROGRESS, state)
+                buffer = []
+                if progress:
+                    progress(len(records), total)
+        if buffer:
+            records += self._flush(buffer, len(state["shards"]))
+            state["shards"].append({"count": len(buffer)})
+        if len(records) != total:
+            raise DataError(f"{self.path}: {len(records)} samples written, {total} expected; the source changed "
+                            "between tries: delete the folder and prepare again")
+        self._finish(records, len(state["shards"]))
+        if progress:
+            progress(total, total)
+
+    def _flush(self, samples: list[StoreSample], shard: int) -> list[dict[str, Any]]:
+        records = [{"id": s.id, "split": s.split, "targets": _jsonable(s.targets), "rows": {}} for s in samples]
+        for modality, dim in self.dims.items():
+            lengths = [len(s.features[modality]) for s in samples]
+            folder = self.path / modality
+            folder.mkdir(exist_ok=True)
+            target = folder / f"shard_{shard:05d}.npy"
+            partial = folder / f"shard_{shard:05d}.partial.npy"
+            array = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(sum(lengths), dim))
+            start = 0
+            for record, sample, length in zip(records, samples, lengths):
+                values = np.asarray(sample.features[modality], dtype=np.float32)
+                if values.ndim != 2 or values.shape[1] != dim:
+                    raise DataError(f"sample {sample.id}: {modality} features of shape {values.shape}, the store holds "
+                                    f"[T, {dim}]")
+                array[start : start + length] = np.clip(values, -65504, 65504)  # float16's range
+                record["rows"][modality] = [shard, start, length]
+                start += length
+            array.flush()
+            del array
+            os.replace(partial, target)  # a shard exists whole or not at all
+        return records
+
+    def _finish(self, records: list[dict[str, Any]], shards: int) -> None:
+        n = len(records)
+        arrays: dict[str, np.ndarray] = {
+            "id": np.asarray([r["id"] for r in records], dtype=np.int64),
+            "split": np.asarray([SPLITS.index(r["split"]) for r in records], dtype=np.int8),
+        }
+        for modality in self.dims:
+            arrays[f"rows/{modality}"] = np.asarray([r["rows"][modality] for r in records], dtype=np.int64).reshape(n, 3)
+        for task, shape in self.tasks.items():
+            values = np.zeros((n, *shape), dtype=self.task_dtypes[task])
+            mask = np.zeros(n, dtype=bool)
+            for i, record in enumerate(records):
+                value = record["targets"].get(task)
+                if value is not None:
+                    values[i], mask[i] = value, True
+            arrays[f"target/{task}"], arrays[f"mask/{task}"] = values, mask
+        np.savez(self.path / "samples.partial.npz", **arrays)
+        os.replace(self.path / "samples.partial.npz", self.path / SAMPLES)
+        index = {"version": STORE_VERSION, "samples": n, "shards": shards, "dims": self.dims,
+                 "tasks": {t: list(s) for t, s in self.tasks.items()}, "task_dtypes": self.task_dtypes,
+                 "source": self.source}
+        _atomic_json(self.path / INDEX, index)
+        (self.path / PROGRESS).unlink(missing_ok=True)
+
+
+def _jsonable(targets: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if v is None else np.asarray(v, dtype=np.float32).tolist()) for k, v in targets.items()}
+
+
+class FeatureStore:
+    """Read access: ``store.features(i, modality)`` is sample i's ``[T, D]`` float32 rows (one memory read)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / INDEX).is_file():
+            hint = " (an unfinished preparation: run it again to complete it)" if (self.path / PROGRESS).is_file() else ""
+            raise DataError(f"{self.path}: no feature store here, {INDEX} is missing{hint}; "
+                            "write one with 'affectlab data prepare NAME --raw DIR --out DIR'")
+        self.index = json.loads((self.path / INDEX).read_text())
+        if self.index.get("version") != STORE_VERSION:
+            raise DataError(f"{self.path}: feature store version {self.index.get('version')}, this AffectLab reads "
+                            f"{STORE_VERSION}; prepare it again")
+        with np.load(self.path / SAMPLES) as samples:
+            self.samples = {key: samples[key] for key in samples.files}
+        self.dims: dict[str, int] = self.index["dims"]
+        self.tasks: dict[str, tuple[int, ...]] = {t: tuple(s) for t, s in self.index["tasks"].items()}
+        self._shards: dict[tuple[str, int], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return int(self.index["samples"])
+
+    def split_indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.samples["split"] == SPLITS.index(split))
+
+    def features(self, i: int, modality: str, max_steps: int | None = None) -> np.ndarray:
+        """Sample ``i``'s ``[T, D]`` rows as float32; with ``max_steps``, at most that many, evenly spaced."""
+        shard, start, length = self.samples[f"rows/{modality}"][i]
+        key = (modality, int(shard))
+        if key not in self._shards:  # opened once per process (also in each loader worker)
+            self._shards[key] = np.load(self.path / modality / f"shard_{int(shard):05d}.npy", mmap_mode="r")
+        rows = self._shards[key][start : start + length]
+        if max_steps is not None and length > max_steps:
+            rows = rows[np.linspace(0, length - 1, max_steps).round().astype(int)]
+        return rows.astype(np.float32)  # only the rows served are converted from float16
+
+    def target(self, i: int, task: str) -> tuple[np.ndarray, bool]:
+        return self.samples[f"target/{task}"][i], bool(self.samples[f"mask/{task}"][i])
+
+    def target_tensors(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """task -> (targets [N, ...], masks [N]) as tensors, indexed per sample without copies."""
+        if not hasattr(self, "_targets"):
+            self._targets = {t: (torch.from_numpy(self.samples[f"target/{t}"]), torch.from_numpy(self.samples[f"mask/{t}"]))
+                             for t in self.tasks}
+        return self._targets
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {**self.__dict__, "_shards": {}}  # memory maps are reopened in worker processes
+        state.pop("_targets", None)
+        return state
+
+
+class StoreSamples(Dataset):
+    def __init__(self, store: FeatureStore, index: np.ndarray, modalities: tuple[str, ...], max_steps: int) -> None:
+        self.store, self.index, self.modalities, self.max_steps = store, index, modalities, max_steps
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        i = int(self.index[item])
+        sample: dict[str, Any] = {m: torch.from_numpy(self.store.features(i, m, self.max_steps)) for m in self.modalities}
+        targets = self.store.target_tensors()
+        sample["targets"] = {task: values[i] for task, (values, _) in targets.items()}
+        sample["target_mask"] = {task: masks[i] for task, (_, masks) in targets.items()}
+        sample["id"] = torch.tensor(int(self.store.samples["id"][i]))
+        return sample
+
+
+class FeatureStoreDataModule(LightningDataModule):
+    """Serves a prepared feature store in the batch contract: feature sequences with masks, the stored targets.
+
+    Args:
+        root: the store's folder (``affectlab data prepare ... --out``).
+        modalities: which stored modalities to serve; None serves all.
+        max_steps: rows per modality and sample, at most (evenly subsampled).
+        class_names: task -> class names, for classification tasks (e.g. MOSEI's six emotions).
+        batch_size: samples per batch.
+        num_workers: data loader worker processes.
+    """
+
+    def __init__(self, root: str, modalities: list[str] | None = None, max_steps: int = 50,
+                 class_names: dict[str, list[str]] | None = None, batch_size: int = 32, num_workers: int = 0) -> None:
+        super().__init__()
+        self.root, self.max_steps, self.batch_size, self.num_workers = root, max_steps, batch_size, num_workers
+        self.requested = modalities
+        self.class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
+        self.store: FeatureStore | None = None
+
+    def _open(self) -> FeatureStore:
+        if self.store is None:
+            self.store = FeatureStore(self.root)
+            stored = list(self.store.dims)
+            unknown = [m for m in (self.requested or []) if m not in stored]
+            if unknown:
+                raise ConfigError(f"data.init_args.modalities: {unknown} are not in the store {self.root} ({stored})")
+        return self.store
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.requested or self._open().dims)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self._open().tasks)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._open()
+
+    def class_counts(self, task: str, split: str = "train") -> torch.Tensor:
+        """Multi-label tasks: ``[L, 2]`` (without, with each label) over the labelled samples of ``split``."""
+        store = self._open()
+        index = store.split_indices(split)
+        values = store.samples[f"target/{task}"][index][store.samples[f"mask/{task}"][index]]
+        if values.ndim == 2:
+            present = (values > 0).sum(axis=0)
+            return torch.stack([torch.from_numpy(len(values) - present), torch.from_numpy(present)], dim=1)
+        return torch.bincount(torch.from_numpy(values.astype(np.int64)))
+
+    def dataset(self, split: str) -> StoreSamples:
+        store = self._open()
+        return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
+
+    def _loader(self, split: str) -> DataLoader:
+        from affectlab.data.mosei import collate_padded
+
+        dataset = self.dataset(split)
+        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_padded,
+                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, generator=loader_generator())
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,86 @@
+"""``affectlab data prepare NAME --raw DIR --out DIR``: convert a data set once into a feature store.
+
+Data sets that hold precomputed features (``mosei``, ``mmsa``, ``openface``, ``pyfeat``) are read with their
+reader and every sample of every split is written to the store (``data/feature_store.py``), with a progress
+bar; an interrupted preparation resumes at its last finished shard, a finished one is not redone. Video data
+sets (face detection, alignment, crops, then features from a named encoder) need video decoding, which lands
+with the video readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from affectlab.data.feature_store import FeatureStoreWriter, StoreSample
+from affectlab.data.splits import SPLITS
+from affectlab.errors import DataError
+
+
+def feature_datamodule(name: str, raw: str, **options: Any):
+    """The reader of a feature data set, pointed at ``raw``."""
+    if name == "mosei":
+        from affectlab.data.mosei import MoseiDataModule
+
+        return MoseiDataModule(root=raw, max_steps=options.get("max_rows", 500))
+    if name == "mmsa":
+        from affectlab.data.mmsa import MmsaDataModule
+
+        return MmsaDataModule(path=raw)
+    if name in ("openface", "pyfeat"):
+        from affectlab.data.frame_tables import FrameTableDataModule
+
+        return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", 500))
+    from affectlab.data.layouts import dataset_layout, layout_error
+
+    layout = dataset_layout(name)
+    if layout.reader is None:
+        raise layout_error(name, raw)
+    raise DataError(f"data prepare: {name} holds images or video; preparing it (face crops, features from an "
+                    "encoder) needs video decoding, which is not in this version yet. Feature data sets: mosei, "
+                    "mmsa, openface, pyfeat")
+
+
+def store_samples(module, start: int) -> Iterator[StoreSample]:
+    """Every sample of ``module`` in a fixed order (train, val, test, each in index order), from ``start`` on."""
+    position = 0
+    for split in SPLITS:
+        dataset = module.dataset(split)
+        for item in range(len(dataset)):
+            if position >= start:
+                sample = dataset[item]
+                features = {m: sample[m].numpy() for m in module.modalities}
+                targets = {t: (sample["targets"][t].numpy() if bool(sample["target_mask"][t]) else None)
+                           for t in sample["targets"]}
+                yield StoreSample(int(sample["id"]), split, features, targets)
+            position += 1
+
+
+def prepare(name: str, raw: str, out: str, shard_samples: int = 4096, max_rows: int = 500) -> Path:
+    module = feature_datamodule(name, raw, max_rows=max_rows)
+    module.setup()
+    first = module.dataset("train")[0]
+    dims = {m: int(first[m].shape[-1]) for m in module.modalities}
+    tasks = {t: tuple(np.asarray(v).shape) for t, v in first["targets"].items()}
+    dtypes = {t: "int64" if v.dtype in (torch.int64, torch.int32) else "float32" for t, v in first["targets"].items()}
+    total = sum(len(module.dataset(split)) for split in SPLITS)
+    writer = FeatureStoreWriter(out, dims, tasks, shard_samples,
+                                source={"name": name, "raw": str(Path(raw).resolve()), "max_rows": max_rows},
+                                task_dtypes=dtypes)
+    if writer.complete:
+        print(f"{out}: already prepared ({total} samples); nothing to do")
+        return Path(out)
+    start = writer.done()
+    columns = (TextColumn(f"preparing {name}"), BarColumn(), TextColumn("{task.completed}/{task.total} samples"),
+               TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task(name, total=total, completed=start)
+        writer.write(store_samples(module, start), total, lambda done, _: bar.update(task, completed=done))
+    print(f"{out}: {total} samples of {name} ({', '.join(f'{m} {d}' for m, d in dims.items())}), "
+          f"tasks {', '.join(tasks)}" + (f"; resumed after {start}" if start else ""))
+    return Path(out)

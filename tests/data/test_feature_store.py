@@ -1,0 +1,121 @@
+"""The feature store: round trip, resume after interruption, idempotent re-runs, prepare from readers,
+training from a store through the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
+
+from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
+from affectlab.data.mosei import MoseiDataModule
+from affectlab.data.prepare import prepare
+from affectlab.data.synth.export import export_frame_tables, export_mosei
+from affectlab.errors import DataError
+
+
+def _samples(n=23, seed=0):
+    rng = np.random.default_rng(seed)
+    splits = ["train"] * 15 + ["val"] * 4 + ["test"] * 4
+    return [
+        StoreSample(i, splits[i], {"a": rng.normal(size=(int(rng.integers(1, 9)), 5)).astype(np.float32),
+                                   "b": rng.normal(size=(3, 2)).astype(np.float32)},
+                    {"y": float(i) if i % 5 else None, "v": rng.uniform(size=3)})
+        for i in range(n)
+    ]
+
+
+def _writer(path, shard=4):
+    return FeatureStoreWriter(path, {"a": 5, "b": 2}, {"y": (), "v": (3,)}, shard_samples=shard)
+
+
+def test_round_trip_keeps_rows_targets_masks_and_splits(tmp_path):
+    samples = _samples()
+    _writer(tmp_path / "s").write(iter(samples), len(samples))
+    store = FeatureStore(tmp_path / "s")
+    assert len(store) == 23 and store.index["shards"] == 6
+    for i, sample in enumerate(samples):
+        assert np.allclose(store.features(i, "a"), sample.features["a"], atol=1e-2)
+        value, labelled = store.target(i, "y")
+        assert labelled == (i % 5 != 0) and (not labelled or value == i)
+    assert store.split_indices("val").tolist() == [15, 16, 17, 18]
+
+
+def test_interrupted_preparation_resumes_to_the_same_store(tmp_path):
+    samples = _samples()
+
+    def interrupted():
+        for position, sample in enumerate(samples):
+            if position == 10:  # killed while filling the third shard
+                raise KeyboardInterrupt
+            yield sample
+
+    writer = _writer(tmp_path / "s")
+    with pytest.raises(KeyboardInterrupt):
+        writer.write(interrupted(), len(samples))
+    assert writer.done() == 8  # two whole shards
+    with pytest.raises(DataError, match="unfinished preparation: run it again"):
+        FeatureStore(tmp_path / "s")
+    writer.write(iter(samples[writer.done():]), len(samples))
+    _writer(tmp_path / "whole").write(iter(samples), len(samples))
+    resumed, whole = FeatureStore(tmp_path / "s"), FeatureStore(tmp_path / "whole")
+    for key in whole.samples:
+        assert np.array_equal(resumed.samples[key], whole.samples[key]), key
+    for i in range(len(samples)):
+        assert np.array_equal(resumed.features(i, "a"), whole.features(i, "a"))
+    assert not (tmp_path / "s" / "progress.json").exists()
+
+
+@pytest.fixture(scope="module")
+def synth(tiny_data):
+    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
+    module.prepare_data()
+    return module.arrays
+
+
+def test_prepared_mosei_serves_what_the_csd_reader_serves(synth, tmp_path):
+    export_mosei(synth, tmp_path / "raw")
+    prepare("mosei", str(tmp_path / "raw"), str(tmp_path / "store"), shard_samples=16)
+    index_mtime = (tmp_path / "store" / "index.json").stat().st_mtime_ns
+    prepare("mosei", str(tmp_path / "raw"), str(tmp_path / "store"))  # a re-run does nothing
+    assert (tmp_path / "store" / "index.json").stat().st_mtime_ns == index_mtime
+    direct = MoseiDataModule(str(tmp_path / "raw"), max_steps=50)
+    stored = FeatureStoreDataModule(str(tmp_path / "store"), max_steps=50)
+    direct.setup()
+    stored.setup()
+    assert stored.modalities == ("video", "audio", "text")
+    assert set(stored.tasks) == {"sentiment", "emotion_presence", "emotion_intensity"}
+    a = direct.on_after_batch_transfer(next(iter(direct.test_dataloader())), 0)
+    b = next(iter(stored.test_dataloader()))
+    assert torch.equal(a["id"], b["id"])
+    for modality in ("video", "audio", "text"):
+        assert torch.equal(a[f"{modality}_mask"], b[f"{modality}_mask"])
+        assert torch.allclose(a[modality], b[modality], atol=2e-2, rtol=1e-3)
+    assert torch.allclose(a["targets"]["sentiment"], b["targets"]["sentiment"], atol=1e-6)
+    assert stored.class_counts("emotion_presence").shape == (6, 2)
+
+
+def test_supervised_model_trains_from_a_prepared_store(synth, tmp_path):
+    export_frame_tables(synth, tmp_path / "openface", "openface")
+    affectlab("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
+    store = tmp_path / "runs"
+    result = affectlab(
+        "run", "--model", str(CONFIGS / "model/supervised.yaml"), "--config", str(TEST_CONFIGS / "openface_supervised.yaml"),
+        "--data", "feature_store", "--data.init_args.root", str(tmp_path / "store"), "--data.init_args.batch_size", "8",
+        "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--store", str(store),
+    )
+    metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
+    assert "test/acc" in metrics and metrics["test/num_samples"] > 0
+    again = affectlab("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
+    assert "already prepared" in again.stdout
+
+
+def test_prepare_refuses_video_sets_and_names_missing_readers(tmp_path):
+    result = affectlab("data", "prepare", "rafdb", "--raw", str(tmp_path), "--out", str(tmp_path / "s"), check=False)
+    assert result.returncode == 2 and "needs video decoding" in result.stderr
+    result = affectlab("data", "prepare", "meld", "--raw", str(tmp_path / "meld"), "--out", str(tmp_path / "s"), check=False)
+    assert result.returncode == 2 and "train_sent_emo.csv" in result.stderr
