@@ -117,11 +117,19 @@ def test_ablation_claims_are_computed_from_the_numbers():
     lines = claims(summary, [0.1, 1.0], ["conclugen", "contrast_only", "simclr"])
     assert "- ConCluGen best at 10% labels: holds." in lines
     assert any("Multi-modal above SimCLR (0.310) at 100%: 2 of 2" in line for line in lines)
-    assert any("Above the floor (0.360) at 10%: 2 of 2" in line for line in lines)
+    assert "- Above its floor at 10%: 2 of 2 multi-modal variants." in lines
     assert any(line.startswith("- Fused representation (0.510)") and line.endswith("yes.") for line in lines)
     worse = [r if r.representation != "simclr" else Row("simclr", r.fraction, 0.9, 0.9, r.run_id) for r in _rows()]
     lines = claims(summarise(worse), [1.0], ["conclugen", "contrast_only", "simclr"])
     assert "does not hold: simclr is best" in lines[0]
+
+
+def test_variants_of_another_architecture_get_their_own_floor():
+    from affectlab.cli.recipe import floor_name
+
+    assert floor_name("conclugen") == floor_name("contrast_only") == FLOOR
+    assert floor_name("simclr") == "floor (random init, simclr)"
+    assert floor_name("contrast_only_video_audio") == "floor (random init, contrast_only_video_audio)"
 
 
 def test_ablation_section_replaces_its_markers_only(tmp_path):

@@ -46,6 +46,16 @@ def variants() -> list[str]:
     return sorted(p.stem for p in (config_root() / "model/conclugen").glob("*.yaml"))
 
 
+def floor_name(variant: str) -> str:
+    """The floor's row name: one shared floor for the variants with ConCluGen's three-modality architecture
+    (the same randomly initialised model), a floor of their own for the others (fewer modalities, SimCLR)."""
+    config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
+    modalities = set(config.get("init_args", {}).get("modalities") or ("video", "audio", "text"))
+    if config.get("class_path", "").endswith("ConCluGen") and modalities == {"video", "audio", "text"}:
+        return FLOOR
+    return f"{FLOOR[:-1]}, {variant})"
+
+
 @dataclass
 class Row:
     representation: str  # what was probed: the variant, the floor, the ceiling, a modality
@@ -243,7 +253,7 @@ class Recipe:
             if options.finetune:
                 rows.append(self.probe(f"{options.variant} fine-tuned", fraction, checkpoint, freeze=False))
             if options.floor:
-                rows.append(self.probe(FLOOR, fraction, None))
+                rows.append(self.probe(floor_name(options.variant), fraction, None))
         if options.per_modality:
             for modality in self.modalities():
                 rows.append(self.probe(f"{options.variant} {modality} only", 1.0, checkpoint, modalities=[modality]))
