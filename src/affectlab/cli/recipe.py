@@ -123,10 +123,13 @@ class Recipe:
             # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
             raise layout_error(options.dataset, options.data_root)
         if options.dataset != "synth":
+            what = {"mosei": "feature sequences (the original set-up on precomputed features)",
+                    "mmsa": "feature sequences", "disfa": "face frames with action units"}.get(
+                        options.dataset, "face images only")
             raise ConfigError(
-                f"recipe: {options.dataset} holds face images only, and the ConCluGen variants pretrain on clips "
-                "with video, audio and text; train on it with 'affectlab run --data "
-                f"{options.dataset} --model ...' instead"
+                f"recipe: {options.dataset} is read ({layout.reader}) and holds {what}, but its recipe (pretraining "
+                "configs, probe task, ceiling) does not exist yet; recipes run on 'synth'. Train on it with "
+                f"'affectlab run --data {options.dataset} --model ...'"
             )
         bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
         if bad:
