@@ -122,3 +122,20 @@ def label_efficiency_figure(
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def per_au_bar_figure(values: dict[str, Sequence[float]], au_names: Sequence[str], title: str = "") -> plt.Figure:
+    """Grouped bars: one group per action unit, one bar per metric (e.g. F1, ICC), the mean in the legend."""
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(au_names) * max(1, len(names))), 3.2))
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(au_names))
+    for i, name in enumerate(names):
+        series = np.asarray(values[name], dtype=float)
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, series, width, label=f"{name} (mean {series.mean():.3f})")
+    ax.set_xticks(x, list(au_names), fontsize=8)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.legend(fontsize=7)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

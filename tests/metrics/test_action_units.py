@@ -1,0 +1,71 @@
+"""AU metrics against values computed by hand, and epoch-level accumulation."""
+
+from __future__ import annotations
+
+import torch
+
+from affectlab.metrics.action_units import (
+    AUIntensityMetrics,
+    AUOccurrenceMetrics,
+    best_thresholds,
+    f1_per_au,
+    icc_3_1,
+)
+
+
+def test_icc_3_1_by_hand():
+    # Frames (x, y): (1, 1), (2, 2), (3, 4). Frame means 1, 2, 3.5; grand mean 13/6.
+    # SS_rows = 2 * 19/6 = 19/3, SS_cols = 1/6, SS_total = 41/6, SS_error = 1/3;
+    # MS_rows = 19/6, MS_error = 1/6; ICC = (19/6 - 1/6) / (19/6 + 1/6) = 0.9.
+    x = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([[1.0], [2.0], [4.0]])
+    assert torch.allclose(icc_3_1(x, y), torch.tensor([0.9]))
+    metric = AUIntensityMetrics(1)
+    metric.update(x, y)
+    assert torch.allclose(metric.compute()["icc"], torch.tensor([0.9]), atol=1e-6)
+
+
+def test_icc_is_consistency_pearson_and_mae_match_their_definitions():
+    torch.manual_seed(0)
+    y = torch.rand(200, 3) * 5
+    x = torch.stack([y[:, 0] + 1.0, 2 * y[:, 1], torch.rand(200) * 5], dim=1)  # offset, scale, noise
+    metric = AUIntensityMetrics(3)
+    for part in range(4):  # accumulated over batches = computed on the whole epoch
+        metric.update(x[part * 50 : (part + 1) * 50], y[part * 50 : (part + 1) * 50])
+    values = metric.compute()
+    assert values["icc"][0] > 0.999  # a constant offset does not hurt consistency
+    assert torch.allclose(values["icc"], icc_3_1(x, y), atol=1e-5)
+    expected_r = torch.stack([torch.corrcoef(torch.stack([x[:, i], y[:, i]]))[0, 1] for i in range(3)])
+    assert torch.allclose(values["pearson"], expected_r, atol=1e-5)
+    assert torch.allclose(values["mae"], (x - y).abs().mean(0), atol=1e-5)
+    assert abs(values["icc"][2]) < 0.2 and torch.isclose(values["icc_mean"], values["icc"].mean())
+
+
+def test_f1_per_au_by_hand_and_threshold_choice():
+    probabilities = torch.tensor([[0.9, 0.2], [0.6, 0.4], [0.3, 0.45], [0.1, 0.1]])
+    targets = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    values = f1_per_au(probabilities, targets, torch.tensor([0.5, 0.5]))
+    # AU a: predicted {0, 1}, present {0, 2}: tp 1, fp 1, fn 1 -> F1 0.5. AU b: nothing predicted -> 0.
+    assert torch.allclose(values["f1"], torch.tensor([0.5, 0.0]))
+    thresholds = best_thresholds(probabilities, targets)
+    tuned = f1_per_au(probabilities, targets, thresholds)["f1"]
+    assert tuned[1] == 1.0 and 0.2 < thresholds[1] <= 0.4  # b's positives are 0.4 and 0.45
+    assert (tuned >= values["f1"]).all()
+
+
+def test_occurrence_metric_accumulates_the_epoch():
+    metric = AUOccurrenceMetrics(2)
+    metric.update(torch.tensor([[0.9, 0.2], [0.6, 0.4]]), torch.tensor([[1, 0], [0, 1]]))
+    metric.update(torch.tensor([[0.3, 0.45], [0.1, 0.1]]), torch.tensor([[1, 1], [0, 0]]))
+    values = metric.compute()
+    assert torch.allclose(values["f1"], torch.tensor([0.5, 0.0])) and values["f1_mean"] == 0.25
+    metric.reset()
+    assert metric.epoch_arrays()[0].shape == (0, 2)
+
+
+def test_per_au_bar_chart_is_drawn(tmp_path):
+    from affectlab.plots import per_au_bar_figure
+
+    figure = per_au_bar_figure({"F1": [0.5, 0.2, 0.7], "ICC": [0.3, -0.1, 0.6]}, ["AU1", "AU2", "AU4"], "test")
+    figure.savefig(tmp_path / "bars.png")
+    assert len(figure.axes[0].patches) == 6
