@@ -1,9 +1,10 @@
 """Training methods: one LightningModule per method, composed from encoders, heads and losses by config."""
 
+from affectlab.methods.au import AUModel
 from affectlab.methods.base import BaseMethod
 from affectlab.methods.conclugen import ConCluGen
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.supervised import SupervisedClassifier
 
-__all__ = ["BaseMethod", "ConCluGen", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "BaseMethod", "ConCluGen", "SimCLR", "LinearProbe", "SupervisedClassifier"]

@@ -1,0 +1,193 @@
+"""Implements FaceFlow's facial action unit model (seed 001): a timm backbone as feature extractor and a
+list of AU heads, each with its own AU subset, loss and activation (``nn/au_heads.py``).
+
+Per batch of clips ``[B, T, 3, H, W]`` (images are clips of one frame):
+1. features   f = backbone(frames)                            (B*T, C, h, w)  the chosen stage's feature map
+2. heads      z_h = head_h(f)                                 (B*T, A_h, L_h) 1x1 conv + global average pool
+3. over time  z_h = max over the T frames                     (B, A_h, L_h)   a clip's label is its apex
+4. loss       L = sum_h w_h loss_h(z_h, y[:, AUs of h])       over the samples that carry the head's target
+
+Metrics over each epoch (``metrics/action_units.py``): occurrence heads F1 (precision, recall) per AU and
+mean, at per-AU thresholds chosen on the validation epoch (or a fixed ``occurrence_threshold``); intensity
+heads ICC(3,1), Pearson and MAE per AU and mean; a per-AU bar chart per stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from affectlab.data.contract import ACTION_UNITS
+from affectlab.errors import ConfigError
+from affectlab.methods.base import BaseMethod, OptimizerInit
+from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics, best_thresholds
+from affectlab.nn.au_heads import AUHead, IntensityHead, OccurrenceHead
+from affectlab.nn.encoders.frames import build_image_backbone
+from affectlab.plots import log_figure, per_au_bar_figure
+
+STAGES = ("val", "test")
+
+
+def au_name(au: int) -> str:
+    return f"AU{au}"
+
+
+class AUModel(BaseMethod):
+    """Action unit occurrence and intensity from face frames.
+
+    Args:
+        backbone: timm model name (random init unless ``backbone_kwargs`` gives a local ``checkpoint_path``).
+        backbone_kwargs: passed to ``timm.create_model``.
+        feature_stage: which stage's feature map the heads read (-1: the last).
+        heads: AU heads as partials completed with the backbone's channel count; None: an occurrence and an
+            ordinal intensity head over all 12 AUs.
+        occurrence_threshold: a fixed probability threshold for every AU; None chooses each AU's threshold
+            on the validation epoch (maximising its F1) and uses it at test.
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        backbone: str = "test_convnext",
+        backbone_kwargs: dict[str, Any] | None = None,
+        feature_stage: int = -1,
+        heads: list[Callable[[int], AUHead]] | None = None,
+        occurrence_threshold: float | None = None,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        try:
+            self.backbone = build_image_backbone(backbone, backbone_kwargs, feature_stage)
+        except ValueError as error:
+            raise ConfigError(f"model.init_args.backbone: {error}") from None
+        channels = self.backbone.feature_info.channels()[-1]
+        factories = heads or [OccurrenceHead, IntensityHead]
+        self.heads = nn.ModuleList([make(channels) for make in factories])
+        if not self.heads:
+            raise ConfigError("model.init_args.heads: give at least one AU head")
+        self.occurrence_threshold = occurrence_threshold
+        self.metrics = nn.ModuleDict({
+            stage: nn.ModuleList([
+                AUOccurrenceMetrics(len(h.aus)) if h.task == "au" else AUIntensityMetrics(len(h.aus)) for h in self.heads
+            ]) for stage in STAGES
+        })
+        # Per occurrence head, its AUs' thresholds; chosen on validation, saved with the checkpoint.
+        for i, head in enumerate(self.heads):
+            self.register_buffer(f"thresholds_{i}", torch.full((len(head.aus),), occurrence_threshold or 0.5))
+        self.data_aus: list[int] = list(ACTION_UNITS)  # the AU columns of the data's targets; set at setup
+        occurrence = next((h for h in self.heads if h.task == "au"), None)
+        self.class_names = [au_name(a) for a in occurrence.aus] if occurrence is not None else []
+
+    @property
+    def modalities(self) -> list[str]:
+        return ["video"]
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({h.task for h in self.heads})
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        names = getattr(datamodule, "class_names", {}).get("au") if datamodule is not None else None
+        if names is not None:
+            self.data_aus = [int(str(n).removeprefix("AU")) for n in names]
+        for head in self.heads:
+            missing = [au for au in head.aus if au not in self.data_aus]
+            if missing:
+                raise ConfigError(f"model.init_args.heads: {type(head).__name__} predicts AUs {missing} that the data "
+                                  f"does not label (it labels {self.data_aus})")
+        if stage == "fit" and datamodule is not None and hasattr(datamodule, "class_counts"):
+            counts = datamodule.class_counts("au")  # (A_data, 2): without, with
+            for head in self.heads:
+                if isinstance(head, OccurrenceHead):
+                    rows = counts[self._columns(head)].double()
+                    head.pos_weight.copy_((rows[:, 0] / rows[:, 1].clamp(min=1)).float())
+
+    def _columns(self, head: AUHead) -> list[int]:
+        return [self.data_aus.index(au) for au in head.aus]
+
+    # -- the model ------------------------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, Any]) -> list[torch.Tensor]:
+        video = batch["video"]  # (B, T, 3, H, W)
+        B, T = video.shape[:2]
+        features = self.backbone(video.flatten(0, 1))[-1]  # 1. (B*T, C, h, w)
+        outputs = []
+        for head in self.heads:
+            logits = head(features)  # 2. (B*T, A, L)
+            outputs.append(logits.view(B, T, *logits.shape[1:]).amax(dim=1))  # 3. (B, A, L)
+        return outputs
+
+    def _losses(self, outputs: list[torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        losses = {}
+        for i, (head, logits) in enumerate(zip(self.heads, outputs)):
+            labelled = batch["target_mask"][head.task]
+            target = batch["targets"][head.task][:, self._columns(head)].float()
+            term = head.loss(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
+            losses[f"{head.task}_{i}"] = term
+        losses["loss"] = sum(h.weight * losses[f"{h.task}_{i}"] for i, h in enumerate(self.heads))  # 4.
+        return losses
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        losses = self._losses(self(batch), batch)
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True,
+                      batch_size=len(batch["video"]))
+        return losses["loss"]
+
+    # -- evaluation -----------------------------------------------------------------------------------------------
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        outputs = self(batch)
+        losses = self._losses(outputs, batch)
+        self.log(f"{stage}/loss", losses["loss"], on_epoch=True, sync_dist=True, batch_size=len(batch["video"]))
+        for head, logits, metric in zip(self.heads, outputs, self.metrics[stage]):
+            labelled = batch["target_mask"][head.task]
+            if labelled.any():
+                target = batch["targets"][head.task][:, self._columns(head)].float()
+                metric.update(head.predict(logits[labelled]), target[labelled])
+
+    def evaluation_epoch_end(self, stage: str) -> None:
+        values: dict[str, torch.Tensor] = {}
+        bars: dict[str, list[float]] = {}
+        names: list[str] = []
+        for i, (head, metric) in enumerate(zip(self.heads, self.metrics[stage])):
+            suffix = "" if sum(h.task == head.task for h in self.heads) == 1 else f"_{i}"
+            if isinstance(metric, AUOccurrenceMetrics):
+                thresholds = getattr(self, f"thresholds_{i}")
+                if stage == "val" and self.occurrence_threshold is None and not self.trainer.sanity_checking:
+                    probabilities, targets = metric.epoch_arrays()
+                    if len(probabilities):
+                        thresholds.copy_(best_thresholds(probabilities, targets))
+                result = metric.compute(thresholds)
+                keys = ("f1", "precision", "recall")
+                bars[f"F1{suffix}"] = result["f1"].tolist()
+            else:
+                result = metric.compute()
+                keys = ("icc", "pearson", "mae")
+                bars[f"ICC{suffix}"] = result["icc"].tolist()
+            metric.reset()
+            names = [au_name(a) for a in head.aus]
+            for key in keys:
+                values[f"{stage}/au_{key}{suffix}_mean"] = result[f"{key}_mean"]
+                values.update({f"{stage}/au_{key}{suffix}/{n}": v for n, v in zip(names, result[key])})
+        self.log_dict(values)
+        if not self.trainer.sanity_checking and len({len(v) for v in bars.values()}) == 1:
+            figure = per_au_bar_figure(bars, names, f"{stage}, epoch {self.current_epoch}")
+            log_figure(self.trainer, figure, f"plots/{stage}_per_au.png")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        prediction: dict[str, torch.Tensor] = {"id": batch["id"]}
+        for i, (head, logits) in enumerate(zip(self.heads, self(batch))):
+            if head.task == "au" and "probabilities" not in prediction:  # the first occurrence head's, as class_names
+                prediction["probabilities"] = head.predict(logits)
+            else:
+                for au, column in zip(head.aus, head.predict(logits).T):
+                    prediction[f"{au_name(au)}_intensity"] = column
+        return prediction

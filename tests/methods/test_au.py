@@ -1,0 +1,80 @@
+"""AU heads (ordinal encoding, losses, activations) and the AU model on tiny AffectSynth."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+from lightning.pytorch import Trainer
+
+from conftest import CONFIGS, affectlab, mlflow_client, printed_run_id, tiny_data_args
+
+from affectlab.methods import AUModel
+from affectlab.nn.au_heads import IntensityHead, OccurrenceHead
+
+
+def test_ordinal_encoding_and_decoding_on_the_0_to_5_scale():
+    head = IntensityHead(8, aus=[1, 2], mode="ordinal")
+    bits = head.encode(torch.tensor([[0.0, 3.0], [5.0, 1.4]]))
+    assert bits.tolist() == [[[0, 0, 0, 0, 0], [1, 1, 1, 0, 0]], [[1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]]
+    logits = (bits * 2 - 1) * 10  # confident logits for exactly those bits
+    assert head.predict(logits).tolist() == [[0.0, 3.0], [5.0, 1.0]]
+
+
+def test_heads_project_pool_and_take_their_losses():
+    features = torch.randn(4, 8, 3, 3)
+    occurrence = OccurrenceHead(8, aus=[1, 4, 12])
+    logits = occurrence(features)
+    assert logits.shape == (4, 3, 1)
+    target = torch.tensor([[1.0, 0, 1], [0, 0, 1], [1, 1, 0], [0, 0, 0]])
+    occurrence.pos_weight.copy_(torch.tensor([1.0, 3.0, 1.0]))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[..., 0], target, pos_weight=occurrence.pos_weight)
+    assert torch.allclose(occurrence.loss(logits, target), expected)
+    regression = IntensityHead(8, aus=[1], mode="regression")
+    predicted = regression.predict(regression(features))
+    assert predicted.shape == (4, 1) and ((predicted >= 0) & (predicted <= 5)).all()
+    with pytest.raises(ValueError, match="AUs \\[3\\] are not among"):
+        OccurrenceHead(8, aus=[1, 3])
+
+
+def test_au_model_learns_thresholds_and_logs_per_au_metrics(datamodule):
+    heads = [functools.partial(OccurrenceHead, aus=[1, 2, 12]), functools.partial(IntensityHead, aus=[12, 25])]
+    model = AUModel("test_convnext", feature_stage=-1, heads=heads)
+    trainer = Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    metrics = trainer.callback_metrics
+    assert {"val/au_f1_mean", "val/au_icc_mean", "val/au_mae_mean", "val/au_f1/AU12", "val/au_icc/AU25"} <= set(metrics)
+    counts = datamodule.class_counts("au")
+    expected = counts[[0, 1, 6], 0].double() / counts[[0, 1, 6], 1].clamp(min=1).double()
+    assert torch.allclose(model.heads[0].pos_weight.double(), expected)  # from the train split's counts
+    assert ((model.thresholds_0 > 0) & (model.thresholds_0 < 1)).all()
+    result = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    assert "test/au_f1_mean" in result and "test/au_pearson_mean" in result
+
+
+def test_au_heads_must_match_the_labelled_aus(datamodule, monkeypatch):
+    from affectlab.errors import ConfigError
+
+    monkeypatch.setitem(datamodule.class_names, "au", ("AU2", "AU4"))
+    model = AUModel("test_convnext", heads=[functools.partial(OccurrenceHead, aus=[1, 2])])
+    trainer = Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False)
+    with pytest.raises(ConfigError, match=r"predicts AUs \[1\] that the data does not label \(it labels \[2, 4\]\)"):
+        trainer.fit(model, datamodule=datamodule)
+
+
+def test_au_experiment_runs_through_the_cli(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/synth/au.yaml"),
+                       *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
+                       "--model.init_args.feature_stage", "-1", "--commands", "fit-test-predict")
+    run_id = printed_run_id(result.stdout)
+    client = mlflow_client(store)
+    metrics = client.get_run(run_id).data.metrics
+    assert "test/au_f1_mean" in metrics and "test/au_icc/AU12" in metrics
+    plots = {a.path.split("/")[-1] for a in client.list_artifacts(run_id, "plots")}
+    assert "test_per_au.png" in plots
+    local = client.download_artifacts(run_id, "predictions/predictions.csv", str(tmp_path))
+    header = open(local).readline().strip().split(",")
+    assert "p_AU1" in header and "AU26_intensity" in header
