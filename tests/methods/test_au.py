@@ -78,3 +78,26 @@ def test_au_experiment_runs_through_the_cli(tiny_data, tmp_path):
     local = client.download_artifacts(run_id, "predictions/predictions.csv", str(tmp_path))
     header = open(local).readline().strip().split(",")
     assert "p_AU1" in header and "AU26_intensity" in header
+
+
+def test_exported_onnx_model_matches_pytorch(tiny_data, tmp_path):
+    import numpy as np
+    import onnxruntime
+
+    from affectlab.cli.export import load_run_model
+
+    store = tmp_path / "store"
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/synth/au.yaml"),
+                       *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
+                       "--model.init_args.feature_stage", "-1", "--commands", "fit")
+    run_id = printed_run_id(result.stdout)
+    exported = affectlab("export", "onnx", "--run_id", run_id, "--store", str(store), "--out", str(tmp_path / "au.onnx"))
+    assert "onnxruntime matches PyTorch within" in exported.stdout
+    model = load_run_model(run_id, str(store))  # the trained weights, not a fresh model
+    frames = torch.rand(3, 1, 3, 32, 32)
+    session = onnxruntime.InferenceSession(str(tmp_path / "au.onnx"))
+    with torch.no_grad():
+        expected = model.onnx_forward(frames)
+    for got, want in zip(session.run(None, {"frames": frames.numpy()}), expected):
+        assert np.abs(got - want.numpy()).max() < 1e-4
+    assert [a.path for a in mlflow_client(store).list_artifacts(run_id, "export")] == ["export/au.onnx"]

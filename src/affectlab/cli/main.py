@@ -5,6 +5,7 @@
     affectlab demo                                  AffectSynth + supervised baseline, prints results
     affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
+    affectlab export onnx --run_id ID [--out F]    the run's best model as ONNX, checked in onnxruntime
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
     affectlab data synth --out DIR --num-clips N --seed S
     affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, fer2013, ...)
@@ -235,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             from affectlab.cli.ablation import ablation_command
 
             return ablation_command(rest)
+        if command == "export":
+            from affectlab.cli.export import export_command
+
+            return export_command(rest)
         if command == "ui":
             return ui_command(rest)
         if command == "data":

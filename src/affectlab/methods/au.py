@@ -182,6 +182,23 @@ class AUModel(BaseMethod):
             figure = per_au_bar_figure(bars, names, f"{stage}, epoch {self.current_epoch}")
             log_figure(self.trainer, figure, f"plots/{stage}_per_au.png")
 
+    # -- export (affectlab export onnx) ------------------------------------------------------------------------
+    image_size: int = 64  # of the example input; the exported graph fixes the frame size, not the batch
+
+    def onnx_input_names(self) -> list[str]:
+        return ["frames"]
+
+    def onnx_output_names(self) -> list[str]:
+        return [f"{head.task}_{i}" for i, head in enumerate(self.heads)]
+
+    def onnx_inputs(self, batch_size: int, seed: int = 0) -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(seed)
+        return [torch.rand(batch_size, 1, 3, self.image_size, self.image_size, generator=generator)]
+
+    def onnx_forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Frames ``[B, T, 3, H, W]`` -> per head its activated output ``[B, A_h]`` (probabilities, intensities)."""
+        return tuple(head.predict(logits) for head, logits in zip(self.heads, self({"video": frames})))
+
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         prediction: dict[str, torch.Tensor] = {"id": batch["id"]}
         for i, (head, logits) in enumerate(zip(self.heads, self(batch))):
