@@ -66,7 +66,7 @@ def test_au_heads_must_match_the_labelled_aus(datamodule, monkeypatch):
 
 def test_au_experiment_runs_through_the_cli(tiny_data, tmp_path):
     store = tmp_path / "store"
-    result = affectlab("run", "--config", str(CONFIGS / "experiment/synth/au.yaml"),
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/au_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
                        "--model.init_args.feature_stage", "-1", "--commands", "fit-test-predict")
     run_id = printed_run_id(result.stdout)
@@ -87,7 +87,7 @@ def test_exported_onnx_model_matches_pytorch(tiny_data, tmp_path):
     from affectlab.cli.export import load_run_model
 
     store = tmp_path / "store"
-    result = affectlab("run", "--config", str(CONFIGS / "experiment/synth/au.yaml"),
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/au_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
                        "--model.init_args.feature_stage", "-1", "--commands", "fit")
     run_id = printed_run_id(result.stdout)

@@ -27,7 +27,7 @@ from affectlab.errors import ConfigError, DataError
 
 SYNTH_MODALITIES = ("video", "audio", "text")
 SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
-UNLABELLED_MODES = ("drop", "mask")
+UNLABELLED_MODES = ("drop", "mask", "separate")
 
 
 def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -134,7 +134,10 @@ class AffectSynthDataModule(LightningDataModule):
             one sample per class; see ``stratified_subset``); 1 labels everything. Val and test keep all labels.
         label_seed: seed of the labelled subset, independent of the split and training seeds.
         unlabelled: what happens to the other train samples: ``drop`` leaves them out of the train loader,
-            ``mask`` serves them with ``target_mask[task]`` False for every task (semi-supervised methods).
+            ``mask`` serves them with ``target_mask[task]`` False for every task, ``separate`` serves each train
+            batch as ``{"labelled": batch, "unlabelled": batch}`` (FixMatch), the unlabelled part
+            ``unlabelled_ratio`` times as large, the labelled loader cycling.
+        unlabelled_ratio: unlabelled samples per labelled one in a ``separate`` batch (FixMatch's mu).
         batch_size: samples per batch.
         clips_per_identity: train batches made of this many clips of each of ``batch_size / clips_per_identity``
             identities (see ``IdentityBatchSampler``: cross-modal self-supervision must then match modalities
@@ -160,6 +163,7 @@ class AffectSynthDataModule(LightningDataModule):
         label_fraction: float = 1.0,
         label_seed: int = 0,
         unlabelled: str = "drop",
+        unlabelled_ratio: int = 1,
         batch_size: int = 32,
         clips_per_identity: int | None = None,
         num_workers: int = 0,
@@ -193,7 +197,8 @@ class AffectSynthDataModule(LightningDataModule):
         if unlabelled not in UNLABELLED_MODES:
             raise ConfigError(
                 f"data.init_args.unlabelled: {unlabelled!r} is not one of {list(UNLABELLED_MODES)} (drop: leave the "
-                "unlabelled train samples out; mask: serve them with target_mask False)"
+                "unlabelled train samples out; mask: serve them with target_mask False; separate: labelled and "
+                "unlabelled batches side by side)"
             )
         if split not in SPLIT_KINDS:
             raise ConfigError(f"data.init_args.split: {split!r} is not one of {list(SPLIT_KINDS)}")
@@ -201,6 +206,7 @@ class AffectSynthDataModule(LightningDataModule):
         self.label_fraction = float(label_fraction)
         self.label_seed = label_seed
         self.unlabelled = unlabelled
+        self.unlabelled_ratio = unlabelled_ratio
         self.modalities = served
         self.tasks = SYNTH_TASKS
         self.class_names = {"emotion": EMOTIONS, "au": tuple(f"AU{n}" for n in ACTION_UNITS)}
@@ -316,8 +322,29 @@ class AffectSynthDataModule(LightningDataModule):
             generator=loader_generator(),
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+    def train_dataloader(self) -> DataLoader | Any:
+        if self.unlabelled != "separate":
+            return self._loader("train")
+        from lightning.pytorch.utilities import CombinedLoader
+
+        self.setup()
+        train = self.splits["train"]
+        keep = self.train_labelled if self.train_labelled is not None else np.ones(len(train), dtype=bool)
+        if keep.all():
+            raise ConfigError("data.init_args.unlabelled: separate needs unlabelled train samples; set "
+                              "data.init_args.label_fraction below 1")
+        loaders = {
+            "labelled": self._plain_loader(AffectSynthDataset(self.arrays, train[keep], self.modalities), self.batch_size),
+            "unlabelled": self._plain_loader(
+                AffectSynthDataset(self.arrays, train[~keep], self.modalities, np.zeros((~keep).sum(), dtype=bool)),
+                self.batch_size * self.unlabelled_ratio),
+        }
+        return CombinedLoader(loaders, mode="max_size_cycle")  # an epoch is one pass over the unlabelled data
+
+    def _plain_loader(self, dataset: AffectSynthDataset, batch_size: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, sampler=EpochSeededRandomSampler(dataset, seed=experiment_seed()),
+                          drop_last=len(dataset) >= batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, generator=loader_generator())
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")

@@ -54,3 +54,25 @@ def drop_tokens(tokens: torch.Tensor, mask: torch.Tensor, probability: float = 0
     """Replace a random ``probability`` of the real tokens of ``[B, L]`` ids by the unknown id 1."""
     dropped = (torch.rand(tokens.shape, device=tokens.device) < probability) & mask
     return torch.where(dropped, torch.ones_like(tokens), tokens)
+
+
+def strong_augment_frames(video: torch.Tensor, cutout: float = 0.4, noise: float = 0.05) -> torch.Tensor:
+    """FixMatch's strong view: a wider crop and colour change than ``augment_frames``, a per-channel colour
+    shift, Gaussian noise and a cut-out square (a fraction ``cutout`` of the side) filled with grey.
+
+    Args:
+        video: ``[B, T, C, H, W]`` in [0, 1].
+    """
+    B, T, C, H, W = video.shape
+    out = augment_frames(video, max_shift=0.15, scale=(0.7, 1.0), brightness=0.4, contrast=0.5)
+    colour = torch.empty(B, 1, C, 1, 1, device=video.device).uniform_(-0.15, 0.15)
+    out = out + colour + noise * torch.randn_like(out)
+    side = max(1, int(cutout * min(H, W)))
+    top = torch.randint(0, H - side + 1, (B,), device=video.device)
+    left = torch.randint(0, W - side + 1, (B,), device=video.device)
+    rows = torch.arange(H, device=video.device)[None, :, None]
+    cols = torch.arange(W, device=video.device)[None, None, :]
+    hole = ((rows >= top[:, None, None]) & (rows < (top + side)[:, None, None])
+            & (cols >= left[:, None, None]) & (cols < (left + side)[:, None, None]))  # (B, H, W)
+    out = torch.where(hole[:, None, None], torch.full_like(out, 0.5), out)
+    return out.clamp(0, 1)

@@ -1,0 +1,105 @@
+"""Implements FixMatch (Sohn et al., 2020, arXiv 2001.07685) and DeFixMatch (Schmutz et al., 2022, arXiv
+2203.07512) for multi-label action unit occurrence, as in seed 001 (FaceFlow), on ``AUModel``.
+
+Per step, a labelled batch (x_l, y) and an unlabelled batch x_u (``unlabelled: separate`` data):
+1. views        weak(x_l), strong(x_l) (DeFixMatch only), weak(x_u), strong(x_u): one forward pass for all
+2. supervised   L_s = loss of every head on weak(x_l)   (DeFixMatch: the mean over weak(x_l) and strong(x_l))
+3. pseudo-label for each occurrence head, p = sigmoid(logits of weak(x_u)), no gradient;
+                per AU and sample keep = p >= tau or p <= 1 - tau (confident either way), target = [p >= 0.5]
+4. unsupervised L_u = mean over samples and AUs of keep * BCE(logits of strong(x_u), target)
+5. total        FixMatch: L = L_s + lambda_u L_u
+                DeFixMatch: L = L_s + lambda_u (L_u - L_anti), L_anti the same pseudo-label loss on the
+                *labelled* batch (pseudo-labels from weak(x_l), loss on strong(x_l)), which removes the bias
+                that confirmation of its own guesses adds; FaceFlow computed it on the weak labelled logits,
+                which makes it a different quantity (a defect).
+Intensity heads learn from the labelled batch only (pseudo-labelling is defined for occurrence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from affectlab.data.transforms import augment_frames, strong_augment_frames
+from affectlab.errors import ConfigError
+from affectlab.methods.au import AUModel
+from affectlab.methods.base import OptimizerInit
+from affectlab.nn.au_heads import AUHead
+
+
+def pseudo_label_loss(weak_logits: torch.Tensor, strong_logits: torch.Tensor, p_cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 3-4 for one multi-label head: ``(loss, fraction of kept entries)`` from ``[N, A]`` logits."""
+    p = weak_logits.detach().sigmoid()
+    keep = ((p >= p_cutoff) | (p <= 1 - p_cutoff)).float()
+    target = (p >= 0.5).float()
+    loss = F.binary_cross_entropy_with_logits(strong_logits, target, reduction="none")
+    return (loss * keep).mean(), keep.mean()
+
+
+class FixMatchAU(AUModel):
+    """AUModel trained with FixMatch or DeFixMatch on labelled and unlabelled batches.
+
+    Args (beyond ``AUModel``'s):
+        p_cutoff: confidence threshold tau of the pseudo-labels (0.95 in FixMatch and FaceFlow).
+        lambda_u: weight of the unsupervised term.
+        debiased: DeFixMatch's anti term and its supervised loss over both views.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "test_convnext",
+        backbone_kwargs: dict[str, Any] | None = None,
+        feature_stage: int = -1,
+        heads: list[Callable[[int], AUHead]] | None = None,
+        occurrence_threshold: float | None = None,
+        p_cutoff: float = 0.95,
+        lambda_u: float = 1.0,
+        debiased: bool = False,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
+                         lr_scheduler_init)
+        if not 0.5 < p_cutoff < 1:
+            raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
+        self.p_cutoff, self.lambda_u, self.debiased = p_cutoff, lambda_u, debiased
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if "labelled" not in batch or "unlabelled" not in batch:
+            raise ConfigError("FixMatch needs labelled and unlabelled batches side by side: set "
+                              "data.init_args.unlabelled: separate (and label_fraction below 1)")
+        labelled, unlabelled = batch["labelled"], batch["unlabelled"]
+        x_l, x_u = labelled["video"], unlabelled["video"]
+        views = [augment_frames(x_l)]
+        if self.debiased:
+            views.append(strong_augment_frames(x_l))
+        views += [augment_frames(x_u), strong_augment_frames(x_u)]
+        sizes = [len(v) for v in views]
+        outputs = [torch.split(o, sizes) for o in self({"video": torch.cat(views)})]  # 1. one pass, split per view
+        weak_l = [o[0] for o in outputs]
+        supervised = self._losses(weak_l, labelled)["loss"]  # 2.
+        if self.debiased:
+            strong_l = [o[1] for o in outputs]
+            supervised = (supervised + self._losses(strong_l, labelled)["loss"]) / 2
+        unsup, anti, kept = [], [], []
+        for head, o in zip(self.heads, outputs):
+            if head.task != "au":
+                continue
+            loss, rate = pseudo_label_loss(o[-2][..., 0], o[-1][..., 0], self.p_cutoff)  # 3.-4.
+            unsup.append(head.weight * loss)
+            kept.append(rate)
+            if self.debiased:
+                anti.append(head.weight * pseudo_label_loss(o[0][..., 0], o[1][..., 0], self.p_cutoff)[0])
+        if not unsup:
+            raise ConfigError("FixMatch pseudo-labels AU occurrence: give at least one OccurrenceHead")
+        unsupervised = torch.stack(unsup).sum()
+        anti_term = torch.stack(anti).sum() if anti else torch.zeros_like(unsupervised)
+        total = supervised + self.lambda_u * (unsupervised - anti_term)  # 5.
+        size = len(x_l) + len(x_u)
+        self.log_dict({"train/loss": total, "train/supervised": supervised, "train/unsupervised": unsupervised,
+                       "train/anti": anti_term, "train/mask_rate": torch.stack(kept).mean()},
+                      on_step=True, on_epoch=True, batch_size=size)
+        return total

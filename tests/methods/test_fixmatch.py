@@ -1,0 +1,80 @@
+"""FixMatch and DeFixMatch for AU occurrence: the pseudo-label loss by hand, separate batches, both variants."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Trainer
+
+from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id, tiny_data_args
+
+from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.transforms import strong_augment_frames
+from affectlab.methods import FixMatchAU
+from affectlab.methods.fixmatch import pseudo_label_loss
+
+
+def test_pseudo_label_loss_by_hand():
+    weak = torch.tensor([[4.0, 0.0], [-4.0, 3.5]])  # sigmoid: 0.982, 0.5 | 0.018, 0.971
+    strong = torch.tensor([[1.0, 2.0], [0.5, -1.0]])
+    loss, rate = pseudo_label_loss(weak, strong, p_cutoff=0.95)
+    # Kept: (0,0) target 1, (1,0) target 0, (1,1) target 1; (0,1) is unsure (0.5) and dropped.
+    expected = (F.softplus(torch.tensor(-1.0)) + F.softplus(torch.tensor(0.5)) + F.softplus(torch.tensor(1.0))) / 4
+    assert torch.isclose(loss, expected) and rate == 0.75
+    weak.requires_grad_(True)
+    strong.requires_grad_(True)
+    pseudo_label_loss(weak, strong, 0.95)[0].backward()
+    assert weak.grad is None or torch.all(weak.grad == 0)  # no gradient through the pseudo-labels
+    assert strong.grad[0, 1] == 0 and strong.grad[0, 0] != 0
+
+
+def test_strong_view_changes_more_than_the_weak_one_and_stays_in_range():
+    torch.manual_seed(0)
+    video = torch.rand(4, 2, 3, 32, 32)
+    strong = strong_augment_frames(video)
+    assert strong.shape == video.shape and strong.min() >= 0 and strong.max() <= 1
+    assert torch.equal(strong[:, 0] == 0.5, strong[:, 1] == 0.5)  # one cut-out per clip, on every frame
+
+
+def _semi(tiny_data) -> AffectSynthDataModule:
+    return AffectSynthDataModule(root=str(tiny_data), **{**TINY_DATA, "batch_size": 4}, label_fraction=0.2,
+                                 unlabelled="separate", unlabelled_ratio=2)
+
+
+def test_separate_batches_hold_labelled_and_unlabelled_clips(tiny_data):
+    module = _semi(tiny_data)
+    module.setup()
+    item = next(iter(module.train_dataloader()))
+    batch = item[0] if isinstance(item, tuple) else item  # CombinedLoader yields (batch, index, loader index)
+    assert batch["labelled"]["target_mask"]["au"].all() and not batch["unlabelled"]["target_mask"]["au"].any()
+    assert len(batch["unlabelled"]["id"]) == 2 * len(batch["labelled"]["id"])
+    assert not set(batch["labelled"]["id"].tolist()) & set(batch["unlabelled"]["id"].tolist())
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
+    model = FixMatchAU("test_convnext", p_cutoff=0.6, debiased=debiased)
+    trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=_semi(tiny_data))
+    metrics = trainer.callback_metrics
+    assert torch.isfinite(metrics["train/loss_epoch"]) and "train/mask_rate_epoch" in metrics
+    assert (metrics["train/anti_epoch"] != 0) == debiased
+    assert "val/au_f1_mean" in metrics
+
+
+def test_fixmatch_refuses_mixed_batches(datamodule):
+    model = FixMatchAU("test_convnext")
+    with pytest.raises(Exception, match="unlabelled: separate"):
+        Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False).fit(model, datamodule=datamodule)
+
+
+def test_defixmatch_experiment_runs_through_the_cli(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/au_defixmatch_synth.yaml"),
+                       *tiny_data_args(tiny_data, store, max_epochs=1), "--data.init_args.batch_size", "4",
+                       "--data.init_args.label_fraction", "0.2", "--trainer.limit_train_batches", "2",
+                       "--model.init_args.feature_stage", "-1")
+    metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
+    assert "test/au_f1_mean" in metrics and "train/anti_epoch" in metrics
