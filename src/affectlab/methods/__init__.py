@@ -4,8 +4,9 @@ from affectlab.methods.au import AUModel
 from affectlab.methods.base import BaseMethod
 from affectlab.methods.conclugen import ConCluGen
 from affectlab.methods.fixmatch import FixMatchAU
+from affectlab.methods.miro import MiroAU
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.supervised import SupervisedClassifier
 
-__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "SimCLR", "LinearProbe", "SupervisedClassifier"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import timm
 import torch
 from torch import nn
 
@@ -25,7 +26,6 @@ from affectlab.errors import ConfigError
 from affectlab.methods.base import BaseMethod, OptimizerInit
 from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics, best_thresholds
 from affectlab.nn.au_heads import AUHead, IntensityHead, OccurrenceHead
-from affectlab.nn.encoders.frames import build_image_backbone
 from affectlab.plots import log_figure, per_au_bar_figure
 
 STAGES = ("val", "test")
@@ -33,6 +33,20 @@ STAGES = ("val", "test")
 
 def au_name(au: int) -> str:
     return f"AU{au}"
+
+
+def build_stages(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_stage: int) -> nn.Module:
+    """A timm feature extractor returning the maps of every stage up to ``feature_stage`` (the heads read
+    the last; MIRO regularises them all). The stages after it are not built. Random initialisation: weights
+    come from a local ``checkpoint_path`` in ``backbone_kwargs`` or not at all."""
+    if not timm.is_model(backbone):
+        raise ValueError(f"{backbone!r} is not a timm model name; pick one from timm.list_models()")
+    kwargs = dict(backbone_kwargs or {})
+    stages = len(timm.create_model(backbone, pretrained=False, features_only=True, **kwargs).feature_info)
+    if not -stages <= feature_stage < stages:
+        raise ValueError(f"feature_stage {feature_stage}: {backbone} has {stages} stages")
+    last = feature_stage % stages
+    return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=tuple(range(last + 1)), **kwargs)
 
 
 class AUModel(BaseMethod):
@@ -65,7 +79,7 @@ class AUModel(BaseMethod):
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
         try:
-            self.backbone = build_image_backbone(backbone, backbone_kwargs, feature_stage)
+            self.backbone = build_stages(backbone, backbone_kwargs, feature_stage)
         except ValueError as error:
             raise ConfigError(f"model.init_args.backbone: {error}") from None
         channels = self.backbone.feature_info.channels()[-1]
@@ -118,8 +132,11 @@ class AUModel(BaseMethod):
     # -- the model ------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         video = batch["video"]  # (B, T, 3, H, W)
-        B, T = video.shape[:2]
-        features = self.backbone(video.flatten(0, 1))[-1]  # 1. (B*T, C, h, w)
+        features = self.backbone(video.flatten(0, 1))  # 1. per stage (B*T, C_s, h_s, w_s)
+        return self.apply_heads(features[-1], *video.shape[:2])
+
+    def apply_heads(self, features: torch.Tensor, B: int, T: int) -> list[torch.Tensor]:
+        """Steps 2-3: each head's logits ``(B, A, L)`` from the last stage's map ``(B*T, C, h, w)``."""
         outputs = []
         for head in self.heads:
             logits = head(features)  # 2. (B*T, A, L)

@@ -1,0 +1,97 @@
+"""Implements MIRO, mutual-information regularisation with an oracle (Cha et al., ECCV 2022, arXiv
+2203.10789), on ``AUModel``, as seed 001 (FaceFlow) uses it for domain generalisation.
+
+The oracle is a frozen copy of the backbone as it was at the start of training (the pretrained model, in the
+paper). For every feature stage s of the backbone, with the current features f_s and the oracle's g_s:
+1. mean encoder   mu_s(f_s) = f_s                                  (identity, as in the paper's default)
+2. variance       var_s = softplus(b_s) + 1e-5, b_s one learnable value per channel (var_s starts at 0.1)
+3. regulariser    R = sum_s mean over samples, channels, positions of
+                      ((g_s - mu_s(f_s))^2 / var_s + log var_s) / 2
+                  (the negative log-likelihood of the oracle's features under a Gaussian centred on the
+                  current ones: a variational lower bound of their mutual information, up to constants)
+4. total          L = L_task + lambda R
+The variance parameters learn at ``encoder_lr_scale`` times the learning rate (their own parameter group).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from affectlab.errors import ConfigError
+from affectlab.methods.au import AUModel
+from affectlab.methods.base import OptimizerInit
+from affectlab.nn.au_heads import AUHead
+
+VAR_EPS = 1e-5
+
+
+def miro_regulariser(features: list[torch.Tensor], oracle: list[torch.Tensor], log_var_raw: list[torch.Tensor]) -> torch.Tensor:
+    """Step 3 over stages: ``features`` and ``oracle`` ``[N, C_s, H_s, W_s]``, ``log_var_raw`` the ``[C_s]``
+    parameters b_s (var_s = softplus(b_s) + 1e-5)."""
+    total = features[0].new_zeros(())
+    for f, g, raw in zip(features, oracle, log_var_raw):
+        var = (F.softplus(raw) + VAR_EPS).view(1, -1, *([1] * (f.ndim - 2)))
+        total = total + (((g - f) ** 2) / var + var.log()).mean() / 2
+    return total
+
+
+class MiroAU(AUModel):
+    """AUModel with the MIRO regulariser (args beyond ``AUModel``'s):
+
+    Args:
+        miro_weight: lambda, the regulariser's weight.
+        var_init: the initial variance of every channel.
+        encoder_lr_scale: learning rate of the variance parameters relative to the model's.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "test_convnext",
+        backbone_kwargs: dict[str, Any] | None = None,
+        feature_stage: int = -1,
+        heads: list[Callable[[int], AUHead]] | None = None,
+        occurrence_threshold: float | None = None,
+        miro_weight: float = 0.1,
+        var_init: float = 0.1,
+        encoder_lr_scale: float = 10.0,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
+                         lr_scheduler_init)
+        if miro_weight < 0 or var_init <= VAR_EPS:
+            raise ConfigError(f"model.init_args: miro_weight must be >= 0 and var_init > {VAR_EPS}")
+        self.miro_weight, self.encoder_lr_scale = miro_weight, encoder_lr_scale
+        self.oracle = copy.deepcopy(self.backbone).requires_grad_(False)  # the initial backbone, frozen
+        raw = math.log(math.expm1(var_init - VAR_EPS))  # softplus^-1, so that var starts at var_init
+        self.log_var_raw = nn.ParameterList(
+            [nn.Parameter(torch.full((c,), raw)) for c in self.backbone.feature_info.channels()]
+        )
+
+    def param_groups(self, parameters: list[nn.Parameter]) -> list[dict]:
+        variances = {id(p) for p in self.log_var_raw.parameters()}
+        return [
+            {"params": [p for p in parameters if id(p) not in variances]},
+            {"params": [p for p in parameters if id(p) in variances], "lr_scale": self.encoder_lr_scale},
+        ]
+
+    def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        frames = batch["video"].flatten(0, 1)  # (B*T, 3, H, W)
+        features = self.backbone(frames)  # per stage (B*T, C_s, H_s, W_s)
+        self.oracle.eval()  # frozen: no BatchNorm statistics updates (set here: Lightning restores train mode)
+        with torch.no_grad():
+            oracle = self.oracle(frames)
+        B, T = batch["video"].shape[:2]
+        losses = self._losses(self.apply_heads(features[-1], B, T), batch)
+        regulariser = miro_regulariser(features, oracle, list(self.log_var_raw))
+        total = losses["loss"] + self.miro_weight * regulariser  # 4.
+        self.log_dict({"train/loss": total, "train/task": losses["loss"], "train/miro": regulariser},
+                      on_step=True, on_epoch=True, batch_size=B)
+        return total

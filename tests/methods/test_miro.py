@@ -1,0 +1,50 @@
+"""MIRO: the regulariser by hand, the frozen oracle, the variance parameters' learning rate, the CLI."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import Trainer
+
+from conftest import CONFIGS, affectlab, mlflow_client, printed_run_id, tiny_data_args
+
+from affectlab.methods import MiroAU
+from affectlab.methods.miro import VAR_EPS, miro_regulariser
+
+
+def test_regulariser_by_hand():
+    f = [torch.tensor([[[[1.0]], [[2.0]]]])]  # (N=1, C=2, 1, 1)
+    g = [torch.tensor([[[[3.0]], [[2.0]]]])]
+    raw = [torch.tensor([0.0, 1.0])]
+    var = F.softplus(raw[0]) + VAR_EPS
+    expected = ((4.0 / var[0] + var[0].log()) + (0.0 / var[1] + var[1].log())) / 2 / 2  # mean over 2 channels, / 2
+    assert torch.isclose(miro_regulariser(f, g, raw), expected)
+
+
+def test_variances_start_at_var_init_and_oracle_stays_fixed(datamodule):
+    model = MiroAU("test_convnext", feature_stage=-1, var_init=0.1, miro_weight=1.0)
+    assert all(torch.allclose(F.softplus(p) + VAR_EPS, torch.tensor(0.1)) for p in model.log_var_raw)
+    assert len(model.log_var_raw) == len(model.backbone.feature_info.channels()) == 4
+    oracle = {k: v.clone() for k, v in model.oracle.state_dict().items()}
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    assert all(torch.equal(oracle[k], v) for k, v in model.oracle.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in model.backbone.state_dict().items())
+    assert torch.isfinite(trainer.callback_metrics["train/miro_epoch"])  # log var < 0: it can be negative
+    optimizer = trainer.optimizers[0]
+    rates = sorted({group["lr"] for group in optimizer.param_groups})
+    assert math.isclose(rates[1] / rates[0], 10.0, rel_tol=1e-6)  # the variance parameters' own rate
+
+
+def test_miro_leave_one_style_out_runs_through_the_cli(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    result = affectlab("run", "--config", str(CONFIGS / "experiment/au_miro_synth.yaml"),
+                       *tiny_data_args(tiny_data, store, max_epochs=1), "--data.init_args.split", "lodo",
+                       "--data.init_args.fold", "1", "--trainer.limit_train_batches", "2",
+                       "--model.init_args.feature_stage", "-1")
+    metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
+    assert "test/au_f1_mean" in metrics and "train/miro_epoch" in metrics
