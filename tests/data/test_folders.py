@@ -104,7 +104,7 @@ def test_fuzzed_files_never_crash_the_reader(synth, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for split in ("train", "val", "test"):
-            loader = module.train_dataloader() if split == "train" else module._loader(split)
+            loader = module.train_dataloader() if split == "train" else module.loader(split)
             for batch in loader:
                 served += len(module.on_after_batch_transfer(batch, 0)["id"])
     total = sum(len(module.splits[s][0]) for s in ("train", "val", "test"))

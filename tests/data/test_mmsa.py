@@ -50,7 +50,7 @@ def test_pickle_is_served_in_the_batch_contract(tmp_path, aligned, bert):
     assert torch.allclose(batch["targets"]["sentiment"], torch.from_numpy(data["test"]["regression_labels"]))
     if not aligned:
         assert batch["video_mask"].sum(dim=1).tolist() == data["test"]["vision_lengths"].tolist()
-    train = next(iter(module._loader("train")))
+    train = next(iter(module.loader("train")))
     assert torch.isfinite(train["audio"]).all()
     ids = np.concatenate([module.dataset(s).ids for s in ("train", "val", "test")])
     assert sorted(ids.tolist()) == list(range(21))  # unique across splits

@@ -60,7 +60,7 @@ def test_non_finite_features_are_zeroed_and_counted(mosei):
     module = MoseiDataModule(str(root), batch_size=64)
     module.setup()
     for split in ("train", "val", "test"):
-        for batch in module._loader(split):
+        for batch in module.loader(split):
             assert torch.isfinite(module.on_after_batch_transfer(batch, 0)["audio"]).all()
     assert module.non_finite == 6  # one -inf in the first acoustic frame of each of the 6 videos
 

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD
 from affectlab.data.folders import UnreadableFiles, collate_skipping, load_image
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.data.splits import cross_validation_split
 from affectlab.errors import ConfigError, DataError
 
@@ -163,7 +163,7 @@ class DisfaFrames(Dataset):
         }
 
 
-class DisfaDataModule(LightningDataModule):
+class DisfaDataModule(SplitLoaders, LightningDataModule):
     """DISFA frames with per-frame AU intensities (see the module docstring for the layouts).
 
     Args:
@@ -251,13 +251,8 @@ class DisfaDataModule(LightningDataModule):
         return DisfaFrames([files[i] for i in index], intensity[index], subjects[index], index, self.image_size,
                            self.corrupt)
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_skipping,
-                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         return self.unreadable.take(batch)
 
@@ -265,15 +260,3 @@ class DisfaDataModule(LightningDataModule):
         report = self.unreadable.report()
         if report:
             print(report, flush=True)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")

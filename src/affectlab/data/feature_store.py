@@ -29,7 +29,8 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.mosei import collate_padded
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
 
@@ -234,7 +235,7 @@ class StoreSamples(Dataset):
         return sample
 
 
-class FeatureStoreDataModule(LightningDataModule):
+class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
     """Serves a prepared feature store in the batch contract: feature sequences with masks, the stored targets.
 
     Args:
@@ -288,23 +289,5 @@ class FeatureStoreDataModule(LightningDataModule):
         store = self._open()
         return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
 
-    def _loader(self, split: str) -> DataLoader:
-        from affectlab.data.mosei import collate_padded
-
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_padded,
-                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)

@@ -36,7 +36,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -215,7 +215,7 @@ def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-class FolderDataModule(LightningDataModule):
+class FolderDataModule(SplitLoaders, LightningDataModule):
     """A folder-per-class facial expression data set (see the module docstring for each layout).
 
     Args:
@@ -290,14 +290,8 @@ class FolderDataModule(LightningDataModule):
         files, labels, ids = self.splits[split]
         return FolderImages(files, labels, ids, self.image_size, self.corrupt)
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_skipping,
-                          drop_last=split == "train" and len(dataset) > self.batch_size,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          generator=loader_generator())
-
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         return self.unreadable.take(batch)
 
@@ -305,15 +299,3 @@ class FolderDataModule(LightningDataModule):
         report = self.unreadable.report()
         if report:
             print(report, flush=True)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.mosei import collate_padded, subsample
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.errors import ConfigError, DataError
 
@@ -137,7 +137,7 @@ class TableVideos(Dataset):
         }
 
 
-class FrameTableDataModule(LightningDataModule):
+class FrameTableDataModule(SplitLoaders, LightningDataModule):
     """Videos as sequences of per-frame features from OpenFace 2.0 or py-feat CSV files (module docstring).
 
     Args:
@@ -236,21 +236,5 @@ class FrameTableDataModule(LightningDataModule):
         index = self.splits[split]
         return TableVideos([self.features[i] for i in index], self.labels[index], index, self.max_steps)
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_padded,
-                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)

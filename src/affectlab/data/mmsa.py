@@ -25,7 +25,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.mosei import collate_padded
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.errors import ConfigError, DataError
 
 SPLIT_KEYS = {"train": "train", "val": "valid", "test": "test"}
@@ -84,7 +84,7 @@ class MmsaSamples(Dataset):
         return sample
 
 
-class MmsaDataModule(LightningDataModule):
+class MmsaDataModule(SplitLoaders, LightningDataModule):
     """MMSA feature pickles (module docstring: the format) in the batch contract.
 
     Args:
@@ -136,22 +136,5 @@ class MmsaDataModule(LightningDataModule):
         index = np.arange(n)
         return MmsaSamples(self.data[split], self.modalities, index, index + self.offsets[split])
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_padded,
-                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)

@@ -42,7 +42,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import mask_key
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.data.splits import check_disjoint
 from affectlab.errors import ConfigError, DataError
 
@@ -175,7 +175,7 @@ def collate_padded(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-class MoseiDataModule(LightningDataModule):
+class MoseiDataModule(SplitLoaders, LightningDataModule):
     """CMU-MOSEI segments with visual, acoustic and textual feature sequences (module docstring: the layout).
 
     Args:
@@ -279,13 +279,8 @@ class MoseiDataModule(LightningDataModule):
         index = self.splits[split]
         return MoseiSegments([self.segments[i] for i in index], self.sequences, index, self.max_steps)
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed()) if split == "train" else None
-        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, collate_fn=collate_padded,
-                          drop_last=split == "train" and len(dataset) > self.batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
+    def loader(self, split: str) -> DataLoader:
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         self.non_finite += int(batch.pop("non_finite").sum())
         return batch
@@ -293,15 +288,3 @@ class MoseiDataModule(LightningDataModule):
     def teardown(self, stage: str) -> None:
         if self.non_finite:
             print(f"mosei: {self.non_finite} feature values were -inf or NaN and were served as 0", flush=True)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
