@@ -68,7 +68,7 @@ def test_au_experiment_runs_through_the_cli(tiny_data, tmp_path):
     store = tmp_path / "store"
     result = affectlab("run", "--config", str(CONFIGS / "experiment/au_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
-                       "--model.init_args.feature_stage", "-1", "--commands", "fit-test-predict")
+                       "--model.init_args.backbone", "test_convnext", "--model.init_args.feature_stage", "-1", "--commands", "fit-test-predict")
     run_id = printed_run_id(result.stdout)
     client = mlflow_client(store)
     metrics = client.get_run(run_id).data.metrics
@@ -89,7 +89,7 @@ def test_exported_onnx_model_matches_pytorch(tiny_data, tmp_path):
     store = tmp_path / "store"
     result = affectlab("run", "--config", str(CONFIGS / "experiment/au_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--trainer.limit_train_batches", "2",
-                       "--model.init_args.feature_stage", "-1", "--commands", "fit")
+                       "--model.init_args.backbone", "test_convnext", "--model.init_args.feature_stage", "-1", "--commands", "fit")
     run_id = printed_run_id(result.stdout)
     exported = affectlab("export", "onnx", "--run_id", run_id, "--store", str(store), "--out", str(tmp_path / "au.onnx"))
     assert "onnxruntime matches PyTorch within" in exported.stdout

@@ -75,6 +75,6 @@ def test_defixmatch_experiment_runs_through_the_cli(tiny_data, tmp_path):
     result = affectlab("run", "--config", str(CONFIGS / "experiment/au_defixmatch_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--data.init_args.batch_size", "4",
                        "--data.init_args.label_fraction", "0.2", "--trainer.limit_train_batches", "2",
-                       "--model.init_args.feature_stage", "-1")
+                       "--model.init_args.backbone", "test_convnext", "--model.init_args.feature_stage", "-1")
     metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
     assert "test/au_f1_mean" in metrics and "train/anti_epoch" in metrics
