@@ -107,3 +107,15 @@ def test_wrong_root_and_config_errors(tmp_path):
         DisfaDataModule(str(tmp_path), action_units=[1, 3])
     with pytest.raises(ConfigError, match="split by subject"):
         DisfaDataModule(str(tmp_path), split="identity")
+
+
+def test_data_check_reads_disfa_and_names_a_bad_line(synth, tmp_path):
+    from conftest import affectlab
+
+    export_disfa(synth, tmp_path)
+    ok = affectlab("data", "check", "disfa", "--root", str(tmp_path))
+    assert "samples" in ok.stdout and "identity overlap between splits: none" in ok.stdout and "reads without errors" in ok.stdout
+    path = tmp_path / "ActionUnit_Labels/SN003/SN003_au9.txt"
+    path.write_text("1,0\n2,x\n")
+    bad = affectlab("data", "check", "disfa", "--root", str(tmp_path), check=False)
+    assert bad.returncode == 2 and "SN003_au9.txt, line 2" in bad.stderr
