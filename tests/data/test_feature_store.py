@@ -119,3 +119,26 @@ def test_prepare_refuses_video_sets_and_names_missing_readers(tmp_path):
     assert result.returncode == 2 and "needs video decoding" in result.stderr
     result = affectlab("data", "prepare", "meld", "--raw", str(tmp_path / "meld"), "--out", str(tmp_path / "s"), check=False)
     assert result.returncode == 2 and "train_sent_emo.csv" in result.stderr
+
+
+def test_conclugen_original_set_up_pretrains_from_a_feature_store(synth, tmp_path):
+    """Seed 000's set-up: one pooled vector per clip and modality from frozen backbones, read from the store."""
+    from lightning.pytorch import Trainer
+
+    from affectlab.methods import ConCluGen
+    from affectlab.nn.encoders import PrecomputedFeatures
+
+    export_mosei(synth, tmp_path / "raw")
+    prepare("mosei", str(tmp_path / "raw"), str(tmp_path / "store"))
+    data = FeatureStoreDataModule(str(tmp_path / "store"), batch_size=8)
+    data.setup()
+    encoders = {m: PrecomputedFeatures(d, modality=m) for m, d in data.store.dims.items()}
+    model = ConCluGen(encoders, freeze_encoders=True, representation_dim=32, projection_dim=16, num_clusters=4,
+                      reconstruction_dim=16, kmeans_queue_size=2)
+    trainer = Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=data)
+    logged = trainer.callback_metrics
+    assert all(torch.isfinite(logged[f"train/{t}_epoch"]) for t in ("contrastive", "clustering", "reconstruction"))
+    batch = next(iter(data.test_dataloader()))
+    assert {m: v.shape for m, v in model.represent(batch).items()} == {m: (8, 32) for m in ("video", "audio", "text")}
