@@ -65,13 +65,13 @@ def print_report(report: CheckReport, console: Console) -> None:
     for split, counts in report.counts.items():
         table.add_row(split, *map(str, counts), str(sum(counts)))
     console.print(table)
-    console.print(f"identity overlap between splits: {report.identities}")
+    console.print(f"identity overlap between splits: {report.identities}", soft_wrap=True)
     for line in report.warnings:
         console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
     for line in report.errors:
         console.print(f"[red]error[/]: {line}", soft_wrap=True)  # paths stay whole, for grep
     verdict = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
-    console.print(f"[bold]{'FAILED' if report.errors else 'OK'}[/]: {verdict}")
+    console.print(f"[bold]{'FAILED' if report.errors else 'OK'}[/]: {verdict}", soft_wrap=True)
 
 
 def check_reader(name: str, root: str) -> None:
@@ -89,12 +89,13 @@ def check_reader(name: str, root: str) -> None:
     console = Console()
     console.print(table)
     if hasattr(module, "class_counts"):
-        console.print(f"train labels per class: {module.class_counts(split='train').tolist()}")
+        console.print(f"train labels per class: {module.class_counts(split='train').tolist()}", soft_wrap=True)
     subjects = getattr(module, "data", None)
     if name == "disfa" and subjects is not None:
         check_disjoint(module.splits, subjects[2])  # raises, naming the subject, if one is in two splits
-        console.print("identity overlap between splits: none")
-    console.print(f"[bold]OK[/]: {name} under {root} reads without errors ({sum(len(module.dataset(s)) for s in SPLITS)} samples)")
+        console.print("identity overlap between splits: none", soft_wrap=True)
+    console.print(f"[bold]OK[/]: {name} under {root} reads without errors ({sum(len(module.dataset(s)) for s in SPLITS)} samples)",
+                  soft_wrap=True)  # whole lines: paths stay greppable
 
 
 def _reader(name: str, root: str):
