@@ -172,6 +172,9 @@ def ablation_command(args: list[str]) -> int:
     parser.add_argument("--data-root", dest="data_root", default=None)
     parser.add_argument("--store", default=None)
     parser.add_argument("--out", default="docs/results.md", help="results file; its ablation section is replaced")
+    parser.add_argument("--floors", choices=["own", "shared"], default="own",
+                        help="own: a floor per architecture (two-modality variants and SimCLR get theirs); shared: "
+                             "only the three-modality ConCluGen floor, compared with every variant")
     known, extra = parser.parse_known_args(args)
     names = known.variants or variants()
     unknown = sorted(set(names) - set(variants()))
@@ -193,7 +196,7 @@ def ablation_command(args: list[str]) -> int:
             # The reference's floor serves every variant of its architecture; the others get their own.
             options = RecipeOptions(
                 variant=name, dataset="synth", seed=seed, fractions=tuple(known.fractions),
-                floor=reference or floor_name(name) != floor_name(REFERENCE),
+                floor=reference or (known.floors == "own" and floor_name(name) != floor_name(REFERENCE)),
                 ceiling=reference, per_modality=reference, pretrain_epochs=known.pretrain_epochs,
                 ceiling_epochs=known.ceiling_epochs, probe_steps=known.probe_steps, data_root=known.data_root,
                 store=known.store, extra=extra, quiet=True,
