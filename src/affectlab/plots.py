@@ -109,7 +109,7 @@ def label_efficiency_figure(
     for name, (fractions, means, stds) in curves.items():
         dashed = name.startswith("floor")
         ax.errorbar(fractions, means, yerr=stds, marker="o", ms=4, capsize=3, label=name,
-                    linestyle="--" if dashed else "-", color="grey" if dashed else None)
+                    linestyle="--" if dashed else "-", color="black" if dashed else None)
     for name, value in (references or {}).items():
         ax.axhline(value, color="black", linestyle=":", linewidth=1, label=name)
     ax.set_xscale("log")
