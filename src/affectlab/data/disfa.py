@@ -32,7 +32,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD
-from affectlab.data.folders import UnreadableFiles, collate_skipping, load_image
+from affectlab.data.folders import ReportsUnreadable, UnreadableFiles, collate_skipping, load_image
 from affectlab.data.loaders import SplitLoaders, split_loader
 from affectlab.data.splits import cross_validation_split
 from affectlab.errors import ConfigError, DataError
@@ -163,7 +163,7 @@ class DisfaFrames(Dataset):
         }
 
 
-class DisfaDataModule(SplitLoaders, LightningDataModule):
+class DisfaDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
     """DISFA frames with per-frame AU intensities (see the module docstring for the layouts).
 
     Args:
@@ -253,10 +253,3 @@ class DisfaDataModule(SplitLoaders, LightningDataModule):
 
     def loader(self, split: str) -> DataLoader:
         return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        return self.unreadable.take(batch)
-
-    def teardown(self, stage: str) -> None:
-        report = self.unreadable.report()
-        if report:
-            print(report, flush=True)

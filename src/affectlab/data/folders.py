@@ -204,6 +204,21 @@ class UnreadableFiles:
         return f"{self.dataset}: skipped {len(self.paths)} unreadable image(s): {shown}"
 
 
+class ReportsUnreadable:
+    """Lightning hooks of a data module holding ``self.unreadable``: strip each batch of its unreadable files'
+    paths (warning once per file), sum them up when a stage ends."""
+
+    unreadable: UnreadableFiles
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        return self.unreadable.take(batch)
+
+    def teardown(self, stage: str) -> None:
+        report = self.unreadable.report()
+        if report:
+            print(report, flush=True)
+
+
 def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Collate the readable samples; the paths of unreadable ones travel in ``batch["skipped"]``."""
     skipped = [s["skipped"] for s in samples if "skipped" in s]
@@ -215,7 +230,7 @@ def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-class FolderDataModule(SplitLoaders, LightningDataModule):
+class FolderDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
     """A folder-per-class facial expression data set (see the module docstring for each layout).
 
     Args:
@@ -292,10 +307,3 @@ class FolderDataModule(SplitLoaders, LightningDataModule):
 
     def loader(self, split: str) -> DataLoader:
         return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        return self.unreadable.take(batch)
-
-    def teardown(self, stage: str) -> None:
-        report = self.unreadable.report()
-        if report:
-            print(report, flush=True)

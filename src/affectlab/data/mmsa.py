@@ -14,7 +14,6 @@ Pickles can run arbitrary code when loaded. This reader's unpickler accepts only
 
 from __future__ import annotations
 
-import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
 def load_feature_pickle(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            return ArraysOnlyUnpickler(io.BufferedReader(handle), encoding="latin1").load()
+            return ArraysOnlyUnpickler(handle, encoding="latin1").load()
     except RefusedGlobal as error:
         raise DataError(f"{path}: {error}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
