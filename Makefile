@@ -13,6 +13,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP_INSTALL) -e .
+	# MTCNN face detection; --no-deps because it pins torch<2.3 (its code runs on our torch; weights in the wheel).
+	$(PIP_INSTALL) --no-deps facenet-pytorch==2.6.0
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
