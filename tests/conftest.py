@@ -109,3 +109,21 @@ def datamodule(tiny_data):
     data = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
     data.setup()
     return data
+
+
+def face_scene(seed: int = 0, face_size: int = 96, scene: tuple[int, int] = (240, 180), roll_degrees: float = 0.0,
+               at: tuple[int, int] = (70, 40), au=None):
+    """A ``[H, W, 3]`` uint8 scene (width, height = ``scene``) holding one AffectSynth face (shaded style, the
+    one MTCNN finds most reliably), ``face_size`` pixels, top-left corner at ``at``, rolled by ``roll_degrees``."""
+    import numpy as np
+    from PIL import Image
+
+    from affectlab.data.synth.faces import render_clip, sample_face, sample_pose
+
+    rng = np.random.default_rng(seed)
+    units = np.zeros((1, 12), np.float32) if au is None else np.asarray(au, np.float32).reshape(1, 12)
+    frame = render_clip(sample_face(rng), units, sample_pose(rng, 1, amount=0.0), "shaded", face_size, rng)[0]
+    face = Image.fromarray(frame).rotate(roll_degrees, resample=Image.BILINEAR, fillcolor=(90, 120, 90))
+    image = Image.new("RGB", scene, (90, 120, 90))
+    image.paste(face, at)
+    return np.asarray(image).copy()

@@ -139,3 +139,36 @@ def per_au_bar_figure(values: dict[str, Sequence[float]], au_names: Sequence[str
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def au_timeline_figure(rows: Sequence[dict], title: str = "") -> plt.Figure:
+    """AU intensities (or presence probabilities) of a video's first face over time, one strip per AU, and
+    the emotion probabilities stacked below when present. Frames without a face are gaps, not zeros."""
+    columns = {k for r in rows for k in r}
+    keys = sorted(k for k in columns if k.endswith("_r")) or sorted(k for k in columns if k.endswith("_p"))
+    emotions = sorted(k for k in columns if k.startswith("emotion_"))
+    # One value per frame: the first face (face_id 0), NaN where no face was found.
+    first = [r for r in rows if r.get("face_id") in (0, "")]
+    time = np.array([float(r["timestamp"]) for r in first])
+    value = lambda r, k: float(r[k]) if r.get("success") and r.get(k, "") != "" else np.nan  # noqa: E731
+    top = 5.0 if keys and keys[0].endswith("_r") else 1.0
+    panels = len(keys) + (1 if emotions else 0)
+    fig, axes = plt.subplots(panels, 1, figsize=(8, 0.55 * len(keys) + (1.6 if emotions else 0) + 0.6),
+                             sharex=True, squeeze=False, gridspec_kw={"height_ratios": [1] * len(keys) + ([3] if emotions else [])})
+    for ax, key in zip(axes[:, 0], keys):
+        series = np.array([value(r, key) for r in first])
+        ax.fill_between(time, 0, series, step="mid", alpha=0.6)
+        ax.set_ylim(0, top)
+        ax.set_yticks([])
+        ax.set_ylabel(key.rsplit("_", 1)[0], rotation=0, ha="right", va="center", fontsize=8)
+    if emotions:
+        ax = axes[-1, 0]
+        stack = np.nan_to_num(np.array([[value(r, k) for r in first] for k in emotions]))
+        ax.stackplot(time, stack, labels=[k.removeprefix("emotion_") for k in emotions], step="mid")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("emotion", fontsize=8)
+        ax.legend(fontsize=6, ncol=4, loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].set_title(f"{title} (AU {'intensity 0-5' if top == 5.0 else 'probability'})", fontsize=9)
+    fig.tight_layout(h_pad=0.1)
+    return fig

@@ -6,6 +6,7 @@
     affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
     affectlab export onnx --run_id ID [--out F]    the run's best model as ONNX, checked in onnxruntime
+    affectlab predict --run_id ID PATH...           faces in images/videos -> OpenFace-style CSV + timeline
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
     affectlab data synth --out DIR --num-clips N --seed S
     affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, fer2013, ...)
@@ -218,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
 
     silence_noise()
     try:
+        if command == "predict":
+            from affectlab.cli.predict import has_paths, predict_command
+
+            if has_paths(rest):
+                return predict_command(rest)
         if command in ("fit", "validate", "test", "predict"):
             if "--commands" in rest or any(a.startswith("--commands=") for a in rest):
                 raise ConfigError(f"'affectlab {command}' runs {command} only; use 'affectlab run --commands ...' to chain")

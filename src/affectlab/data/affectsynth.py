@@ -28,6 +28,7 @@ from affectlab.errors import ConfigError, DataError
 SYNTH_MODALITIES = ("video", "audio", "text")
 SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
 UNLABELLED_MODES = ("drop", "mask", "separate")
+SAMPLE_UNITS = ("clip", "frame")
 
 
 def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -54,13 +55,16 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 
 
 class AffectSynthDataset(Dataset):
-    """One sample per clip, as a dict in the batch contract (``affectlab.data.contract``).
+    """One sample per clip, or per frame, as a dict in the batch contract (``affectlab.data.contract``).
 
     Args:
         arrays: the opened cache.
-        indices: clip index of each item.
+        indices: clip index of each clip.
         modalities: the modalities to serve.
-        labelled: per item, whether it carries its labels (``target_mask``); None: every item does.
+        labelled: per clip, whether it carries its labels (``target_mask``); None: every clip does.
+        sample_unit: ``clip`` (a sample is a clip, AU targets its apex) or ``frame`` (a sample is one frame of
+            a clip, ``video`` ``[1, 3, H, W]``, AU targets that frame's own intensities; video only). Items
+            run frame-fastest: item ``i`` is frame ``i % T`` of clip ``indices[i // T]``.
     """
 
     def __init__(
@@ -69,25 +73,36 @@ class AffectSynthDataset(Dataset):
         indices: np.ndarray,
         modalities: tuple[str, ...],
         labelled: np.ndarray | None = None,
+        sample_unit: str = "clip",
     ) -> None:
+        if sample_unit not in SAMPLE_UNITS:
+            raise ValueError(f"sample_unit must be one of {SAMPLE_UNITS}, got {sample_unit!r}")
         self.arrays = arrays
         self.indices = indices
         self.modalities = modalities
         self.labelled = labelled
+        self.sample_unit = sample_unit
+        self.per_clip = arrays.config.num_frames if sample_unit == "frame" else 1
 
     def __len__(self) -> int:
-        return len(self.indices)
+        return len(self.indices) * self.per_clip
+
+    def clip_of_item(self) -> np.ndarray:
+        """Clip index of every item, ``[len(self)]``."""
+        return np.repeat(self.indices, self.per_clip)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
-        n = int(self.indices[item])
+        clip, frame = divmod(item, self.per_clip)
+        n = int(self.indices[clip])
         a = self.arrays
         sample: dict[str, Any] = {
-            "id": n,
+            "id": n * self.per_clip + frame,
             "subject": int(a.identity[n]),
             "domain": int(a.domain[n]),
         }
         if "video" in self.modalities:
-            frames = torch.from_numpy(np.array(a.frames[n]))  # (T, H, W, 3) uint8, copied out of the memory map
+            window = slice(frame, frame + 1) if self.sample_unit == "frame" else slice(None)
+            frames = torch.from_numpy(np.array(a.frames[n, window]))  # (T, H, W, 3) uint8, copied out of the map
             sample["video"] = frames.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W) in [0, 1]
             sample[mask_key("video")] = torch.ones(frames.shape[0], dtype=torch.bool)
         if "audio" in self.modalities:
@@ -98,7 +113,10 @@ class AffectSynthDataset(Dataset):
             ids = torch.from_numpy(a.text[n].astype(np.int64))  # (L,)
             sample["text"] = ids
             sample[mask_key("text")] = torch.arange(ids.shape[0]) < int(a.text_len[n])
-        apex = torch.from_numpy(a.au_intensity[n].max(axis=0))  # (12,) the clip's peak intensity per AU
+        if self.sample_unit == "frame":
+            apex = torch.from_numpy(np.array(a.au_intensity[n, frame]))  # (12,) this frame's intensities
+        else:
+            apex = torch.from_numpy(a.au_intensity[n].max(axis=0))  # (12,) the clip's peak intensity per AU
         sample["targets"] = {
             "emotion": int(a.emotion[n]),
             "au": (apex >= AU_OCCURRENCE_THRESHOLD).float(),
@@ -106,7 +124,7 @@ class AffectSynthDataset(Dataset):
             "sentiment": float(a.sentiment[n]),
         }
         # The targets stay in the sample (fixed shapes for collation); the mask says whether a method may read them.
-        labelled = True if self.labelled is None else bool(self.labelled[item])
+        labelled = True if self.labelled is None else bool(self.labelled[clip])
         sample["target_mask"] = {task: labelled for task in SYNTH_TASKS}
         return sample
 
@@ -143,6 +161,9 @@ class AffectSynthDataModule(LightningDataModule):
             identities (see ``IdentityBatchSampler``: cross-modal self-supervision must then match modalities
             by affect, not by who the person is); None draws clips at random.
         num_workers: data loader worker processes (0 loads in the training process).
+        sample_unit: ``clip`` serves clips; ``frame`` serves each frame of every clip as its own sample with
+            its own AU labels, as FaceFlow trains on DISFA's frames (video only; splits and labelled subsets
+            stay per clip, so a clip's frames share a split and a label mask).
     """
 
     def __init__(
@@ -167,6 +188,7 @@ class AffectSynthDataModule(LightningDataModule):
         batch_size: int = 32,
         clips_per_identity: int | None = None,
         num_workers: int = 0,
+        sample_unit: str = "clip",
     ) -> None:
         super().__init__()
         options = dict(synth_options or {})
@@ -202,6 +224,12 @@ class AffectSynthDataModule(LightningDataModule):
             )
         if split not in SPLIT_KINDS:
             raise ConfigError(f"data.init_args.split: {split!r} is not one of {list(SPLIT_KINDS)}")
+        if sample_unit not in SAMPLE_UNITS:
+            raise ConfigError(f"data.init_args.sample_unit: {sample_unit!r} is not one of {list(SAMPLE_UNITS)}")
+        if sample_unit == "frame" and served != ("video",):
+            raise ConfigError("data.init_args.sample_unit: frame serves single frames, which have no audio or text; "
+                              "set data.init_args.modalities: [video]")
+        self.sample_unit = sample_unit
         self.split, self.fold, self.num_folds = split, fold, num_folds
         self.label_fraction = float(label_fraction)
         self.label_seed = label_seed
@@ -259,7 +287,7 @@ class AffectSynthDataModule(LightningDataModule):
                 indices = indices[self.train_labelled]
             else:
                 labelled = self.train_labelled
-        return AffectSynthDataset(self.arrays, indices, self.modalities, labelled)
+        return AffectSynthDataset(self.arrays, indices, self.modalities, labelled, self.sample_unit)
 
     def labelled_indices(self, split: str = "train") -> np.ndarray:
         """Clip indices of the samples of ``split`` that carry labels (all of val and test)."""
@@ -281,9 +309,13 @@ class AffectSynthDataModule(LightningDataModule):
             labels = torch.from_numpy(np.asarray(self.arrays.emotion)[indices].astype(np.int64))
             return torch.bincount(labels, minlength=len(EMOTIONS))
         if task == "au":
-            apex = np.asarray(self.arrays.au_intensity[np.sort(indices)]).max(axis=1)  # (N, 12) as in the samples
-            present = torch.from_numpy((apex >= AU_OCCURRENCE_THRESHOLD).sum(axis=0).astype(np.int64))
-            return torch.stack([len(indices) - present, present], dim=1)
+            intensity = np.asarray(self.arrays.au_intensity[np.sort(indices)])  # (N, T, 12)
+            if self.sample_unit == "frame":
+                intensity = intensity.reshape(-1, intensity.shape[-1])  # (N * T, 12): every frame is a sample
+            else:
+                intensity = intensity.max(axis=1)  # (N, 12): the clip's apex, as in the samples
+            present = torch.from_numpy((intensity >= AU_OCCURRENCE_THRESHOLD).sum(axis=0).astype(np.int64))
+            return torch.stack([len(intensity) - present, present], dim=1)
         raise ValueError(f"class_counts: {task!r} is not a classification task of AffectSynth; use 'emotion' or 'au'")
 
     def decode_text(self, ids: torch.Tensor) -> str:
@@ -296,7 +328,7 @@ class AffectSynthDataModule(LightningDataModule):
             if trainer is not None and trainer.world_size > 1:
                 raise ConfigError("data.init_args.clips_per_identity: identity batches are not sharded across "
                                   "processes yet; use one process or set it to null")
-            subjects = np.asarray(self.arrays.identity)[dataset.indices]
+            subjects = np.asarray(self.arrays.identity)[dataset.clip_of_item()]
             batches = IdentityBatchSampler(subjects, self.batch_size, self.clips_per_identity, seed=experiment_seed())
             return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0, generator=loader_generator())
@@ -334,9 +366,12 @@ class AffectSynthDataModule(LightningDataModule):
             raise ConfigError("data.init_args.unlabelled: separate needs unlabelled train samples; set "
                               "data.init_args.label_fraction below 1")
         loaders = {
-            "labelled": self._plain_loader(AffectSynthDataset(self.arrays, train[keep], self.modalities), self.batch_size),
+            "labelled": self._plain_loader(
+                AffectSynthDataset(self.arrays, train[keep], self.modalities, sample_unit=self.sample_unit),
+                self.batch_size),
             "unlabelled": self._plain_loader(
-                AffectSynthDataset(self.arrays, train[~keep], self.modalities, np.zeros((~keep).sum(), dtype=bool)),
+                AffectSynthDataset(self.arrays, train[~keep], self.modalities, np.zeros((~keep).sum(), dtype=bool),
+                                   self.sample_unit),
                 self.batch_size * self.unlabelled_ratio),
         }
         return CombinedLoader(loaders, mode="max_size_cycle")  # an epoch is one pass over the unlabelled data

@@ -41,6 +41,7 @@ class VideoInfo:
     declared_frames: int  # what the container says (0: unknown)
     width: int
     height: int
+    duration: float  # seconds, what the container says (0: unknown)
 
 
 def _av():
@@ -59,7 +60,12 @@ def probe(path: str | Path) -> VideoInfo:
                 raise VideoDecodeError(f"{path}: holds no video stream (audio only?)")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            return VideoInfo(path, fps, int(stream.frames or 0), stream.codec_context.width, stream.codec_context.height)
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                duration = container.duration / 1e6 if container.duration else 0.0  # microseconds
+            return VideoInfo(path, fps, int(stream.frames or 0), stream.codec_context.width,
+                             stream.codec_context.height, duration)
     except (av.error.FFmpegError, OSError) as error:
         raise VideoDecodeError(f"{path}: cannot open as a video ({error}); is the file complete and a video "
                                f"format FFmpeg reads ({', '.join(VIDEO_SUFFIXES)})?") from None
@@ -90,7 +96,7 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[VideoFrame]:
         av = _av()
-        kept, next_time = 0, 0.0
+        kept, next_time, last_time = 0, 0.0, -1.0
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
@@ -99,6 +105,7 @@ class VideoReader:
                     index = self.decoded
                     self.decoded += 1
                     time = float(frame.time) if frame.time is not None else index / (self.info.fps or 1.0)
+                    last_time = time
                     if self.fps is not None:
                         if time + 1e-6 < next_time:
                             continue
@@ -112,10 +119,13 @@ class VideoReader:
         except (av.error.FFmpegError, OSError) as error:
             self.problem = f"{self.path}: decoding stopped after {self.decoded} frames: {error}"
             return
-        declared = self.info.declared_frames
+        declared, duration, fps = self.info.declared_frames, self.info.duration, self.info.fps
         if declared and self.decoded < declared - 1:  # containers may count one frame more than they hold
             self.problem = (f"{self.path}: truncated: decoded {self.decoded} frames, the container declares "
                             f"{declared}")
+        elif not declared and duration and fps and last_time < duration - 2.0 / fps:  # no count (Matroska)
+            self.problem = (f"{self.path}: truncated: frames end at {last_time:.2f} s, the container declares "
+                            f"{duration:.2f} s")
         elif self.decoded == 0:
             self.problem = f"{self.path}: no frame could be decoded"
 

@@ -22,9 +22,11 @@ import torch
 from torch import nn
 
 from affectlab.data.contract import ACTION_UNITS
+from affectlab.data.transforms import augment_frames
 from affectlab.errors import ConfigError
 from affectlab.methods.base import BaseMethod, OptimizerInit
 from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics, best_thresholds
+from affectlab.metrics.classification import classification_metrics
 from affectlab.nn.au_heads import AUHead, IntensityHead, OccurrenceHead
 from affectlab.plots import log_figure, per_au_bar_figure
 
@@ -49,6 +51,14 @@ def build_stages(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_
     return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=tuple(range(last + 1)), **kwargs)
 
 
+def _head_metrics(head: AUHead) -> nn.Module:
+    if head.task == "au":
+        return AUOccurrenceMetrics(len(head.aus))
+    if head.task == "emotion":
+        return classification_metrics(head.num_classes)
+    return AUIntensityMetrics(len(head.aus))
+
+
 class AUModel(BaseMethod):
     """Action unit occurrence and intensity from face frames.
 
@@ -62,6 +72,9 @@ class AUModel(BaseMethod):
             on the validation epoch (maximising its F1) and uses it at test.
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
+        augment: train on weakly augmented frames (zoom-and-shift crop, horizontal flip, brightness, contrast:
+            ``data/transforms.py``), the same weak view FixMatch's labelled loss sees, so a comparison of the
+            two measures the unlabelled data and nothing else.
     """
 
     monitor = "val/loss"
@@ -76,8 +89,10 @@ class AUModel(BaseMethod):
         occurrence_threshold: float | None = None,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
+        augment: bool = True,
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
+        self.augment = augment
         try:
             self.backbone = build_stages(backbone, backbone_kwargs, feature_stage)
         except ValueError as error:
@@ -88,11 +103,7 @@ class AUModel(BaseMethod):
         if not self.heads:
             raise ConfigError("model.init_args.heads: give at least one AU head")
         self.occurrence_threshold = occurrence_threshold
-        self.metrics = nn.ModuleDict({
-            stage: nn.ModuleList([
-                AUOccurrenceMetrics(len(h.aus)) if h.task == "au" else AUIntensityMetrics(len(h.aus)) for h in self.heads
-            ]) for stage in STAGES
-        })
+        self.metrics = nn.ModuleDict({stage: nn.ModuleList([_head_metrics(h) for h in self.heads]) for stage in STAGES})
         # Per occurrence head, its AUs' thresholds; chosen on validation, saved with the checkpoint.
         for i, head in enumerate(self.heads):
             self.register_buffer(f"thresholds_{i}", torch.full((len(head.aus),), occurrence_threshold or 0.5))
@@ -129,6 +140,11 @@ class AUModel(BaseMethod):
     def _columns(self, head: AUHead) -> list[int]:
         return [self.data_aus.index(au) for au in head.aus]
 
+    def _target(self, head: AUHead, batch: dict[str, Any]) -> torch.Tensor:
+        if head.task == "emotion":
+            return batch["targets"]["emotion"]  # (B,) class index
+        return batch["targets"][head.task][:, self._columns(head)].float()  # (B, A_h)
+
     # -- the model ------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         video = batch["video"]  # (B, T, 3, H, W)
@@ -147,14 +163,18 @@ class AUModel(BaseMethod):
         losses = {}
         for i, (head, logits) in enumerate(zip(self.heads, outputs)):
             labelled = batch["target_mask"][head.task]
-            target = batch["targets"][head.task][:, self._columns(head)].float()
+            target = self._target(head, batch)
             term = head.loss(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
             losses[f"{head.task}_{i}"] = term
         losses["loss"] = sum(h.weight * losses[f"{h.task}_{i}"] for i, h in enumerate(self.heads))  # 4.
         return losses
 
+    def training_frames(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The training batch's frames ``[B, T, 3, H, W]``, weakly augmented when ``augment``."""
+        return augment_frames(batch["video"]) if self.augment else batch["video"]
+
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self._losses(self(batch), batch)
+        losses = self._losses(self({**batch, "video": self.training_frames(batch)}), batch)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True,
                       batch_size=len(batch["video"]))
         return losses["loss"]
@@ -167,8 +187,7 @@ class AUModel(BaseMethod):
         for head, logits, metric in zip(self.heads, outputs, self.metrics[stage]):
             labelled = batch["target_mask"][head.task]
             if labelled.any():
-                target = batch["targets"][head.task][:, self._columns(head)].float()
-                metric.update(head.predict(logits[labelled]), target[labelled])
+                metric.update(head.predict(logits[labelled]), self._target(head, batch)[labelled])
 
     def evaluation_epoch_end(self, stage: str) -> None:
         values: dict[str, torch.Tensor] = {}
@@ -185,6 +204,11 @@ class AUModel(BaseMethod):
                 result = metric.compute(thresholds)
                 keys = ("f1", "precision", "recall")
                 bars[f"F1{suffix}"] = result["f1"].tolist()
+            elif head.task == "emotion":
+                result = metric.compute()
+                metric.reset()
+                values.update({f"{stage}/emotion_{key}{suffix}": v for key, v in result.items()})
+                continue
             else:
                 result = metric.compute()
                 keys = ("icc", "pearson", "mae")
@@ -221,6 +245,8 @@ class AUModel(BaseMethod):
         for i, (head, logits) in enumerate(zip(self.heads, self(batch))):
             if head.task == "au" and "probabilities" not in prediction:  # the first occurrence head's, as class_names
                 prediction["probabilities"] = head.predict(logits)
+            elif head.task == "emotion":
+                prediction["emotion_probabilities"] = head.predict(logits)
             else:
                 for au, column in zip(head.aus, head.predict(logits).T):
                     prediction[f"{au_name(au)}_intensity"] = column

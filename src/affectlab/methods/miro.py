@@ -63,9 +63,10 @@ class MiroAU(AUModel):
         encoder_lr_scale: float = 10.0,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
+        augment: bool = True,
     ) -> None:
         super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init)
+                         lr_scheduler_init, augment)
         if miro_weight < 0 or var_init <= VAR_EPS:
             raise ConfigError(f"model.init_args: miro_weight must be >= 0 and var_init > {VAR_EPS}")
         self.miro_weight, self.encoder_lr_scale = miro_weight, encoder_lr_scale
@@ -83,7 +84,7 @@ class MiroAU(AUModel):
         ]
 
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        frames = batch["video"].flatten(0, 1)  # (B*T, 3, H, W)
+        frames = self.training_frames(batch).flatten(0, 1)  # (B*T, 3, H, W), the oracle sees the same view
         features = self.backbone(frames)  # per stage (B*T, C_s, H_s, W_s)
         self.oracle.eval()  # frozen: no BatchNorm statistics updates (set here: Lightning restores train mode)
         with torch.no_grad():

@@ -95,3 +95,26 @@ class IntensityHead(AUHead):
         if self.mode == "regression":
             return MAX_INTENSITY * logits[..., 0].sigmoid()  # (N, A)
         return (logits.sigmoid() > 0.5).sum(dim=-1).float() * (MAX_INTENSITY / self.levels)  # (N, A)
+
+
+class EmotionHead(AUHead):
+    """Basic emotion beside the AUs, from the same features (FaceFlow's heads list admits any task).
+    Args: in_channels, num_classes (7: ``contract.EMOTIONS``), weight (in the total loss). Cross-entropy on
+    logits; ``predict`` gives softmax probabilities. ``aus`` is empty: it reads the ``emotion`` target."""
+
+    task = "emotion"
+
+    def __init__(self, in_channels: int, num_classes: int = 7, weight: float = 1.0) -> None:
+        nn.Module.__init__(self)
+        self.aus: list[int] = []
+        self.num_classes, self.logits_per_au, self.weight = num_classes, 1, weight
+        self.project = nn.Conv2d(in_channels, num_classes, kernel_size=1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.project(features).mean(dim=(2, 3))[:, None, :]  # (N, 1, C): one "unit" with C logits
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits[:, 0], target.long())
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, 0].softmax(dim=-1)  # (N, C)
