@@ -110,3 +110,30 @@ def test_identity_batches_from_the_data_module(tiny_data):
     assert counts.tolist() == [4, 4]
     with pytest.raises(ConfigError, match="clips_per_identity"):
         AffectSynthDataModule(root=str(tiny_data), clips_per_identity=3, **TINY_DATA)
+
+
+
+def test_frame_samples_carry_their_own_frame_and_au_labels(tiny_data):
+    from affectlab.data.contract import AU_OCCURRENCE_THRESHOLD
+
+    options = {k: v for k, v in TINY_DATA.items()}
+    frames = AffectSynthDataModule(root=str(tiny_data), **options, modalities=["video"], sample_unit="frame")
+    clips = AffectSynthDataModule(root=str(tiny_data), **options, modalities=["video"])
+    frames.setup(), clips.setup()
+    T = TINY_DATA["num_frames"]
+    train = frames.dataset("train")
+    assert len(train) == T * len(clips.dataset("train"))
+    clip = int(train.indices[1])
+    sample = train[T + 2]  # frame 2 of the second train clip
+    assert sample["video"].shape == (1, 3, TINY_DATA["image_size"], TINY_DATA["image_size"])
+    expected = torch.from_numpy(np.asarray(frames.arrays.frames[clip, 2])).permute(2, 0, 1).float() / 255
+    assert torch.equal(sample["video"][0], expected)
+    intensity = torch.from_numpy(np.asarray(frames.arrays.au_intensity[clip, 2]))
+    assert torch.equal(sample["targets"]["au_intensity"], intensity)
+    assert torch.equal(sample["targets"]["au"], (intensity >= AU_OCCURRENCE_THRESHOLD).float())
+    counts = frames.class_counts("au")  # per frame, as the samples are
+    assert counts.sum(dim=1).tolist() == [len(train)] * 12
+    with pytest.raises(ConfigError, match="sample_unit: frame serves single frames"):
+        AffectSynthDataModule(root=str(tiny_data), **options, sample_unit="frame")
+    with pytest.raises(ConfigError, match="sample_unit: 'frames' is not one of"):
+        AffectSynthDataModule(root=str(tiny_data), **options, modalities=["video"], sample_unit="frames")

@@ -38,14 +38,29 @@ def test_heads_project_pool_and_take_their_losses():
         OccurrenceHead(8, aus=[1, 3])
 
 
+def test_emotion_head_beside_the_au_heads():
+    from affectlab.nn.au_heads import EmotionHead
+
+    head = EmotionHead(8)
+    logits = head(torch.randn(4, 8, 3, 3))
+    assert logits.shape == (4, 1, 7) and head.aus == []
+    target = torch.tensor([0, 3, 6, 1])
+    assert torch.allclose(head.loss(logits, target), torch.nn.functional.cross_entropy(logits[:, 0], target))
+    assert torch.allclose(head.predict(logits).sum(dim=1), torch.ones(4))
+
+
 def test_au_model_learns_thresholds_and_logs_per_au_metrics(datamodule):
-    heads = [functools.partial(OccurrenceHead, aus=[1, 2, 12]), functools.partial(IntensityHead, aus=[12, 25])]
+    from affectlab.nn.au_heads import EmotionHead
+
+    heads = [functools.partial(OccurrenceHead, aus=[1, 2, 12]), functools.partial(IntensityHead, aus=[12, 25]),
+             EmotionHead]
     model = AUModel("test_convnext", feature_stage=-1, heads=heads)
     trainer = Trainer(max_epochs=2, limit_train_batches=2, accelerator="cpu", logger=False, enable_progress_bar=False,
                       enable_model_summary=False, enable_checkpointing=False)
     trainer.fit(model, datamodule=datamodule)
     metrics = trainer.callback_metrics
-    assert {"val/au_f1_mean", "val/au_icc_mean", "val/au_mae_mean", "val/au_f1/AU12", "val/au_icc/AU25"} <= set(metrics)
+    assert {"val/au_f1_mean", "val/au_icc_mean", "val/au_mae_mean", "val/au_f1/AU12", "val/au_icc/AU25",
+            "val/emotion_acc", "val/emotion_f1_macro"} <= set(metrics)
     counts = datamodule.class_counts("au")
     expected = counts[[0, 1, 6], 0].double() / counts[[0, 1, 6], 1].clamp(min=1).double()
     assert torch.allclose(model.heads[0].pos_weight.double(), expected)  # from the train split's counts
