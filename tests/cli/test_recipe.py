@@ -21,14 +21,20 @@ def tiny_recipe_args(data_root, store) -> list[str]:
 
 
 @pytest.mark.parametrize("dataset, expected", [
-    ("caer", "train/<Anger|Disgust|Fear|Happy|Neutral|Sad|Surprise>/<clip>.avi"),
-    ("meld", "train_sent_emo.csv"),
-    ("voxceleb2", "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4"),
+    ("caer", "recipe: caer is read (affectlab.data.caer.CaerDataModule)"),
+    ("meld", "recipe: meld is read (affectlab.data.meld.MeldDataModule)"),
 ])
-def test_recipe_names_the_folder_and_layout_a_dataset_without_reader_needs(dataset, expected, tmp_path):
+def test_recipe_names_a_dataset_that_is_read_but_has_no_recipe_yet(dataset, expected, tmp_path):
     result = affectlab("recipe", "conclugen", dataset, "--data-root", str(tmp_path / dataset), check=False)
     assert result.returncode == 2
-    assert str(tmp_path / dataset) in result.stderr and expected in result.stderr
+    assert expected in result.stderr and "does not exist yet" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_recipe_names_the_folder_and_layout_of_an_unlabelled_dataset(tmp_path):
+    result = affectlab("recipe", "conclugen", "voxceleb2", "--data-root", str(tmp_path / "vox"), check=False)
+    assert result.returncode == 2 and "unlabelled" in result.stderr
+    assert str(tmp_path / "vox") in result.stderr and "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -114,11 +114,11 @@ def test_supervised_model_trains_from_a_prepared_store(synth, tmp_path):
     assert "already prepared" in again.stdout
 
 
-def test_prepare_refuses_video_sets_and_names_missing_readers(tmp_path):
+def test_prepare_refuses_image_sets_and_names_the_layout_of_a_missing_video_set(tmp_path):
     result = affectlab("data", "prepare", "rafdb", "--raw", str(tmp_path), "--out", str(tmp_path / "s"), check=False)
-    assert result.returncode == 2 and "needs video decoding" in result.stderr
+    assert result.returncode == 2 and "its reader serves directly (--data rafdb)" in result.stderr
     result = affectlab("data", "prepare", "meld", "--raw", str(tmp_path / "meld"), "--out", str(tmp_path / "s"), check=False)
-    assert result.returncode == 2 and "train_sent_emo.csv" in result.stderr
+    assert result.returncode == 2 and "train_sent_emo.csv" in result.stderr and str(tmp_path / "meld") in result.stderr
 
 
 def test_conclugen_original_set_up_pretrains_from_a_feature_store(synth, tmp_path):

@@ -9,9 +9,9 @@
     affectlab predict --run_id ID PATH...           faces in images/videos -> OpenFace-style CSV + timeline
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
     affectlab data synth --out DIR --num-clips N --seed S
-    affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, fer2013, ...)
+    affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, meld, caer, ...)
     affectlab data check NAME --root DIR            validate a data set on disk
-    affectlab data prepare NAME --raw DIR --out DIR convert a feature data set into a feature store
+    affectlab data prepare NAME --raw DIR --out DIR a feature or video data set (faces cropped) -> a feature store
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
@@ -150,19 +150,39 @@ def data_command(args: list[str]) -> int:
     synth.add_argument("--out", required=True, help="folder to write")
     _synth_options(synth)
     export = sub.add_parser("export", help="write AffectSynth in a real data set's native layout (for readers' tests)")
-    export.add_argument("name", help="the layout: rafdb, fer2013, expw, affectnet, caer_s")
+    export.add_argument("name", help="the layout: rafdb, fer2013, expw, affectnet, caer_s (images), meld, caer, "
+                        "voxceleb2 (videos)")
     export.add_argument("--out", required=True, help="folder to write the data set into")
     export.add_argument("--cache", default="data/affectsynth", help="where AffectSynth is generated (or found)")
+    export.add_argument("--styles", nargs="+", default=None,
+                        help="AffectSynth render styles to draw (default: all for images; 'shaded' for videos, the "
+                        "style MTCNN finds most reliably)")
+    export.add_argument("--frames-per-clip", dest="frames_per_clip", type=int, default=None,
+                        help="videos: frames per clip, the clip played back and forth (default: its own frames)")
     _synth_options(export)
     prepare = sub.add_parser("prepare", help="convert a data set once into a feature store (resumable)")
-    prepare.add_argument("name", help="mosei, mmsa, openface or pyfeat")
+    prepare.add_argument("name", help="mosei, mmsa, openface, pyfeat (features); meld, caer, voxceleb2 (videos)")
     prepare.add_argument("--raw", required=True, help="the data set as distributed (a folder, or the MMSA pickle)")
     prepare.add_argument("--out", required=True, help="the feature store's folder")
-    prepare.add_argument("--shard-samples", dest="shard_samples", type=int, default=4096)
+    prepare.add_argument("--shard-samples", dest="shard_samples", type=int, default=None,
+                         help="samples per shard (default 4096 for features, 256 for videos)")
     prepare.add_argument("--max-rows", dest="max_rows", type=int, default=500, help="feature rows per sample, at most")
+    video = prepare.add_argument_group("video data sets (data/video_prepare.py)")
+    video.add_argument("--num-frames", dest="num_frames", type=int, help="frames per clip, evenly spaced (default 8)")
+    video.add_argument("--fps", type=float, help="instead: frames per second of video, at most --max-frames")
+    video.add_argument("--max-frames", dest="max_frames", type=int, help="with --fps: frames per clip at most (64)")
+    video.add_argument("--size", type=int, help="side of the square face crops in pixels (64)")
+    video.add_argument("--scale", type=float, help="crop side over the detected face's size (1.3)")
+    video.add_argument("--no-face", dest="no_face", choices=("nearest", "frame", "skip"),
+                       help="a frame without a face: the nearest frame's face box (default), the whole frame, or "
+                       "dropped")
+    video.add_argument("--min-face-size", dest="min_face_size", type=int, help="MTCNN's smallest face in pixels (20)")
+    video.add_argument("--device", help="where MTCNN runs (cpu, cuda)")
     check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
     check.add_argument("name")
     check.add_argument("--root", required=True, help="the data set's folder")
+    check.add_argument("--quick", action="store_true", help="open every file without decoding it (faster, misses "
+                       "truncated files)")
     options = parser.parse_args(args)
     if options.action == "synth":
         from affectlab.data.synth import synth_command
@@ -175,25 +195,32 @@ def data_command(args: list[str]) -> int:
     if options.action == "export":
         from affectlab.data.affectsynth import AffectSynthDataModule
         from affectlab.data.folders import FOLDER_LAYOUTS
-        from affectlab.data.synth.export import export_folder_dataset
+        from affectlab.data.synth.export import VIDEO_EXPORTERS, export_folder_dataset
 
-        if options.name not in FOLDER_LAYOUTS:
-            raise ConfigError(f"data export: {options.name!r} is not one of {list(FOLDER_LAYOUTS)}")
+        if options.name not in FOLDER_LAYOUTS and options.name not in VIDEO_EXPORTERS:
+            raise ConfigError(f"data export: {options.name!r} is not one of {[*FOLDER_LAYOUTS, *VIDEO_EXPORTERS]}")
+        styles = options.styles or (["shaded"] if options.name in VIDEO_EXPORTERS else None)
         synth = AffectSynthDataModule(root=options.cache, num_clips=options.num_clips, num_identities=options.num_identities,
-                                      num_frames=options.num_frames, image_size=options.image_size, synth_seed=options.seed)
+                                      num_frames=options.num_frames, image_size=options.image_size, synth_seed=options.seed,
+                                      synth_options={"styles": styles} if styles else None)
         synth.prepare_data()  # generates the cache once, or verifies and opens it
         arrays = synth.arrays
-        counts = export_folder_dataset(arrays, options.name, options.out)
+        if options.name in VIDEO_EXPORTERS:
+            counts = VIDEO_EXPORTERS[options.name](arrays, options.out, frames_per_clip=options.frames_per_clip)
+        else:
+            counts = export_folder_dataset(arrays, options.name, options.out)
         print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
         return 0
     if options.action == "prepare":
         from affectlab.data.prepare import prepare
 
-        prepare(options.name, options.raw, options.out, options.shard_samples, options.max_rows)
+        video = {key: getattr(options, key) for key in ("num_frames", "fps", "max_frames", "size", "scale", "no_face",
+                                                         "min_face_size", "device") if getattr(options, key) is not None}
+        prepare(options.name, options.raw, options.out, options.shard_samples, options.max_rows, **video)
         return 0
     from affectlab.data.check import check_command
 
-    return check_command(options.name, options.root)
+    return check_command(options.name, options.root, decode=not options.quick)
 
 
 def _synth_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,12 @@ Reports counts per split and class, unreadable files (every image is decoded), c
 does not know, stray files, classes left out by the label mapping, and whether identities overlap between
 splits (when the data set has identities). Exit status 1 when any hard error is found (an empty split, an
 unknown class folder, an unreadable file), 0 otherwise; a missing root or split folder is a data error (2).
+The video data sets (MELD, CAER, VoxCeleb2) are listed as their readers list them and every clip is decoded
+(``--quick``: only opened): counts per split and class (VoxCeleb2: clips, speakers and videos), every malformed
+CSV row with its file and line, unknown class folders, unreadable or truncated clips (all errors: exit 1),
+clips the CSV lists that are missing (left out by the reader: warnings), and speakers shared between splits
+(MELD's official splits share them: a warning; VoxCeleb2's dev and test must not: an error). A missing root,
+CSV file or split folder is a data error (2).
 The other readers (DISFA, MOSEI, MMSA, OpenFace, py-feat) are opened in full, which checks every label file
 and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow.
 """
@@ -24,10 +30,14 @@ from affectlab.errors import DataError
 @dataclass
 class CheckReport:
     name: str
-    counts: dict[str, list[int]]  # split -> images per canonical emotion
+    counts: dict[str, list[int]]  # split -> one count per column (images per canonical emotion by default)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     identities: str = "not available: the data set has no subject ids"
+    columns: tuple[str, ...] = EMOTIONS  # what each count counts
+    title: str = "images per split and emotion"
+    total: bool = True  # the columns are classes: add their sum
+    notes: list[str] = field(default_factory=list)  # lines printed under the table
 
 
 def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
@@ -57,14 +67,17 @@ def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> Ch
 
 
 def print_report(report: CheckReport, console: Console) -> None:
-    table = Table(title=f"{report.name}: images per split and emotion")
+    table = Table(title=f"{report.name}: {report.title}")
     table.add_column("split")
-    for emotion in EMOTIONS:
-        table.add_column(emotion, justify="right")
-    table.add_column("total", justify="right")
+    for column in report.columns:
+        table.add_column(column, justify="right")
+    if report.total:
+        table.add_column("total", justify="right")
     for split, counts in report.counts.items():
-        table.add_row(split, *map(str, counts), str(sum(counts)))
+        table.add_row(split, *map(str, counts), *([str(sum(counts))] if report.total else []))
     console.print(table)
+    for line in report.notes:
+        console.print(line, soft_wrap=True)
     console.print(f"identity overlap between splits: {report.identities}", soft_wrap=True)
     for line in report.warnings:
         console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
@@ -108,13 +121,89 @@ def _reader(name: str, root: str):
     return feature_datamodule(name, root)
 
 
-def check_command(name: str, root: str) -> int:
+def check_video_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
+    """MELD, CAER or VoxCeleb2 as its reader lists it (module docstring: what is an error, what a warning)."""
+    from affectlab.data.splits import SPLITS
+    from affectlab.data.video import VideoDecodeError, VideoReader, probe
+    from affectlab.data.video_prepare import video_reader
+
+    module = video_reader(name, root)
+    found = module.scan()  # a missing root, CSV file or split folder: DataError (exit status 2)
+    clips = found.clips
+    if module.tasks:
+        counts = {split: [sum(1 for c in clips if c.split == split and c.targets["emotion"] == k)
+                          for k in range(len(EMOTIONS))] for split in SPLITS}
+        report = CheckReport(name, counts, title="clips per split and emotion")
+    else:
+        counts = {split: [sum(1 for c in clips if c.split == split), len({c.subject for c in clips if c.split == split}),
+                          len({c.path.parent for c in clips if c.split == split})] for split in SPLITS}
+        report = CheckReport(name, counts, columns=("clips", "speakers", "videos"),
+                             title="clips, speakers, videos", total=False)
+    if "sentiment_class" in module.tasks:
+        from affectlab.data.meld import SENTIMENTS
+
+        for split in SPLITS:
+            per_class = [sum(1 for c in clips if c.split == split and c.targets["sentiment_class"] == k)
+                         for k in range(len(SENTIMENTS))]
+            report.notes.append(f"{split} sentiment: " + ", ".join(f"{n} {s}" for n, s in zip(per_class, SENTIMENTS)))
+    report.errors += found.errors
+    for split in SPLITS:
+        if not any(c.split == split for c in clips):
+            report.warnings.append(f"split {split!r} holds no clips")
+    if found.missing:
+        shown = ", ".join(found.missing[:20]) + (f" and {len(found.missing) - 20} more" if len(found.missing) > 20 else "")
+        report.warnings.append(f"{len(found.missing)} clip(s) listed but missing, left out by the reader: {shown}")
+    for path in found.ignored[:20]:
+        report.warnings.append(f"{path}: not part of {name}'s layout, ignored")
+    if len(found.ignored) > 20:
+        report.warnings.append(f"... and {len(found.ignored) - 20} more files or folders outside the layout")
+    report.identities = _speaker_overlap(name, clips, found.subject_names, report)
+    for clip in track(clips, description=f"{'decoding' if decode else 'opening'} {name}", transient=True):
+        try:
+            if not decode:
+                probe(clip.path)
+                continue
+            reader = VideoReader(clip.path, every=1 << 30)  # decodes every frame, converts only the first
+            for _ in reader:
+                pass
+        except VideoDecodeError as error:
+            report.errors.append(f"unreadable: {error}")
+            continue
+        if reader.problem:
+            report.errors.append(f"damaged: {reader.problem}")
+    return report
+
+
+def _speaker_overlap(name: str, clips: list, names: dict[int, str], report: CheckReport) -> str:
+    """The identity-overlap line; MELD's shared speakers are a warning, VoxCeleb2's an error (from its scan)."""
+    from affectlab.data.splits import SPLITS
+
+    if name == "caer":
+        return "not available: CAER has no subject ids"
+    speakers = {split: {c.subject for c in clips if c.split == split} for split in SPLITS}
+    pairs = [(a, b, sorted(speakers[a] & speakers[b])) for i, a in enumerate(SPLITS) for b in SPLITS[i + 1:]]
+    shared = [(a, b, ids) for a, b, ids in pairs if ids]
+    if not shared:
+        return f"none ({len(set().union(*speakers.values()))} speakers)"
+    text = "; ".join(f"{a} & {b}: {len(ids)} ({', '.join(names.get(i, str(i)) for i in ids[:6])}"
+                     f"{', ...' if len(ids) > 6 else ''})" for a, b, ids in shared)
+    if name == "meld":
+        report.warnings.append("MELD's official splits share speakers (the main cast speaks in all three): results "
+                               "on them are not speaker-independent")
+        return f"speakers in more than one split: {text}"
+    # VoxCeleb2: the reader's scan already named each speaker found in both dev and test (an error each).
+    return f"OVERLAP, where {name}'s splits must be speaker-disjoint: {text}"
+
+
+def check_command(name: str, root: str, decode: bool = True) -> int:
     from affectlab.data.folders import FOLDER_LAYOUTS
     from affectlab.data.layouts import dataset_layout, layout_error
+    from affectlab.data.video_prepare import VIDEO_SETS
 
     layout = dataset_layout(name)  # unknown names: a DataError listing the known ones
-    if name in FOLDER_LAYOUTS:
-        report = check_folder_dataset(name, root)
+    if name in FOLDER_LAYOUTS or name in VIDEO_SETS:
+        check = check_folder_dataset if name in FOLDER_LAYOUTS else check_video_dataset
+        report = check(name, root, decode)
         print_report(report, Console())
         return 1 if report.errors else 0
     if layout.reader is None:

@@ -10,9 +10,15 @@ pickles cannot serve that. ``affectlab data prepare`` converts a data set once i
                                             and each task's target (+ mask)
 
 A sample's rows for one modality are one contiguous slice of one memory-mapped shard: reading it touches
-only those bytes. Writing is resumable: samples are written in a fixed order, each finished shard is
-recorded in ``progress.json`` (replaced atomically), and a restarted preparation continues after the last
-recorded shard; a preparation whose ``index.json`` exists is complete and re-running it does nothing.
+only those bytes. A modality whose steps are pictures (face crops of prepared videos) is stored one flattened
+picture per row; ``index.json`` then records its step shape (``shapes``, e.g. ``video: [3, 64, 64]``) and the
+data module serves it as ``[B, T, 3, 64, 64]`` again. ``index.json`` may also hold the class names of its
+classification tasks (``class_names``), which the data module serves when the config names none.
+
+Writing is resumable: samples are written in a fixed order, each finished shard is recorded in
+``progress.json`` (replaced atomically, with whatever bookkeeping the caller saves beside it), and a
+restarted preparation continues after the last recorded shard; a preparation whose ``index.json`` exists is
+complete and re-running it does nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -66,14 +72,24 @@ class FeatureStoreWriter:
         task_dtypes: task -> ``int64`` (class indices) or ``float32`` (the default: scores, multi-label).
         shard_samples: samples per shard (a shard is flushed and recorded when full).
         source: a description kept in the index (data set, files, options).
+        shapes: modality -> the shape each row unflattens to (``(3, 64, 64)`` for face crops); the product must
+            equal the modality's size in ``dims``. Modalities not named are plain feature vectors.
+        class_names: task -> class names, kept in the index for the data module.
     """
 
     def __init__(self, path: str | Path, dims: dict[str, int], tasks: dict[str, tuple[int, ...]],
                  shard_samples: int = 4096, source: dict[str, Any] | None = None,
-                 task_dtypes: dict[str, str] | None = None) -> None:
+                 task_dtypes: dict[str, str] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
+                 class_names: dict[str, list[str]] | None = None) -> None:
         self.path, self.dims, self.tasks = Path(path), dims, tasks
         self.task_dtypes = {t: (task_dtypes or {}).get(t, "float32") for t in tasks}
         self.shard_samples, self.source = shard_samples, source or {}
+        self.shapes = {m: tuple(int(v) for v in shape) for m, shape in (shapes or {}).items()}
+        for modality, shape in self.shapes.items():
+            if modality not in dims or int(np.prod(shape)) != dims[modality]:
+                raise ValueError(f"shapes[{modality!r}] = {shape} does not flatten to dims[{modality!r}] = "
+                                 f"{dims.get(modality)}")
+        self.class_names = {t: list(names) for t, names in (class_names or {}).items()}
 
     @property
     def complete(self) -> bool:
@@ -85,34 +101,53 @@ class FeatureStoreWriter:
             return 0
         return sum(s["count"] for s in json.loads((self.path / PROGRESS).read_text())["shards"])
 
-    def write(self, samples: Iterable[StoreSample], total: int, progress: Any = None) -> None:
+    def written_ids(self) -> list[int]:
+        """Ids of the samples written by earlier tries (whole shards only), in the order written."""
+        if not (self.path / PROGRESS).is_file():
+            return []
+        return [r["id"] for r in json.loads((self.path / PROGRESS).read_text()).get("records", [])]
+
+    def saved_state(self) -> dict[str, Any] | None:
+        """What ``write``'s ``state()`` returned when the last finished shard was recorded (None: no shard yet)."""
+        if not (self.path / PROGRESS).is_file():
+            return None
+        return json.loads((self.path / PROGRESS).read_text()).get("caller")
+
+    def write(self, samples: Iterable[StoreSample], total: int | None, progress: Any = None,
+              state: Callable[[], dict[str, Any]] | None = None) -> None:
         """Store ``samples``: the data set's samples from position ``done()`` on, always in the same order
-        (``total`` in all). ``progress(done, total)`` is called after each shard."""
+        (``total`` in all; None when the count is only known at the end, as when unreadable videos are
+        skipped). ``progress(done, total)`` is called after each shard. ``state()``, if given, is saved with
+        each finished shard, in the same atomic write, so a resumed caller gets back exactly the bookkeeping
+        (counts, skipped files) of the samples already stored (``saved_state``)."""
         if self.complete:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        state = json.loads((self.path / PROGRESS).read_text()) if (self.path / PROGRESS).is_file() else {"shards": []}
-        records: list[dict[str, Any]] = list(state.get("records", []))
+        progress_state = (json.loads((self.path / PROGRESS).read_text()) if (self.path / PROGRESS).is_file()
+                          else {"shards": []})
+        records: list[dict[str, Any]] = list(progress_state.get("records", []))
         buffer: list[StoreSample] = []
         for sample in samples:
             buffer.append(sample)
             if len(buffer) == self.shard_samples:
-                records += self._flush(buffer, len(state["shards"]))
-                state["shards"].append({"count": len(buffer)})
-                state["records"] = records
-                _atomic_json(self.path / PROGRESS, state)
+                records += self._flush(buffer, len(progress_state["shards"]))
+                progress_state["shards"].append({"count": len(buffer)})
+                progress_state["records"] = records
+                if state is not None:
+                    progress_state["caller"] = state()
+                _atomic_json(self.path / PROGRESS, progress_state)
                 buffer = []
                 if progress:
                     progress(len(records), total)
         if buffer:
-            records += self._flush(buffer, len(state["shards"]))
-            state["shards"].append({"count": len(buffer)})
-        if len(records) != total:
+            records += self._flush(buffer, len(progress_state["shards"]))
+            progress_state["shards"].append({"count": len(buffer)})
+        if total is not None and len(records) != total:
             raise DataError(f"{self.path}: {len(records)} samples written, {total} expected; the source changed "
                             "between tries: delete the folder and prepare again")
-        self._finish(records, len(state["shards"]))
+        self._finish(records, len(progress_state["shards"]))
         if progress:
-            progress(total, total)
+            progress(len(records), total)
 
     def _flush(self, samples: list[StoreSample], shard: int) -> list[dict[str, Any]]:
         records = [{"id": s.id, "split": s.split, "targets": _jsonable(s.targets), "rows": {}} for s in samples]
@@ -158,6 +193,10 @@ class FeatureStoreWriter:
         index = {"version": STORE_VERSION, "samples": n, "shards": shards, "dims": self.dims,
                  "tasks": {t: list(s) for t, s in self.tasks.items()}, "task_dtypes": self.task_dtypes,
                  "source": self.source}
+        if self.shapes:
+            index["shapes"] = {m: list(s) for m, s in self.shapes.items()}
+        if self.class_names:
+            index["class_names"] = self.class_names
         _atomic_json(self.path / INDEX, index)
         (self.path / PROGRESS).unlink(missing_ok=True)
 
@@ -183,6 +222,7 @@ class FeatureStore:
             self.samples = {key: samples[key] for key in samples.files}
         self.dims: dict[str, int] = self.index["dims"]
         self.tasks: dict[str, tuple[int, ...]] = {t: tuple(s) for t, s in self.index["tasks"].items()}
+        self.shapes: dict[str, tuple[int, ...]] = {m: tuple(s) for m, s in self.index.get("shapes", {}).items()}
         self._shards: dict[tuple[str, int], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -242,7 +282,8 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
         root: the store's folder (``affectlab data prepare ... --out``).
         modalities: which stored modalities to serve; None serves all.
         max_steps: rows per modality and sample, at most (evenly subsampled).
-        class_names: task -> class names, for classification tasks (e.g. MOSEI's six emotions).
+        class_names: task -> class names, for classification tasks (e.g. MOSEI's six emotions); None serves
+            the names the store was prepared with, if any.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
     """
@@ -252,8 +293,14 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
         super().__init__()
         self.root, self.max_steps, self.batch_size, self.num_workers = root, max_steps, batch_size, num_workers
         self.requested = modalities
-        self.class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
+        self.configured_class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
         self.store: FeatureStore | None = None
+
+    @property
+    def class_names(self) -> dict[str, tuple[str, ...]]:
+        if self.configured_class_names:
+            return self.configured_class_names
+        return {k: tuple(v) for k, v in self._open().index.get("class_names", {}).items()}
 
     def _open(self) -> FeatureStore:
         if self.store is None:
@@ -290,4 +337,21 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
         return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
 
     def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)
+        shapes = {m: s for m, s in self._open().shapes.items() if m in self.modalities}
+        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, UnflattenSteps(shapes))
+
+
+class UnflattenSteps:
+    """Collate as ``collate_padded`` (rows padded per batch, with masks), then give modalities stored as
+    flattened pictures their step shape back: ``[B, T, D]`` -> ``[B, T, *shape]`` (e.g. ``[B, T, 3, S, S]``).
+    A class, not a closure, so loader worker processes can unpickle it."""
+
+    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        self.shapes = shapes
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = collate_padded(samples)
+        for modality, shape in self.shapes.items():
+            rows = batch[modality]  # (B, T, D)
+            batch[modality] = rows.view(*rows.shape[:2], *shape)  # (B, T, *shape)
+        return batch

@@ -1,9 +1,9 @@
 """The native on-disk layouts of the data sets AffectLab reads, by name.
 
 A recipe or command that is given a data set name looks it up here: ``synth`` is AffectSynth (generated on
-first use); the others are read from the user's own copy, laid out as their authors distribute them. Until a
-data set's reader lands (issue 4), asking for it fails with ``layout_error``, which names the folder it looked
-in and the layout it expects, so a researcher can prepare the copy while the reader is being written.
+first use); the others are read from the user's own copy, laid out as their authors distribute them. A name
+whose reader has not landed, or an unlabelled data set (VoxCeleb2) where labels are needed, fails with
+``layout_error``, which names the folder it looked in and the layout it expects.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "train/<Anger|Disgust|Fear|Happy|Neutral|Sad|Surprise>/<clip>.avi\n"
         "validation/<emotion>/<clip>.avi\n"
         "test/<emotion>/<clip>.avi",
+        reader="affectlab.data.caer.CaerDataModule",
     ),
     "meld": DatasetLayout(
         "meld", "MELD: Friends utterances with emotion (7) and sentiment (3) labels (13,708 utterances)", "data/meld",
@@ -42,6 +43,7 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "train_splits/dia<Dialogue_ID>_utt<Utterance_ID>.mp4\n"
         "dev_splits_complete/dia<Dialogue_ID>_utt<Utterance_ID>.mp4\n"
         "output_repeated_splits_test/dia<Dialogue_ID>_utt<Utterance_ID>.mp4",
+        reader="affectlab.data.meld.MeldDataModule",
     ),
     "mosei": DatasetLayout(
         "mosei", "CMU-MOSEI: computational sequences of the CMU Multimodal SDK (23,453 segments)", "data/mosei",
@@ -79,6 +81,7 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
         "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4",
         labelled=False,
+        reader="affectlab.data.voxceleb2.VoxCeleb2DataModule",
     ),
 }
 
@@ -108,10 +111,16 @@ def dataset_layout(name: str) -> DatasetLayout:
 
 
 def layout_error(name: str, root: str | Path | None = None) -> DataError:
-    """The error for a data set whose reader does not exist yet: where it looked and what it expects there."""
+    """The error for a data set whose reader does not exist yet, or (unlabelled data sets) that cannot serve
+    what was asked: where it looked and what it expects there."""
     layout = dataset_layout(name)
     root = Path(root or layout.default_root)
     tree = "\n".join(f"    {root}/{line}" for line in layout.layout.splitlines())
+    if layout.reader is not None:
+        what = ("unlabelled: it serves self-supervised pretraining only, with no labels to train or test on"
+                if not layout.labelled else "not usable here")
+        return DataError(f"{name} ({layout.description}) is {what}. It is read ({layout.reader}) from {root}, "
+                         f"laid out as distributed:\n{tree}")
     return DataError(
         f"no reader for {name!r} ({layout.description}) in this version of AffectLab yet. Once it lands it will "
         f"read {root} (change it with --data-root), laid out as distributed:\n{tree}\n"

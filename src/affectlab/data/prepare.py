@@ -3,8 +3,8 @@
 Data sets that hold precomputed features (``mosei``, ``mmsa``, ``openface``, ``pyfeat``) are read with their
 reader and every sample of every split is written to the store (``data/feature_store.py``), with a progress
 bar; an interrupted preparation resumes at its last finished shard, a finished one is not redone. Video data
-sets (face detection, alignment, crops, then features from a named encoder) need video decoding, which lands
-with the video readers.
+sets (``meld``, ``caer``, ``voxceleb2``) are decoded, their faces detected, aligned and cropped, and the crops
+stored per frame (``data/video_prepare.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from affectlab.data.feature_store import FeatureStoreWriter, StoreSample
 from affectlab.data.splits import SPLITS
-from affectlab.errors import DataError
+from affectlab.errors import ConfigError, DataError
 
 
 def feature_datamodule(name: str, raw: str, **options: Any):
@@ -37,13 +37,17 @@ def feature_datamodule(name: str, raw: str, **options: Any):
 
         return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", 500))
     from affectlab.data.layouts import dataset_layout, layout_error
+    from affectlab.data.video_prepare import VIDEO_SETS
 
     layout = dataset_layout(name)
     if layout.reader is None:
         raise layout_error(name, raw)
-    raise DataError(f"data prepare: {name} holds images or video; preparing it (face crops, features from an "
-                    "encoder) needs video decoding, which is not in this version yet. Feature data sets: mosei, "
-                    "mmsa, openface, pyfeat")
+    if name in VIDEO_SETS:
+        raise DataError(f"data prepare: {name} is a video data set: its clips become face crops "
+                        "(affectlab.data.video_prepare.prepare_video), not feature rows")
+    raise DataError(f"data prepare: {name} holds face images, which its reader serves directly (--data {name}); "
+                    f"prepare converts feature data sets (mosei, mmsa, openface, pyfeat) and video data sets "
+                    f"({', '.join(VIDEO_SETS)})")
 
 
 def store_samples(module, start: int) -> Iterator[StoreSample]:
@@ -61,7 +65,20 @@ def store_samples(module, start: int) -> Iterator[StoreSample]:
             position += 1
 
 
-def prepare(name: str, raw: str, out: str, shard_samples: int = 4096, max_rows: int = 500) -> Path:
+def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = 500,
+            **video_options: Any) -> Path:
+    """Prepare data set ``name`` from ``raw`` into the store ``out``; ``video_options`` go to ``prepare_video``
+    for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ...)."""
+    from affectlab.data.video_prepare import VIDEO_SETS, prepare_video
+
+    if name in VIDEO_SETS:
+        prepare_video(name, raw, out, shard_samples=shard_samples or 256, **video_options)
+        return Path(out)
+    if video_options:
+        flags = ", ".join("--" + key.replace("_", "-") for key in video_options)
+        raise ConfigError(f"data prepare: {flags} only apply to video data sets ({', '.join(VIDEO_SETS)}), not to "
+                          f"{name}")
+    shard_samples = shard_samples or 4096
     module = feature_datamodule(name, raw, max_rows=max_rows)
     module.setup()
     first = module.dataset("train")[0]

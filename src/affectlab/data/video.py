@@ -98,6 +98,9 @@ class VideoReader:
         av = _av()
         kept, next_time, last_time = 0, 0.0, -1.0
         try:
+            # One colour converter for the whole stream: frame.to_ndarray(format=...) builds a new one per frame,
+            # which costs more than decoding a small frame.
+            to_rgb = av.video.reformatter.VideoReformatter()
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
@@ -112,7 +115,7 @@ class VideoReader:
                         next_time += 1.0 / self.fps * max(1, int((time - next_time) * self.fps) + 1)
                     elif index % self.every:
                         continue
-                    yield VideoFrame(index, time, frame.to_ndarray(format="rgb24"))
+                    yield VideoFrame(index, time, to_rgb.reformat(frame, format="rgb24").to_ndarray())
                     kept += 1
                     if self.max_frames is not None and kept >= self.max_frames:
                         return

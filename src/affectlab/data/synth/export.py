@@ -226,3 +226,165 @@ def export_frame_tables(arrays: AffectSynthArrays, out: str | Path, tool: str = 
         labels.append(f"clip_{clip:05d}.csv,{EMOTIONS[int(arrays.emotion[clip])]},person{int(arrays.identity[clip])}")
     (out / "labels.csv").write_text("\n".join(labels) + "\n")
     return len(arrays)
+
+
+# -- video data sets ----------------------------------------------------------------------------------------------
+# AffectSynth's frames are 64x64 and filled by the head; MTCNN looks for faces of 20 px and more with context
+# around them. So each frame is upscaled to ``face_size`` and placed in a larger scene (width, height), as a
+# face sits in a TV frame; its position is drawn per clip and drifts a pixel or two over time.
+VIDEO_SCENE = (160, 128)
+VIDEO_FACE_SIZE = 96
+
+
+def _identity_splits(arrays: AffectSynthArrays, fractions: dict[str, float]) -> dict[int, str]:
+    """identity -> split: the last identities go to the splits named in ``fractions`` (at least one each, in
+    reverse order of the dict), the rest to ``train``; so the official splits are identity-disjoint here."""
+    identities = np.unique(arrays.identity).tolist()
+    split_of = {identity: "train" for identity in identities}
+    end = len(identities)
+    for split, fraction in reversed(list(fractions.items())):
+        count = max(1, round(fraction * len(identities)))
+        for identity in identities[max(1, end - count):end]:
+            split_of[identity] = split
+        end = max(1, end - count)
+    return split_of
+
+
+def scene_video(frames: np.ndarray, rng: np.random.Generator, scene: tuple[int, int] = VIDEO_SCENE,
+                face_size: int = VIDEO_FACE_SIZE, num_frames: int | None = None) -> np.ndarray:
+    """``[T', H, W, 3]`` uint8: a clip's ``[T, h, w, 3]`` frames upscaled to ``face_size`` in a scene of
+    ``scene`` (width, height) pixels over a soft two-colour gradient with a darker block (furniture). With
+    ``num_frames``, the clip is played forwards and backwards until it is that long (for long test videos)."""
+    from PIL import Image
+
+    width, height = scene
+    if face_size > min(width, height):
+        raise ValueError(f"face_size {face_size} does not fit a {width}x{height} scene")
+    top, bottom = rng.uniform(60, 200, 3), rng.uniform(40, 160, 3)
+    weights = np.linspace(0.0, 1.0, height)[:, None, None]  # (H, 1, 1)
+    background = np.broadcast_to((1 - weights) * top + weights * bottom, (height, width, 3)).copy()
+    bx = int(rng.integers(0, width // 2))
+    background[height * 2 // 3:, bx:bx + width // 3] *= 0.6
+    x0, y0 = int(rng.integers(0, width - face_size + 1)), int(rng.integers(0, height - face_size + 1))
+    count = len(frames)
+    order = np.arange(count) if num_frames is None else _ping_pong(count, num_frames)
+    out = np.empty((len(order), height, width, 3), np.uint8)
+    faces = [np.asarray(Image.fromarray(np.asarray(f)).resize((face_size, face_size), Image.BILINEAR)) for f in frames]
+    for t, source in enumerate(order):
+        dx = int(round(np.sin(t / 7.0)))  # a small drift: sampled frames are not all identical
+        x, y = min(max(x0 + dx, 0), width - face_size), y0
+        out[t] = background.astype(np.uint8)
+        out[t, y:y + face_size, x:x + face_size] = faces[source]
+    return out
+
+
+def _ping_pong(count: int, length: int) -> np.ndarray:
+    """Frame indices 0, 1, ..., count-1, count-2, ..., 0, 1, ... of ``length``: a clip played back and forth."""
+    cycle = np.concatenate([np.arange(count), np.arange(count - 2, 0, -1)]) if count > 1 else np.zeros(1, int)
+    return np.resize(cycle, length)
+
+
+def _write_clip(arrays: AffectSynthArrays, clip: int, path: Path, rng: np.random.Generator, fps: float,
+                frames_per_clip: int | None, codec: str = "libx264") -> None:
+    from affectlab.data.video import write_video
+
+    write_video(path, scene_video(np.asarray(arrays.frames[clip]), rng, num_frames=frames_per_clip), fps=fps,
+                codec=codec)
+
+
+def _timestamp(seconds: float) -> str:
+    """MELD's StartTime/EndTime format, hh:mm:ss,mmm."""
+    ms = int(round(seconds * 1000))
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
+                utterances_per_dialogue: int = 3, seed: int = 0) -> dict[str, int]:
+    """Write ``arrays`` as MELD (``data/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
+
+    Each identity is a speaker (``Person 03``), each clip an utterance: its words, its emotion in MELD's name
+    (happy -> joy, sad -> sadness), its sentiment from AffectSynth's score (below -0.5 negative, above 0.5
+    positive), consecutive clips of a split grouped into dialogues. Splits are identity-disjoint: the last 20 %
+    of identities are test, the 15 % before them dev. Returns utterances per split (train, val, test).
+    """
+    import csv
+
+    from affectlab.data.meld import COLUMNS, MELD_TO_CANONICAL, SPLIT_FILES
+    from affectlab.data.synth import decode
+
+    meld_name = {canonical: meld for meld, canonical in MELD_TO_CANONICAL.items()}
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    split_of = _identity_splits(arrays, {"val": 0.15, "test": 0.2})
+    counts = {}
+    for split, (csv_name, folder) in SPLIT_FILES.items():
+        clips = [c for c in range(len(arrays)) if split_of[int(arrays.identity[c])] == split]
+        rows = []
+        for k, clip in enumerate(clips):
+            dialogue, utterance = divmod(k, utterances_per_dialogue)
+            score = float(arrays.sentiment[clip])
+            sentiment = "negative" if score < -0.5 else "positive" if score > 0.5 else "neutral"
+            words = decode(np.asarray(arrays.text[clip])[: int(arrays.text_len[clip])])
+            start = 2.0 * utterance + 60.0 * dialogue
+            length = (frames_per_clip or arrays.config.num_frames) / fps
+            rows.append([k + 1, " ".join(words).capitalize() + ".", f"Person {int(arrays.identity[clip]):02d}",
+                         meld_name[EMOTIONS[int(arrays.emotion[clip])]], sentiment, dialogue, utterance, 1,
+                         1 + dialogue // 10, _timestamp(start), _timestamp(start + length)])
+            _write_clip(arrays, clip, out / folder / f"dia{dialogue}_utt{utterance}.mp4", rng, fps, frames_per_clip)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / csv_name, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+        (out / folder).mkdir(parents=True, exist_ok=True)  # an empty split still has its folder
+        counts[split] = len(rows)
+    return counts
+
+
+def export_caer(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
+                seed: int = 0) -> dict[str, int]:
+    """Write ``arrays`` as CAER (``data/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
+    part 2 in AVI, as CAER's clips), numbered per folder. Identity-disjoint splits: the last 20 % of
+    identities are test, the 10 % before them validation. Returns clips per split (train, val, test)."""
+    from affectlab.data.caer import CAER_CLASSES, CAER_SPLITS
+
+    folder_of = {emotion: folder for folder, emotion in CAER_CLASSES.items()}
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    split_of = _identity_splits(arrays, {"val": 0.1, "test": 0.2})
+    counts: dict[str, int] = {split: 0 for split in CAER_SPLITS}
+    numbers: dict[Path, int] = {}
+    for clip in range(len(arrays)):
+        split = split_of[int(arrays.identity[clip])]
+        folder = out / CAER_SPLITS[split] / folder_of[EMOTIONS[int(arrays.emotion[clip])]]
+        numbers[folder] = numbers.get(folder, 0) + 1
+        _write_clip(arrays, clip, folder / f"{numbers[folder]:04d}.avi", rng, fps, frames_per_clip, codec="mpeg4")
+        counts[split] += 1
+    for split_folder in CAER_SPLITS.values():
+        (out / split_folder).mkdir(parents=True, exist_ok=True)
+    return counts
+
+
+def export_voxceleb2(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
+                     clips_per_video: int = 2, test_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:
+    """Write ``arrays`` as VoxCeleb2 (``data/voxceleb2.py``): ``<dev|test>/mp4/id<NNNNN>/<video id>/<NNNNN>.mp4``,
+    each identity a speaker, its clips grouped ``clips_per_video`` to a (YouTube-like, 11 characters) video id;
+    the last ``test_fraction`` of identities are test (speaker-disjoint). Returns clips per set (dev, test)."""
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"))
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    split_of = _identity_splits(arrays, {"test": test_fraction})
+    counts = {"dev": 0, "test": 0}
+    for identity in np.unique(arrays.identity).tolist():
+        split = "test" if split_of[identity] == "test" else "dev"
+        clips = np.flatnonzero(np.asarray(arrays.identity) == identity)
+        for start in range(0, len(clips), clips_per_video):
+            video = "".join(rng.choice(alphabet, 11))
+            for k, clip in enumerate(clips[start:start + clips_per_video]):
+                path = out / split / "mp4" / f"id{identity:05d}" / video / f"{k + 1:05d}.mp4"
+                _write_clip(arrays, int(clip), path, rng, fps, frames_per_clip)
+                counts[split] += 1
+    return counts
+
+
+VIDEO_EXPORTERS = {"meld": export_meld, "caer": export_caer, "voxceleb2": export_voxceleb2}

@@ -1,0 +1,91 @@
+"""CAER (Lee et al. 2019, "Context-Aware Emotion Recognition Networks", https://caer-dataset.github.io): clips of
+TV shows, each in the folder of its emotion, in three official splits.
+
+Expected under ``root`` (as distributed)::
+
+    train/<Anger|Disgust|Fear|Happy|Neutral|Sad|Surprise>/<clip>.avi
+    validation/<Anger|...|Surprise>/<clip>.avi
+    test/<Anger|...|Surprise>/<clip>.avi
+
+Splits: the official train / validation (served as ``val``) / test. CAER has no subject ids: ``subject`` is
+-1, and splits cannot be checked for identity leakage. Target: ``emotion`` ``[B]`` long, CAER's seven folders
+mapped onto AffectLab's canonical order (``contract.EMOTIONS``; the names match one to one). Files of another
+video format (``.mp4``, ...) are read as well, so a re-encoded copy works; other files are ignored and
+reported by ``affectlab data check caer``, as are folders that are no emotion of CAER's.
+
+Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (CAER's point is the context
+around the face, ``data/video_clips.py``); face crops come from ``affectlab data prepare caer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from affectlab.data.contract import EMOTIONS
+from affectlab.data.video import VIDEO_SUFFIXES
+from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.errors import DataError
+
+CAER_CLASSES = {"Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",
+                "Sad": "sad", "Surprise": "surprise"}
+CAER_SPLITS = {"train": "train", "val": "validation", "test": "test"}  # AffectLab split -> folder
+
+
+def layout_tree(root: Path) -> str:
+    classes = "|".join(CAER_CLASSES)
+    return "\n".join(f"    {root}/{folder}/<{classes}>/<clip>.avi" for folder in CAER_SPLITS.values())
+
+
+def scan_caer(root: str | Path) -> VideoScan:
+    """Every clip of every split with its emotion; folders that are no CAER emotion are errors (a mislabelled
+    copy), files that are no video are ignored (listed)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"caer: root {root} is not a folder; expected CAER's clips there:\n{layout_tree(root)}")
+    found = VideoScan([])
+    for split, folder in CAER_SPLITS.items():
+        base = root / folder
+        if not base.is_dir():
+            raise DataError(f"caer: split folder {base} is missing; expected\n{layout_tree(root)}")
+        for entry in sorted(base.iterdir()):
+            if not entry.is_dir():
+                found.ignored.append(str(entry))
+                continue
+            if entry.name not in CAER_CLASSES:
+                found.errors.append(f"caer: {entry} is not an emotion folder of CAER (expected one of "
+                                    f"{', '.join(CAER_CLASSES)})")
+                continue
+            label = EMOTIONS.index(CAER_CLASSES[entry.name])
+            for path in sorted(entry.iterdir()):
+                if path.suffix.lower() not in VIDEO_SUFFIXES:
+                    found.ignored.append(str(path))
+                    continue
+                found.clips.append(VideoClip(path, split, {"emotion": label}, -1, f"{folder}/{entry.name}/{path.name}"))
+    if not found.clips and not found.errors:
+        found.errors.append(f"caer: no clips under {root}; expected\n{layout_tree(root)}")
+    return found
+
+
+class CaerDataModule(VideoClipDataModule):
+    """CAER's clips with their emotion, official splits (module docstring: the layout).
+
+    Args:
+        root: CAER's folder, laid out as distributed.
+        num_frames: frames per clip, evenly spaced over it.
+        image_size: frames are resized to this square size.
+        corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
+        batch_size: clips per batch.
+        num_workers: data loader worker processes.
+    """
+
+    name = "caer"
+    tasks = ("emotion",)
+    task_dtypes = {"emotion": "int64"}
+    class_names = {"emotion": EMOTIONS}
+
+    def __init__(self, root: str = "data/caer", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
+                 batch_size: int = 16, num_workers: int = 0) -> None:
+        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers)
+
+    def scan(self) -> VideoScan:
+        return scan_caer(self.root)
