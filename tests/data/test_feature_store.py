@@ -3,12 +3,16 @@ training from a store through the CLI."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
 from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
 
+from affectlab.data import feature_store
 from affectlab.data.affectsynth import AffectSynthDataModule
 from affectlab.data.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
 from affectlab.data.mosei import MoseiDataModule
@@ -67,6 +71,74 @@ def test_interrupted_preparation_resumes_to_the_same_store(tmp_path):
     for i in range(len(samples)):
         assert np.array_equal(resumed.features(i, "a"), whole.features(i, "a"))
     assert not (tmp_path / "s" / "progress.json").exists()
+
+
+def _killed_at(samples, position):
+    yield from samples[:position]
+    raise KeyboardInterrupt
+
+
+def _assert_same_store(a, b, n):
+    a, b = FeatureStore(a), FeatureStore(b)
+    assert a.index == b.index and set(a.samples) == set(b.samples)
+    for key in a.samples:
+        assert np.array_equal(a.samples[key], b.samples[key]), key
+    for i in range(n):
+        for modality in ("a", "b"):
+            assert np.array_equal(a.features(i, modality), b.features(i, modality))
+
+
+def test_progress_stays_small_and_a_crash_before_recording_a_shard_is_harmless(tmp_path, monkeypatch):
+    samples = _samples()
+    real, yielded = feature_store._atomic_json, []
+
+    def counted():
+        for sample in samples:
+            yielded.append(sample.id)
+            yield sample
+
+    def killed_before_recording_the_ninth_shard(path, content):
+        if path.name == "progress.json":
+            if len(content["shards"]) == 9:  # shard 8's rows and records file are written, progress.json is not
+                raise KeyboardInterrupt
+        real(path, content)
+
+    monkeypatch.setattr(feature_store, "_atomic_json", killed_before_recording_the_ninth_shard)
+    writer = _writer(tmp_path / "s", shard=2)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write(counted(), len(samples), state=lambda: {"yielded": len(yielded)})
+    monkeypatch.setattr(feature_store, "_atomic_json", real)
+    progress = json.loads((tmp_path / "s" / "progress.json").read_text())
+    assert set(progress) == {"shards", "caller"} and progress["shards"] == [{"count": 2}] * 8  # no per-sample records
+    assert (tmp_path / "s" / "progress.json").stat().st_size < 40 * 8 + 64  # one small entry per shard
+    assert writer.done() == 16 and writer.written_ids() == list(range(16)) and writer.saved_state() == {"yielded": 16}
+    stale = tmp_path / "s" / "progress_records" / "shard_00008.json"
+    assert stale.is_file()  # the unrecorded shard's records file: ignored, then rewritten
+    stale.write_text("{ killed mid-write")
+    (tmp_path / "s" / "progress_records" / "shard_00009.json").write_text("not json either")
+    assert writer.written_ids() == list(range(16))
+    writer.write(iter(samples[writer.done():]), len(samples))
+    assert not (tmp_path / "s" / "progress.json").exists() and not (tmp_path / "s" / "progress_records").exists()
+    _writer(tmp_path / "whole", shard=2).write(iter(samples), len(samples))
+    _assert_same_store(tmp_path / "s", tmp_path / "whole", len(samples))
+    index = (tmp_path / "s" / "index.json").read_bytes()
+    _writer(tmp_path / "s", shard=2).write(iter(samples), len(samples))  # complete: a re-run does nothing
+    assert (tmp_path / "s" / "index.json").read_bytes() == index
+
+
+def test_an_unfinished_store_of_an_earlier_version_with_records_in_progress_json_resumes(tmp_path):
+    samples = _samples()
+    writer = _writer(tmp_path / "s")
+    with pytest.raises(KeyboardInterrupt):
+        writer.write(_killed_at(samples, 10), len(samples))
+    records = [r for shard in (0, 1) for r in json.loads(
+        (tmp_path / "s" / "progress_records" / f"shard_{shard:05d}.json").read_text())["records"]]
+    shutil.rmtree(tmp_path / "s" / "progress_records")
+    (tmp_path / "s" / "progress.json").write_text(json.dumps({"shards": [{"count": 4}] * 2, "records": records}))
+    assert writer.done() == 8 and writer.written_ids() == list(range(8))
+    writer.write(iter(samples[writer.done():]), len(samples))
+    _writer(tmp_path / "whole").write(iter(samples), len(samples))
+    _assert_same_store(tmp_path / "s", tmp_path / "whole", len(samples))
 
 
 @pytest.fixture(scope="module")

@@ -124,7 +124,11 @@ class Recipe:
             raise layout_error(options.dataset, options.data_root)
         if options.dataset != "synth":
             what = {"mosei": "feature sequences (the original set-up on precomputed features)",
-                    "mmsa": "feature sequences", "disfa": "face frames with action units"}.get(
+                    "mmsa": "feature sequences", "disfa": "face frames with action units",
+                    "caer": "video clips with 7 emotion labels",
+                    "meld": "utterance video clips with emotion (7) and sentiment (3) labels",
+                    "openface": "per-frame face analysis tables with emotion labels",
+                    "pyfeat": "per-frame face analysis tables with emotion labels"}.get(
                         options.dataset, "face images only")
             raise ConfigError(
                 f"recipe: {options.dataset} is read ({layout.reader}) and holds {what}, but its recipe (pretraining "

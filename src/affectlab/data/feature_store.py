@@ -5,6 +5,9 @@ pickles cannot serve that. ``affectlab data prepare`` converts a data set once i
 
     <store>/index.json                      what is stored (written last, atomically: its presence = complete)
     <store>/progress.json                   how far an unfinished preparation got (removed when complete)
+    <store>/progress_records/shard_00000.json
+                                            an unfinished preparation's records of one finished shard: per
+                                            sample id, split, targets, rows (removed when complete)
     <store>/<modality>/shard_00000.npy      float16 rows [R, D_m], samples' rows contiguous, R <= shard_rows
     <store>/samples.npz                     per sample: id, split, for each modality (shard, start, length),
                                             and each task's target (+ mask)
@@ -15,16 +18,20 @@ picture per row; ``index.json`` then records its step shape (``shapes``, e.g. ``
 data module serves it as ``[B, T, 3, 64, 64]`` again. ``index.json`` may also hold the class names of its
 classification tasks (``class_names``), which the data module serves when the config names none.
 
-Writing is resumable: samples are written in a fixed order, each finished shard is recorded in
-``progress.json`` (replaced atomically, with whatever bookkeeping the caller saves beside it), and a
-restarted preparation continues after the last recorded shard; a preparation whose ``index.json`` exists is
-complete and re-running it does nothing.
+Writing is resumable: samples are written in a fixed order; each finished shard's per-sample records (id,
+split, targets, rows) go to their own file in ``progress_records/``, then the shard is recorded in
+``progress.json`` (replaced atomically; it holds each finished shard's sample count and whatever bookkeeping
+the caller saves beside it, no per-sample records, so it stays small however many samples are written), and a
+restarted preparation continues after the last shard ``progress.json`` lists (a records file of a later shard,
+from a try killed before it recorded that shard, is ignored and rewritten); a preparation whose
+``index.json`` exists is complete and re-running it does nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable, Iterable
@@ -40,7 +47,7 @@ from affectlab.data.mosei import collate_padded
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
 
-INDEX, PROGRESS, SAMPLES = "index.json", "progress.json", "samples.npz"
+INDEX, PROGRESS, SAMPLES, RECORDS = "index.json", "progress.json", "samples.npz", "progress_records"
 STORE_VERSION = 1
 
 
@@ -95,23 +102,36 @@ class FeatureStoreWriter:
     def complete(self) -> bool:
         return (self.path / INDEX).is_file()
 
+    def _progress(self) -> dict[str, Any] | None:
+        path = self.path / PROGRESS
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def _records_file(self, shard: int) -> Path:
+        return self.path / RECORDS / f"shard_{shard:05d}.json"
+
+    def _recorded(self, progress: dict[str, Any]) -> list[dict[str, Any]]:
+        """The records of the shards ``progress`` lists, in order; records files of later shards are ignored."""
+        if "records" in progress:  # an earlier AffectLab kept every record in progress.json itself
+            return list(progress["records"])
+        records: list[dict[str, Any]] = []
+        for shard in range(len(progress["shards"])):
+            records += json.loads(self._records_file(shard).read_text())["records"]
+        return records
+
     def done(self) -> int:
         """Samples written by earlier tries (whole shards only): where a resumed preparation starts."""
-        if not (self.path / PROGRESS).is_file():
-            return 0
-        return sum(s["count"] for s in json.loads((self.path / PROGRESS).read_text())["shards"])
+        progress = self._progress()
+        return 0 if progress is None else sum(s["count"] for s in progress["shards"])
 
     def written_ids(self) -> list[int]:
         """Ids of the samples written by earlier tries (whole shards only), in the order written."""
-        if not (self.path / PROGRESS).is_file():
-            return []
-        return [r["id"] for r in json.loads((self.path / PROGRESS).read_text()).get("records", [])]
+        progress = self._progress()
+        return [] if progress is None else [r["id"] for r in self._recorded(progress)]
 
     def saved_state(self) -> dict[str, Any] | None:
         """What ``write``'s ``state()`` returned when the last finished shard was recorded (None: no shard yet)."""
-        if not (self.path / PROGRESS).is_file():
-            return None
-        return json.loads((self.path / PROGRESS).read_text()).get("caller")
+        progress = self._progress()
+        return None if progress is None else progress.get("caller")
 
     def write(self, samples: Iterable[StoreSample], total: int | None, progress: Any = None,
               state: Callable[[], dict[str, Any]] | None = None) -> None:
@@ -122,17 +142,25 @@ class FeatureStoreWriter:
         (counts, skipped files) of the samples already stored (``saved_state``)."""
         if self.complete:
             return
-        self.path.mkdir(parents=True, exist_ok=True)
-        progress_state = (json.loads((self.path / PROGRESS).read_text()) if (self.path / PROGRESS).is_file()
-                          else {"shards": []})
-        records: list[dict[str, Any]] = list(progress_state.get("records", []))
+        (self.path / RECORDS).mkdir(parents=True, exist_ok=True)
+        progress_state = self._progress() or {"shards": []}
+        records = self._recorded(progress_state)
+        if "records" in progress_state:  # an earlier AffectLab's progress.json: its records move to their files
+            del progress_state["records"]
+            start = 0
+            for shard, entry in enumerate(progress_state["shards"]):
+                _atomic_json(self._records_file(shard), {"records": records[start : start + entry["count"]]})
+                start += entry["count"]
+            _atomic_json(self.path / PROGRESS, progress_state)
         buffer: list[StoreSample] = []
         for sample in samples:
             buffer.append(sample)
             if len(buffer) == self.shard_samples:
-                records += self._flush(buffer, len(progress_state["shards"]))
+                shard = len(progress_state["shards"])
+                shard_records = self._flush(buffer, shard)
+                _atomic_json(self._records_file(shard), {"records": shard_records})  # before progress.json lists it
+                records += shard_records
                 progress_state["shards"].append({"count": len(buffer)})
-                progress_state["records"] = records
                 if state is not None:
                     progress_state["caller"] = state()
                 _atomic_json(self.path / PROGRESS, progress_state)
@@ -199,6 +227,7 @@ class FeatureStoreWriter:
             index["class_names"] = self.class_names
         _atomic_json(self.path / INDEX, index)
         (self.path / PROGRESS).unlink(missing_ok=True)
+        shutil.rmtree(self.path / RECORDS, ignore_errors=True)
 
 
 def _jsonable(targets: dict[str, Any]) -> dict[str, Any]:

@@ -183,17 +183,18 @@ class UnreadableFiles:
     """The unreadable files a data module met: each named once in a warning, all summed up in ``report``.
 
     Samples that failed to load reach the main process as ``{"skipped": path}`` (also from loader workers)
-    and ``collate_skipping`` gathers them into ``batch["skipped"]``; ``take`` removes that entry.
+    and ``collate_skipping`` gathers them into ``batch["skipped"]``; ``take`` removes that entry. ``kind``
+    names what a file holds in the messages (``image``, ``clip``).
     """
 
-    def __init__(self, dataset: str) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: str, kind: str = "image") -> None:
+        self.dataset, self.kind = dataset, kind
         self.paths: list[str] = []
 
     def take(self, batch: dict[str, Any]) -> dict[str, Any]:
         for path in batch.pop("skipped", []):
             if path not in self.paths:
-                warnings.warn(f"{self.dataset}: skipped unreadable image {path}", stacklevel=2)
+                warnings.warn(f"{self.dataset}: skipped unreadable {self.kind} {path}", stacklevel=2)
                 self.paths.append(path)
         return batch
 
@@ -201,7 +202,7 @@ class UnreadableFiles:
         if not self.paths:
             return None
         shown = ", ".join(self.paths[:5]) + (f" and {len(self.paths) - 5} more" if len(self.paths) > 5 else "")
-        return f"{self.dataset}: skipped {len(self.paths)} unreadable image(s): {shown}"
+        return f"{self.dataset}: skipped {len(self.paths)} unreadable {self.kind}(s): {shown}"
 
 
 class ReportsUnreadable:

@@ -206,7 +206,7 @@ class VideoClipDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         self.num_frames, self.image_size, self.corrupt = num_frames, image_size, corrupt
         self.batch_size, self.num_workers = batch_size, num_workers
         self.modalities = ("video",)
-        self.unreadable = UnreadableFiles(self.name)
+        self.unreadable = UnreadableFiles(self.name, kind="clip")
         self.clips: list[VideoClip] = []
         self.splits: dict[str, np.ndarray] = {}
         self.missing: list[str] = []  # clips the layout lists but the disk lacks (left out)
