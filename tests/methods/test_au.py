@@ -116,3 +116,22 @@ def test_exported_onnx_model_matches_pytorch(tiny_data, tmp_path):
     for got, want in zip(session.run(None, {"frames": frames.numpy()}), expected):
         assert np.abs(got - want.numpy()).max() < 1e-4
     assert [a.path for a in mlflow_client(store).list_artifacts(run_id, "export")] == ["export/au.onnx"]
+
+
+def test_backbone_init_loads_an_earlier_runs_backbone_and_miro_takes_it_as_oracle(tmp_path):
+    from affectlab.errors import ConfigError
+    from affectlab.methods import MiroAU
+
+    source = AUModel("test_convnext", feature_stage=-1)
+    for p in source.backbone.parameters():
+        torch.nn.init.normal_(p)  # far from any fresh initialisation
+    path = tmp_path / "best.ckpt"
+    torch.save({"state_dict": source.state_dict()}, path)
+    model = MiroAU("test_convnext", feature_stage=-1, backbone_init=str(path))
+    for (name, a), b, c in zip(source.backbone.state_dict().items(), model.backbone.state_dict().values(),
+                               model.oracle.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(a, c), name
+    with pytest.raises(ConfigError, match="does not fit this backbone"):
+        AUModel("resnet10t", feature_stage=1, backbone_init=str(path))
+    with pytest.raises(ConfigError, match="is not a file"):
+        AUModel("test_convnext", backbone_init=str(tmp_path / "missing.ckpt"))

@@ -51,6 +51,23 @@ def build_stages(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_
     return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=tuple(range(last + 1)), **kwargs)
 
 
+def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
+    """Copies the ``backbone.*`` weights of an AffectLab checkpoint into ``backbone`` (every one must fit)."""
+    from pathlib import Path
+
+    if not Path(checkpoint).is_file():
+        raise ConfigError(f"model.init_args.backbone_init: {checkpoint} is not a file; give the best.ckpt of an "
+                          "earlier AU run (runs/artifacts/<experiment>/<run id>/artifacts/checkpoints/best.ckpt)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+    try:
+        backbone.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ConfigError(f"model.init_args.backbone_init: {checkpoint} does not fit this backbone ({first}); "
+                          "its run must use the same backbone and feature_stage") from None
+
+
 def _head_metrics(head: AUHead) -> nn.Module:
     if head.task == "au":
         return AUOccurrenceMetrics(len(head.aus))
@@ -72,6 +89,10 @@ class AUModel(BaseMethod):
             on the validation epoch (maximising its F1) and uses it at test.
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
+        backbone_init: a checkpoint (``.ckpt`` of an earlier AffectLab run of an AU model with the same backbone,
+            e.g. ``runs/artifacts/<experiment>/<run id>/artifacts/checkpoints/best.ckpt``) whose backbone weights
+            start this model, as FaceFlow starts from pretrained timm weights; loaded with ``weights_only=True``
+            before anything copies the backbone (MIRO's oracle is then the pretrained backbone, as its paper has it).
         augment: train on weakly augmented frames (zoom-and-shift crop, horizontal flip, brightness, contrast:
             ``data/transforms.py``), the same weak view FixMatch's labelled loss sees, so a comparison of the
             two measures the unlabelled data and nothing else.
@@ -90,6 +111,7 @@ class AUModel(BaseMethod):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
         augment: bool = True,
+        backbone_init: str | None = None,
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
         self.augment = augment
@@ -97,6 +119,8 @@ class AUModel(BaseMethod):
             self.backbone = build_stages(backbone, backbone_kwargs, feature_stage)
         except ValueError as error:
             raise ConfigError(f"model.init_args.backbone: {error}") from None
+        if backbone_init is not None:
+            load_backbone(self.backbone, backbone_init)
         channels = self.backbone.feature_info.channels()[-1]
         factories = heads or [OccurrenceHead, IntensityHead]
         self.heads = nn.ModuleList([make(channels) for make in factories])

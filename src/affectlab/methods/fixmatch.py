@@ -60,9 +60,10 @@ class FixMatchAU(AUModel):
         debiased: bool = False,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
+        backbone_init: str | None = None,
     ) -> None:
         super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init)
+                         lr_scheduler_init, backbone_init=backbone_init)
         if not 0.5 < p_cutoff < 1:
             raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
         self.p_cutoff, self.lambda_u, self.debiased = p_cutoff, lambda_u, debiased

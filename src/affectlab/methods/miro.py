@@ -64,9 +64,10 @@ class MiroAU(AUModel):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
         augment: bool = True,
+        backbone_init: str | None = None,
     ) -> None:
         super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init, augment)
+                         lr_scheduler_init, augment, backbone_init)
         if miro_weight < 0 or var_init <= VAR_EPS:
             raise ConfigError(f"model.init_args: miro_weight must be >= 0 and var_init > {VAR_EPS}")
         self.miro_weight, self.encoder_lr_scale = miro_weight, encoder_lr_scale
