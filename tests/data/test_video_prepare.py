@@ -1,5 +1,6 @@
 """Video preparation (data/video_prepare.py, video_clips.py): frame sampling, the no-face policies, damaged files
-skipped and reported, resume after an interruption, and the supervised baseline trained from a prepared store."""
+skipped and reported, resume after an interruption, the supervised baseline trained from a prepared store, and
+features precomputed with a named timm encoder (--encoder) instead of crops."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_caer, export_meld
 from affectlab.data.video import write_video
 from affectlab.data.video_clips import evenly_spaced, sample_frames
-from affectlab.data.video_prepare import FaceCropper, PrepareReport, prepare_video
+from affectlab.data.video_prepare import CropEncoder, FaceCropper, PrepareReport, prepare_video
 from affectlab.errors import ConfigError
 
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))
@@ -115,7 +116,7 @@ def test_interrupted_preparation_resumes_to_the_same_store(synth, tmp_path, monk
         prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
     assert FeatureStoreWriter(tmp_path / "resumed", {}, {}).written_ids() == [0, 1, 2, 3]  # one shard stored
     monkeypatch.setattr(video_prepare, "prepare_clip", real)
-    with pytest.raises(ConfigError, match="unfinished preparation made with .*'size': 16"):
+    with pytest.raises(ConfigError, match=r"unfinished preparation made with size 16 \(not size 24\)"):
         prepare_video("meld", str(raw), str(tmp_path / "resumed"), **{**options, "size": 24})
     resumed = prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
     counts = ("clips", "written", "frames", "face", "nearest", "whole", "dropped", "decoded_frames")
@@ -148,3 +149,132 @@ def test_supervised_baseline_trains_from_a_prepared_meld_store(synth, tmp_path):
     metrics = mlflow_client(runs).get_run(printed_run_id(result.stdout)).data.metrics
     assert metrics["test/num_samples"] == 2 and np.isfinite(metrics["train/loss_epoch"])
     shutil.rmtree(runs)
+
+
+# -- --encoder: features instead of crops ---------------------------------------------------------------------------
+
+
+def _crops(store: FeatureStore, i: int, size: int) -> np.ndarray:
+    """Sample ``i``'s stored crops back as ``[T, S, S, 3]`` uint8 (float16 holds every k/255 closely enough)."""
+    rows = store.features(i, "video").reshape(-1, 3, size, size).transpose(0, 2, 3, 1)
+    return np.rint(rows * 255).astype(np.uint8)
+
+
+def test_encoder_features_are_the_encoder_applied_to_the_crops(synth, tmp_path):
+    raw = tmp_path / "CAER"
+    export_caer(synth, raw)
+    options = dict(num_frames=3, size=32, progress=False)
+    prepare_video("caer", str(raw), str(tmp_path / "crops"), **options)
+    prepare_video("caer", str(raw), str(tmp_path / "features"), encoder="test_vit", encoder_batch=5, **options)
+    crops, features = FeatureStore(tmp_path / "crops"), FeatureStore(tmp_path / "features")
+    encoder = CropEncoder("test_vit", batch=64)  # random init is seeded: the same weights as the preparation's
+    assert encoder.dim == 64 and features.dims == {"video": 64} and features.shapes == {}
+    source = features.index["source"]
+    assert source["encoder"]["name"] == "test_vit" and source["encoder"]["checkpoint"] is None
+    assert source["encoder"]["input_size"] == [160, 160] and source["options"]["encoder"]["name"] == "test_vit"
+    assert np.array_equal(features.samples["id"], crops.samples["id"])
+    for i in range(len(features)):
+        stored = features.features(i, "video")  # [T, 64]
+        assert stored.shape == (3, 64)
+        assert np.allclose(stored, encoder(_crops(crops, i, 32)), atol=1e-2, rtol=1e-2), i
+    data = FeatureStoreDataModule(str(tmp_path / "features"), batch_size=4)
+    batch = next(iter(data.val_dataloader()))
+    assert batch["video"].shape[1:] == (3, 64) and batch["video"].dtype == torch.float32
+
+
+def test_resumed_encoder_preparation_refuses_another_encoder_and_ends_as_an_uninterrupted_one(synth, tmp_path,
+                                                                                              monkeypatch):
+    raw = tmp_path / "MELD.Raw"
+    export_meld(synth, raw)
+    # 3 crops per clip, 7 per encoder batch: clips reach the writer in threes, so the shard of 4 is recorded
+    # while 2 more clips have been counted in the report; the saved report must not count them.
+    options = dict(num_frames=3, size=16, shard_samples=4, encoder="test_vit", encoder_batch=7, progress=False)
+    whole = prepare_video("meld", str(raw), str(tmp_path / "whole"), **options)
+    real, calls = video_prepare.prepare_clip, []
+
+    def killed_at_the_seventh_clip(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video_prepare, "prepare_clip", killed_at_the_seventh_clip)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
+    unfinished = FeatureStoreWriter(tmp_path / "resumed", {}, {})
+    assert unfinished.written_ids() == [0, 1, 2, 3]
+    saved = unfinished.saved_state()["report"]
+    assert (saved["clips"], saved["written"], saved["frames"]) == (4, 4, 12)  # the report at the last stored clip
+    monkeypatch.setattr(video_prepare, "prepare_clip", real)
+    with pytest.raises(ConfigError, match=r"unfinished preparation made with encoder \{'name': 'test_vit', "
+                                          r"'checkpoint': None\} \(not encoder \{'name': 'test_resnet'"):
+        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **{**options, "encoder": "test_resnet"})
+    crops_only = {k: v for k, v in options.items() if not k.startswith("encoder")}
+    with pytest.raises(ConfigError, match=r"made with encoder \{'name': 'test_vit'.*\(not encoder None\)"):
+        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **crops_only)
+    resumed = prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
+    counts = ("clips", "written", "frames", "face", "nearest", "whole", "dropped", "decoded_frames")
+    assert [getattr(resumed, k) for k in counts] == [getattr(whole, k) for k in counts]
+    a, b = FeatureStore(tmp_path / "whole"), FeatureStore(tmp_path / "resumed")
+    assert all(np.array_equal(a.features(i, "video"), b.features(i, "video")) for i in range(len(a)))
+    with pytest.raises(ConfigError, match=r"already holds a complete store of meld made with encoder"):
+        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **crops_only)
+
+
+def test_encoder_checkpoint_loads_local_weights_only_and_names_what_does_not_fit(tmp_path):
+    import timm
+
+    torch.manual_seed(1)
+    trained = timm.create_model("test_vit", pretrained=False, num_classes=7)  # with a classifier, left out on load
+    path = tmp_path / "vit.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in trained.state_dict().items()}}, path)
+    encoder = CropEncoder("test_vit", checkpoint=str(path))
+    assert torch.equal(encoder.model.pos_embed, trained.pos_embed)
+    assert encoder.describe()["checkpoint"]["path"] == str(path.resolve()) and len(encoder.checkpoint["sha256"]) == 64
+    crops = np.random.default_rng(0).integers(0, 256, (5, 24, 24, 3), dtype=np.uint8)
+    trained.reset_classifier(0)
+    x = torch.nn.functional.interpolate(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255, size=(160, 160),
+                                        mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    with torch.no_grad():
+        expected = trained.eval()((x - 0.5) / 0.5).numpy()  # test_vit: mean = std = 0.5
+    assert np.allclose(encoder(crops), expected, atol=1e-5)
+    torch.save(timm.create_model("test_resnet", pretrained=False).state_dict(), tmp_path / "resnet.pt")
+    with pytest.raises(ConfigError, match=r"--encoder-checkpoint: the weights in .*resnet.pt do not fit timm's "
+                                          r"test_vit: \d+ missing keys"):
+        CropEncoder("test_vit", checkpoint=str(tmp_path / "resnet.pt"))
+    torch.save({"weights": PrepareReport()}, tmp_path / "pickled.pt")  # an object, not tensors
+    with pytest.raises(ConfigError, match=r"pickled.pt is not readable with torch.load\(weights_only=True\)"):
+        CropEncoder("test_vit", checkpoint=str(tmp_path / "pickled.pt"))
+    with pytest.raises(ConfigError, match=r"--encoder-checkpoint: .*nowhere.pt does not exist"):
+        prepare_video("meld", str(tmp_path), str(tmp_path / "s"), encoder="test_vit",
+                      encoder_checkpoint=str(tmp_path / "nowhere.pt"))
+    with pytest.raises(ConfigError, match=r"--encoder-checkpoint needs --encoder NAME"):
+        prepare_video("meld", str(tmp_path), str(tmp_path / "s"), encoder_checkpoint=str(path))
+    with pytest.raises(ConfigError, match=r"--encoder: 'resnet_9000' is not a timm model name"):
+        CropEncoder("resnet_9000")
+
+
+def test_supervised_baseline_trains_from_encoder_features_through_the_cli(synth, tmp_path):
+    raw, store, runs = tmp_path / "CAER", tmp_path / "store", tmp_path / "runs"
+    export_caer(synth, raw)
+    prepared = affectlab("data", "prepare", "caer", "--raw", str(raw), "--out", str(store), "--size", "32",
+                         "--num-frames", "3", "--encoder", "test_vit", "--encoder-batch", "16")
+    assert "14 clips stored" in prepared.stdout and "encoder" in prepared.stdout
+    dims = json.loads((store / "index.json").read_text())["dims"]
+    assert dims == {"video": 64}  # test_vit's pooled features
+    config = tmp_path / "features.yaml"
+    config.write_text(
+        "model:\n  init_args:\n    encoders:\n      video:\n"
+        "        class_path: affectlab.nn.encoders.PrecomputedFeatures\n"
+        f"        init_args: {{in_features: {dims['video']}, modality: video}}\n"
+        "    modalities: [video]\n    fusion_dim: 32\n    lr_scheduler_init: null\n"
+    )
+    result = affectlab(
+        "run", "--model", str(CONFIGS / "model/supervised.yaml"), "--config", str(config),
+        "--data", "feature_store", "--data.init_args.root", str(store), "--data.init_args.batch_size", "4",
+        "--trainer.max_epochs", "2", "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false", "--store", str(runs),
+    )
+    metrics = mlflow_client(runs).get_run(printed_run_id(result.stdout)).data.metrics
+    assert metrics["test/num_samples"] == len(FeatureStore(store).split_indices("test"))
+    assert np.isfinite(metrics["train/loss_epoch"])

@@ -150,8 +150,8 @@ def data_command(args: list[str]) -> int:
     synth.add_argument("--out", required=True, help="folder to write")
     _synth_options(synth)
     export = sub.add_parser("export", help="write AffectSynth in a real data set's native layout (for readers' tests)")
-    export.add_argument("name", help="the layout: rafdb, fer2013, expw, affectnet, caer_s (images), meld, caer, "
-                        "voxceleb2 (videos)")
+    export.add_argument("name", help="the layout: rafdb, fer2013, expw, affectnet, caer_s (images), afe (photographs "
+                        "and face boxes), meld, caer, voxceleb2 (videos)")
     export.add_argument("--out", required=True, help="folder to write the data set into")
     export.add_argument("--cache", default="data/affectsynth", help="where AffectSynth is generated (or found)")
     export.add_argument("--styles", nargs="+", default=None,
@@ -177,7 +177,12 @@ def data_command(args: list[str]) -> int:
                        help="a frame without a face: the nearest frame's face box (default), the whole frame, or "
                        "dropped")
     video.add_argument("--min-face-size", dest="min_face_size", type=int, help="MTCNN's smallest face in pixels (20)")
-    video.add_argument("--device", help="where MTCNN runs (cpu, cuda)")
+    video.add_argument("--device", help="where MTCNN and --encoder run (cpu, cuda)")
+    video.add_argument("--encoder", help="a timm model name: store its pooled features of each face crop instead of "
+                       "the crops (random init unless --encoder-checkpoint; nothing is downloaded)")
+    video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
+                       help="a local state dict for --encoder (torch.save(model.state_dict(), PATH))")
+    video.add_argument("--encoder-batch", dest="encoder_batch", type=int, help="crops per encoder forward pass (64)")
     check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
     check.add_argument("name")
     check.add_argument("--root", required=True, help="the data set's folder")
@@ -195,10 +200,10 @@ def data_command(args: list[str]) -> int:
     if options.action == "export":
         from affectlab.data.affectsynth import AffectSynthDataModule
         from affectlab.data.folders import FOLDER_LAYOUTS
-        from affectlab.data.synth.export import VIDEO_EXPORTERS, export_folder_dataset
+        from affectlab.data.synth.export import VIDEO_EXPORTERS, export_afe, export_folder_dataset
 
-        if options.name not in FOLDER_LAYOUTS and options.name not in VIDEO_EXPORTERS:
-            raise ConfigError(f"data export: {options.name!r} is not one of {[*FOLDER_LAYOUTS, *VIDEO_EXPORTERS]}")
+        if options.name not in FOLDER_LAYOUTS and options.name not in VIDEO_EXPORTERS and options.name != "afe":
+            raise ConfigError(f"data export: {options.name!r} is not one of {[*FOLDER_LAYOUTS, 'afe', *VIDEO_EXPORTERS]}")
         styles = options.styles or (["shaded"] if options.name in VIDEO_EXPORTERS else None)
         synth = AffectSynthDataModule(root=options.cache, num_clips=options.num_clips, num_identities=options.num_identities,
                                       num_frames=options.num_frames, image_size=options.image_size, synth_seed=options.seed,
@@ -207,6 +212,8 @@ def data_command(args: list[str]) -> int:
         arrays = synth.arrays
         if options.name in VIDEO_EXPORTERS:
             counts = VIDEO_EXPORTERS[options.name](arrays, options.out, frames_per_clip=options.frames_per_clip)
+        elif options.name == "afe":
+            counts = export_afe(arrays, options.out)
         else:
             counts = export_folder_dataset(arrays, options.name, options.out)
         print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
@@ -214,8 +221,9 @@ def data_command(args: list[str]) -> int:
     if options.action == "prepare":
         from affectlab.data.prepare import prepare
 
-        video = {key: getattr(options, key) for key in ("num_frames", "fps", "max_frames", "size", "scale", "no_face",
-                                                         "min_face_size", "device") if getattr(options, key) is not None}
+        video_keys = ("num_frames", "fps", "max_frames", "size", "scale", "no_face", "min_face_size", "device",
+                      "encoder", "encoder_checkpoint", "encoder_batch")
+        video = {key: getattr(options, key) for key in video_keys if getattr(options, key) is not None}
         prepare(options.name, options.raw, options.out, options.shard_samples, options.max_rows, **video)
         return 0
     from affectlab.data.check import check_command

@@ -10,6 +10,9 @@ CSV row with its file and line, unknown class folders, unreadable or truncated c
 clips the CSV lists that are missing (left out by the reader: warnings), and speakers shared between splits
 (MELD's official splits share them: a warning; VoxCeleb2's dev and test must not: an error). A missing root,
 CSV file or split folder is a data error (2).
+AFE is listed as its reader lists it (a malformed CSV line stops with its file and line: exit status 2); counts
+per official split and emotion follow, and every listed image is decoded and cropped at its box (``--quick``:
+opened, its box checked against its size): a missing or unreadable image, or a box outside it, is an error.
 The other readers (DISFA, MOSEI, MMSA, OpenFace, py-feat) are opened in full, which checks every label file
 and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow.
 """
@@ -63,6 +66,28 @@ def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> Ch
                 load_image(path, 8)
             except Exception as error:  # noqa: BLE001  (PIL raises many types for bad files)
                 report.errors.append(f"{path}: unreadable ({type(error).__name__}: {error})")
+    return report
+
+
+def check_afe_dataset(root: str | Path, decode: bool = True) -> CheckReport:
+    from PIL import Image
+
+    from affectlab.data.afe import face_region, load_face, scan
+
+    found = scan(root)  # a missing file or folder, or a malformed line: DataError (exit status 2)
+    counts = {split: [int((faces.labels == c).sum()) for c in range(len(EMOTIONS))] for split, faces in found.items()}
+    report = CheckReport("afe", counts, title="faces per split and emotion")
+    faces = [(path, tuple(map(int, box)), line) for split in found.values()
+             for path, box, line in zip(split.files, split.boxes, split.lines)]
+    for path, box, line in track(faces, description=f"{'decoding' if decode else 'opening'} afe", transient=True):
+        try:
+            if decode:
+                load_face(path, box, 8)
+            else:
+                with Image.open(path) as image:
+                    face_region(box, 0.0, image.width, image.height)
+        except Exception as error:  # noqa: BLE001  (PIL raises many types for bad files)
+            report.errors.append(f"{path} ({line}): unreadable ({type(error).__name__}: {error})")
     return report
 
 
@@ -201,6 +226,10 @@ def check_command(name: str, root: str, decode: bool = True) -> int:
     from affectlab.data.video_prepare import VIDEO_SETS
 
     layout = dataset_layout(name)  # unknown names: a DataError listing the known ones
+    if name == "afe":
+        report = check_afe_dataset(root, decode)
+        print_report(report, Console())
+        return 1 if report.errors else 0
     if name in FOLDER_LAYOUTS or name in VIDEO_SETS:
         check = check_folder_dataset if name in FOLDER_LAYOUTS else check_video_dataset
         report = check(name, root, decode)

@@ -77,6 +77,14 @@ LAYOUTS: dict[str, DatasetLayout] = {
         "aligned_50.pkl   ({'train'|'valid'|'test': {'vision', 'audio', 'text', 'regression_labels', ...}})",
         reader="affectlab.data.mmsa.MmsaDataModule",
     ),
+    "afe": DatasetLayout(
+        "afe", "AFE, the Asian Facial Expression database: photographs, face boxes, 7 emotions (CluP's source)",
+        "data/afe",
+        "src/image/<path>\n"
+        "annos/TrainTest/Train.csv   (lines '<path> <left> <top> <right> <bottom> <emotion 0-6>', no header)\n"
+        "annos/TrainTest/Test.csv    (0 anger, 1 disgust, 2 fear, 3 happy, 4 neutral, 5 sad, 6 surprise)",
+        reader="affectlab.data.afe.AfeDataModule",
+    ),
     "voxceleb2": DatasetLayout(
         "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
         "<dev|test>/mp4/<speaker id>/<video id>/<clip>.mp4",

@@ -4,7 +4,8 @@ Data sets that hold precomputed features (``mosei``, ``mmsa``, ``openface``, ``p
 reader and every sample of every split is written to the store (``data/feature_store.py``), with a progress
 bar; an interrupted preparation resumes at its last finished shard, a finished one is not redone. Video data
 sets (``meld``, ``caer``, ``voxceleb2``) are decoded, their faces detected, aligned and cropped, and the crops
-stored per frame (``data/video_prepare.py``).
+stored per frame (``data/video_prepare.py``), or, with ``--encoder NAME``, a timm model's pooled features of
+each crop (``--encoder-checkpoint``, ``--encoder-batch``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def store_samples(module, start: int) -> Iterator[StoreSample]:
 def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = 500,
             **video_options: Any) -> Path:
     """Prepare data set ``name`` from ``raw`` into the store ``out``; ``video_options`` go to ``prepare_video``
-    for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ...)."""
+    for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ..., and ``encoder``,
+    ``encoder_checkpoint``, ``encoder_batch`` to store features instead of crops)."""
     from affectlab.data.video_prepare import VIDEO_SETS, prepare_video
 
     if name in VIDEO_SETS:

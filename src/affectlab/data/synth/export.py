@@ -4,6 +4,7 @@ exactly as the real ones (DESIGN.md section 4). ``affectlab data export NAME --o
 Folder-per-class image sets get one image per clip (its apex frame, where the expression peaks), in the
 data set's split folders and class folder names, in its file format (FER2013: 48x48 greyscale PNG). Official
 splits are identity-disjoint here: the test split holds the clips of the last ``test_fraction`` of identities.
+AFE (``export_afe``) gets the apex frame pasted into a larger photograph, its face box in the annotation files.
 """
 
 from __future__ import annotations
@@ -260,11 +261,7 @@ def scene_video(frames: np.ndarray, rng: np.random.Generator, scene: tuple[int, 
     width, height = scene
     if face_size > min(width, height):
         raise ValueError(f"face_size {face_size} does not fit a {width}x{height} scene")
-    top, bottom = rng.uniform(60, 200, 3), rng.uniform(40, 160, 3)
-    weights = np.linspace(0.0, 1.0, height)[:, None, None]  # (H, 1, 1)
-    background = np.broadcast_to((1 - weights) * top + weights * bottom, (height, width, 3)).copy()
-    bx = int(rng.integers(0, width // 2))
-    background[height * 2 // 3:, bx:bx + width // 3] *= 0.6
+    background = _background(rng, width, height)
     x0, y0 = int(rng.integers(0, width - face_size + 1)), int(rng.integers(0, height - face_size + 1))
     count = len(frames)
     order = np.arange(count) if num_frames is None else _ping_pong(count, num_frames)
@@ -276,6 +273,16 @@ def scene_video(frames: np.ndarray, rng: np.random.Generator, scene: tuple[int, 
         out[t] = background.astype(np.uint8)
         out[t, y:y + face_size, x:x + face_size] = faces[source]
     return out
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """``[H, W, 3]`` float: a soft vertical two-colour gradient with a darker block in its lower third."""
+    top, bottom = rng.uniform(60, 200, 3), rng.uniform(40, 160, 3)
+    weights = np.linspace(0.0, 1.0, height)[:, None, None]  # (H, 1, 1)
+    background = np.broadcast_to((1 - weights) * top + weights * bottom, (height, width, 3)).copy()
+    bx = int(rng.integers(0, width // 2))
+    background[height * 2 // 3:, bx:bx + width // 3] *= 0.6
+    return background
 
 
 def _ping_pong(count: int, length: int) -> np.ndarray:
@@ -385,6 +392,46 @@ def export_voxceleb2(arrays: AffectSynthArrays, out: str | Path, fps: float = 25
                 _write_clip(arrays, int(clip), path, rng, fps, frames_per_clip)
                 counts[split] += 1
     return counts
+
+
+def export_afe(arrays: AffectSynthArrays, out: str | Path, test_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:
+    """Write ``arrays`` as AFE (``data/afe.py``): one photograph per clip, ``src/image/<identity>/afe_<clip>.jpg``,
+    and ``annos/TrainTest/{Train,Test}.csv`` listing ``<path> <left> <top> <right> <bottom> <emotion 0-6>``.
+
+    Each photograph is a scene (the video exporters' background) with the clip's apex frame pasted into it,
+    stretched to a face box of 1 to 1.5 times the frame's size in each direction (AFE's boxes are not square)
+    at a random place; the CSV holds that box exactly (PIL's convention: right and bottom exclusive). The last
+    ``test_fraction`` of identities are Test (identity-disjoint). Returns faces per split (train, test).
+    """
+    from PIL import Image
+
+    from affectlab.data.afe import AFE_ANNOTATIONS, AFE_CODES, AFE_IMAGES, AFE_SPLIT_FILES
+
+    code_of = {emotion: code for code, emotion in enumerate(AFE_CODES)}
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    split_of = _identity_splits(arrays, {"test": test_fraction})
+    lines: dict[str, list[str]] = {split: [] for split in AFE_SPLIT_FILES}
+    for clip in range(len(arrays)):
+        intensity = np.asarray(arrays.au_intensity[clip]).sum(axis=1)  # (T,)
+        frame = np.asarray(arrays.frames[clip, int(intensity.argmax())])  # (h, w, 3) the apex
+        size = frame.shape[0]
+        face_w, face_h = (int(round(size * rng.uniform(1.0, 1.5))) for _ in range(2))
+        width, height = face_w + int(rng.integers(8, size + 1)), face_h + int(rng.integers(8, size + 1))
+        left, top = int(rng.integers(0, width - face_w + 1)), int(rng.integers(0, height - face_h + 1))
+        scene = _background(rng, width, height).astype(np.uint8)  # (H, W, 3)
+        scene[top:top + face_h, left:left + face_w] = np.asarray(
+            Image.fromarray(frame).resize((face_w, face_h), Image.BILINEAR))
+        path = f"{int(arrays.identity[clip]):03d}/afe_{clip:06d}.jpg"
+        (out / AFE_IMAGES / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(scene).save(out / AFE_IMAGES / path, quality=95)
+        split = split_of[int(arrays.identity[clip])]
+        emotion = code_of[EMOTIONS[int(arrays.emotion[clip])]]
+        lines[split].append(f"{path} {left} {top} {left + face_w} {top + face_h} {emotion}")
+    (out / AFE_ANNOTATIONS).mkdir(parents=True, exist_ok=True)
+    for split, name in AFE_SPLIT_FILES.items():
+        (out / AFE_ANNOTATIONS / name).write_text("".join(line + "\n" for line in lines[split]))
+    return {split: len(found) for split, found in lines.items()}
 
 
 VIDEO_EXPORTERS = {"meld": export_meld, "caer": export_caer, "voxceleb2": export_voxceleb2}
