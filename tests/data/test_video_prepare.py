@@ -98,24 +98,29 @@ def test_undecodable_clips_are_skipped_listed_and_the_run_goes_on(synth, tmp_pat
     assert store.index["source"]["report"]["skipped"] == report.skipped
 
 
+def kill_at_clip(clip: int, monkeypatch, run) -> None:
+    """Runs ``run()`` with the preparation killed (KeyboardInterrupt) as it starts its ``clip``-th clip."""
+    real, calls = video_prepare.prepare_clip, []
+
+    def killed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == clip:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video_prepare, "prepare_clip", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+
+
 def test_interrupted_preparation_resumes_to_the_same_store(synth, tmp_path, monkeypatch):
     raw = tmp_path / "MELD.Raw"
     export_meld(synth, raw)
     options = dict(num_frames=3, size=16, shard_samples=4, progress=False)
     whole = prepare_video("meld", str(raw), str(tmp_path / "whole"), **options)
-    real, calls = video_prepare.prepare_clip, []
-
-    def killed_at_the_seventh_clip(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 7:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(video_prepare, "prepare_clip", killed_at_the_seventh_clip)
-    with pytest.raises(KeyboardInterrupt):
-        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
+    kill_at_clip(7, monkeypatch, lambda: prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options))
     assert FeatureStoreWriter(tmp_path / "resumed", {}, {}).written_ids() == [0, 1, 2, 3]  # one shard stored
-    monkeypatch.setattr(video_prepare, "prepare_clip", real)
+    monkeypatch.undo()
     with pytest.raises(ConfigError, match=r"unfinished preparation made with size 16 \(not size 24\)"):
         prepare_video("meld", str(raw), str(tmp_path / "resumed"), **{**options, "size": 24})
     resumed = prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
@@ -190,22 +195,12 @@ def test_resumed_encoder_preparation_refuses_another_encoder_and_ends_as_an_unin
     # while 2 more clips have been counted in the report; the saved report must not count them.
     options = dict(num_frames=3, size=16, shard_samples=4, encoder="test_vit", encoder_batch=7, progress=False)
     whole = prepare_video("meld", str(raw), str(tmp_path / "whole"), **options)
-    real, calls = video_prepare.prepare_clip, []
-
-    def killed_at_the_seventh_clip(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 7:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(video_prepare, "prepare_clip", killed_at_the_seventh_clip)
-    with pytest.raises(KeyboardInterrupt):
-        prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options)
+    kill_at_clip(7, monkeypatch, lambda: prepare_video("meld", str(raw), str(tmp_path / "resumed"), **options))
     unfinished = FeatureStoreWriter(tmp_path / "resumed", {}, {})
     assert unfinished.written_ids() == [0, 1, 2, 3]
     saved = unfinished.saved_state()["report"]
     assert (saved["clips"], saved["written"], saved["frames"]) == (4, 4, 12)  # the report at the last stored clip
-    monkeypatch.setattr(video_prepare, "prepare_clip", real)
+    monkeypatch.undo()
     with pytest.raises(ConfigError, match=r"unfinished preparation made with encoder \{'name': 'test_vit', "
                                           r"'checkpoint': None\} \(not encoder \{'name': 'test_resnet'"):
         prepare_video("meld", str(raw), str(tmp_path / "resumed"), **{**options, "encoder": "test_resnet"})
