@@ -111,5 +111,6 @@ def test_paths_are_told_apart_from_option_values():
 
     assert has_paths(["--run_id", "abc", "video.mp4"])
     assert has_paths(["--no-timeline", "a.png", "--run_id", "abc"])
+    assert has_paths(["--run_id", "abc", "--largest-only", "a.png"])  # every flag, not a list kept by hand
     assert not has_paths(["--run_id", "abc", "--config", "c.yaml"])  # the trainer's predict command
     assert not has_paths(["--run_id=abc"])

@@ -19,21 +19,19 @@ from pathlib import Path
 
 from affectlab.errors import ConfigError
 
-FLAGS = ("--no-timeline",)  # options that take no value, so the argument after one is a PATH
-
-
 def has_paths(args: list[str]) -> bool:
     """Whether ``args`` name input files: a word that is neither an option nor an option's value."""
+    flags = {o for action in _parser()._actions if action.nargs == 0 for o in action.option_strings}
     previous = None
     for arg in args:
         if not arg.startswith("-") and (previous is None or not previous.startswith("--") or "=" in previous
-                                        or previous in FLAGS):
+                                        or previous in flags):
             return True
         previous = arg
     return False
 
 
-def predict_command(args: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="affectlab predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="images, videos, or folders of them")
@@ -51,7 +49,11 @@ def predict_command(args: list[str]) -> int:
     parser.add_argument("--crop-scale", "--crop_scale", dest="crop_scale", type=float, default=1.3,
                         help="crop side as a multiple of the face box (1.3 frames brows to chin)")
     parser.add_argument("--no-timeline", dest="timeline", action="store_false", help="skip the timeline plots")
-    options = parser.parse_args(args)
+    return parser
+
+
+def predict_command(args: list[str]) -> int:
+    options = _parser().parse_args(args)
     if options.every < 1:
         raise ConfigError(f"--every {options.every}: give a positive number of frames")
     if options.fps is not None and options.fps <= 0:
@@ -70,11 +72,14 @@ def predict_command(args: list[str]) -> int:
         raise ConfigError(f"run {options.run_id} trained {type(model).__name__}, which has no face heads: predict "
                           "needs an AU model run (configs/experiment/au_synth.yaml and its variants)")
     out = Path(options.out or Path(options.store or "runs") / "predictions" / options.run_id)
-    onnx_path = None
     if options.backend == "onnx":
-        onnx_path = Path(tempfile.mkdtemp(prefix="affectlab-predict-")) / f"{options.run_id}.onnx"
-        export_onnx(model, onnx_path)
-    predictor = FacePredictor(ModelBackend(model, onnx_path),
+        with tempfile.TemporaryDirectory(prefix="affectlab-predict-") as work:  # the session keeps the graph
+            onnx_path = Path(work) / f"{options.run_id}.onnx"
+            export_onnx(model, onnx_path)
+            backend = ModelBackend(model, onnx_path)
+    else:
+        backend = ModelBackend(model)
+    predictor = FacePredictor(backend,
                               FaceDetector(min_face_size=options.min_face_size, largest_only=options.largest_only),
                               head_specs(model), crop_scale=options.crop_scale)
     files = list(iterate_inputs(options.paths))

@@ -46,16 +46,16 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.folders import (
     CORRUPT_POLICIES,
+    FolderImages,
     ReportsUnreadable,
     UnreadableFiles,
     collate_skipping,
@@ -191,33 +191,20 @@ def load_face(path: Path, box: tuple[int, int, int, int], size: int, margin: flo
     return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
 
 
-class AfeFaces(Dataset):
-    """One face per sample in the batch contract: ``video`` ``[1, 3, S, S]`` (a one-frame clip), as
-    ``folders.FolderImages`` serves images; an unreadable one becomes ``{"skipped": "<path>"}``."""
+class AfeFaces(FolderImages):
+    """One face per sample, served as ``folders.FolderImages`` serves images, cut at its annotated box."""
+
+    unreadable = "not a readable face"
+    remedy = "remove its line or replace the image"
 
     def __init__(self, files: list[Path], boxes: np.ndarray, labels: np.ndarray, ids: np.ndarray, image_size: int,
                  margin: float, corrupt: str) -> None:
-        self.files, self.boxes, self.labels, self.ids = files, boxes, labels, ids
-        self.image_size, self.margin, self.corrupt = image_size, margin, corrupt
+        super().__init__(files, labels, ids, image_size, corrupt)
+        self.boxes, self.margin = boxes, margin
 
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, item: int) -> dict[str, Any]:
-        path = self.files[item]
-        try:
-            frames = load_face(path, tuple(int(v) for v in self.boxes[item]), self.image_size, self.margin)
-        except Exception as error:  # noqa: BLE001  (PIL raises many unrelated types for missing or damaged files)
-            if self.corrupt == "raise":
-                raise DataError(f"{path}: not a readable face ({error}); remove its line or replace the image, or "
-                                "set data.init_args.corrupt: skip") from None
-            return {"skipped": str(path)}
-        return {
-            "video": frames, "video_mask": torch.ones(1, dtype=torch.bool),
-            "targets": {"emotion": torch.tensor(int(self.labels[item]))},
-            "target_mask": {"emotion": torch.tensor(True)},
-            "id": torch.tensor(int(self.ids[item])), "subject": torch.tensor(-1), "domain": torch.tensor(0),
-        }
+    def load(self, item: int) -> torch.Tensor:
+        box = tuple(int(v) for v in self.boxes[item])
+        return load_face(self.files[item], box, self.image_size, self.margin)  # (1, 3, S, S)
 
 
 class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):

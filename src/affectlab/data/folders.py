@@ -152,7 +152,12 @@ def load_image(path: Path, size: int) -> torch.Tensor:
 
 
 class FolderImages(Dataset):
-    """One image per sample in the batch contract: ``video`` ``[1, 3, S, S]`` (a one-frame clip)."""
+    """One image per sample in the batch contract: ``video`` ``[1, 3, S, S]`` (a one-frame clip); an unreadable
+    one becomes ``{"skipped": "<path>"}`` (``corrupt: skip``) or stops the run (``raise``). A reader whose
+    images need more than a resize (AFE's face boxes) overrides ``load``."""
+
+    unreadable = "not a readable image"  # the start of the ``corrupt: raise`` message, after the path
+    remedy = "remove or replace it"
 
     def __init__(self, files: list[Path], labels: np.ndarray, ids: np.ndarray, image_size: int,
                  corrupt: str, domain: int = 0) -> None:
@@ -162,13 +167,16 @@ class FolderImages(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def load(self, item: int) -> torch.Tensor:
+        return load_image(self.files[item], self.image_size)  # (1, 3, S, S)
+
     def __getitem__(self, item: int) -> dict[str, Any] | None:
         path = self.files[item]
         try:
-            frames = load_image(path, self.image_size)
+            frames = self.load(item)
         except Exception as error:  # PIL raises several unrelated types for truncated or foreign files
             if self.corrupt == "raise":
-                raise DataError(f"{path}: not a readable image ({error}); remove or replace it, or set "
+                raise DataError(f"{path}: {self.unreadable} ({error}); {self.remedy}, or set "
                                 "data.init_args.corrupt: skip") from None
             return {"skipped": str(path)}
         return {
