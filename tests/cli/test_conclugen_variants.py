@@ -34,4 +34,4 @@ def test_variant_pretrains_through_the_cli(variant, tiny_data, tmp_path):
         plots = {a.path.split("/")[-1] for a in mlflow_client(store).list_artifacts(run_id, "plots")}
         assert {"loss_terms.png", "test_representation_map.png"} <= plots
     lrs = [m.value for m in mlflow_client(store).get_metric_history(run_id, "lr-AdamW")]
-    assert len(lrs) == 2 and lrs[0] != lrs[1]  # the timm warm-up schedule moved the learning rate
+    assert len(lrs) == 2 and lrs[0] != lrs[1]  # the timm cosine schedule moved the learning rate

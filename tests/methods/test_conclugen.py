@@ -88,6 +88,14 @@ def test_representations_for_probes(datamodule):
     assert all(v.shape == (len(batch["id"]), 32) for v in represented.values())
 
 
+def test_projection_hidden_width_is_the_original_eighth_unless_set():
+    widths = lambda model: [m.out_features for m in model.projection.net if isinstance(m, torch.nn.Linear)]  # noqa: E731
+    assert widths(_model()) == [32 // 8, 16]
+    assert widths(_model(projection_hidden_dim=64)) == [64, 16]
+    assert [m.out_features for m in SimCLR(FrameEncoder("test_vit", {"img_size": 32}), representation_dim=32,
+                                           projection_hidden_dim=24).projection.net if isinstance(m, torch.nn.Linear)] == [24, 128]
+
+
 def test_clustering_needs_no_labels_and_is_deterministic(datamodule):
     batch = next(iter(datamodule.train_dataloader()))
     batch = dict(batch, targets={}, target_mask={})  # unlabelled clips

@@ -69,6 +69,11 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
         cell = summary.get((name, fraction))
         return cell["acc"][0] if cell else None
 
+    def clearly_above(name: str, floor: str, fraction: float) -> bool:
+        """Mean minus one standard deviation above the floor's mean plus one: the seeds' bands do not touch."""
+        (mean, std, _), (floor_mean, floor_std, _) = summary[(name, fraction)]["acc"], summary[(floor, fraction)]["acc"]
+        return mean - std > floor_mean + floor_std
+
     for fraction in fractions:
         scored = {n: acc(n, fraction) for n in names if acc(n, fraction) is not None}
         if not scored:
@@ -88,6 +93,12 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
                      if n in scored and floors[n] is not None and scored[n] <= floors[n]]
             lines.append(f"- Above its floor at {fraction:.0%}: {len(beat)} of {sum(n in scored for n in MULTI_MODAL)} "
                          "multi-modal variants" + (f"; not: {', '.join(below)}." if below else "."))
+            floor_of = {n: own_floor(n) if (own_floor(n), fraction) in summary else FLOOR for n in beat}
+            clear = [n for n in beat if (floor_of[n], fraction) in summary and clearly_above(n, floor_of[n], fraction)]
+            unclear = [n for n in beat if n not in clear]
+            lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
+                         f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
+                         + (f"; within a standard deviation: {', '.join(unclear)}." if unclear else "."))
     fused = acc(REFERENCE, 1.0)
     singles = {k[0]: v["acc"][0] for k, v in summary.items() if k[0].startswith(f"{REFERENCE} ") and k[0].endswith(" only")}
     if fused is not None and singles:

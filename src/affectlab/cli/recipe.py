@@ -275,7 +275,7 @@ class Recipe:
 
 def pretrain_schedule(epochs: int) -> dict[str, Any]:
     """Override of the pretraining experiment for ``epochs`` epochs, its cosine schedule shortened to match."""
-    warmup = max(1, epochs // 10)
+    warmup = epochs // 10  # timm warms up per epoch: a short run cannot spare a whole one at 1e-5
     return {
         "trainer": {"max_epochs": epochs},
         "model": {"init_args": {"lr_scheduler_init": {

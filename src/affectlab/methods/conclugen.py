@@ -58,6 +58,8 @@ class ConCluGen(BaseMethod):
         freeze_encoders: the original set-up: frozen backbones, one pooled vector per clip and modality.
         representation_dim: R, output of each Gated Embedding Unit.
         projection_dim: Q, output of the shared projection head.
+        projection_hidden_dim: width of the projection head's hidden layer; None: R / 8, as the original (which
+            had R = 4096; at small R that is a bottleneck, see ``ProjectionHead``).
         num_clusters: K, output of the shared cluster head and number of k-means clusters.
         reconstruction_dim: hidden size of each reconstruction head.
         loss_weight_contrastive: w of the contrastive term; 0 switches it off.
@@ -85,6 +87,7 @@ class ConCluGen(BaseMethod):
         freeze_encoders: bool = False,
         representation_dim: int = 256,
         projection_dim: int = 128,
+        projection_hidden_dim: int | None = None,
         num_clusters: int = 32,
         reconstruction_dim: int = 256,
         loss_weight_contrastive: float = 1.0,
@@ -117,7 +120,7 @@ class ConCluGen(BaseMethod):
             self.encoders.requires_grad_(False)
         dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
         self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
-        self.projection = ProjectionHead(representation_dim, projection_dim)
+        self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
         self.cluster_head = nn.Linear(projection_dim, num_clusters, bias=False)
         self.reconstruction = nn.ModuleDict(
             {m: ReconstructionHead(representation_dim, reconstruction_dim, d) for m, d in dims.items()}

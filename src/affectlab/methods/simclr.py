@@ -31,6 +31,7 @@ class SimCLR(BaseMethod):
         freeze_encoder: train only the heads on a frozen backbone's features (the original set-up).
         representation_dim: output of the Gated Embedding Unit.
         projection_dim: output of the projection head.
+        projection_hidden_dim: width of its hidden layer; None: representation_dim / 8 (see ``ProjectionHead``).
         temperature: of NT-Xent (the original: 0.07).
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
@@ -45,6 +46,7 @@ class SimCLR(BaseMethod):
         freeze_encoder: bool = False,
         representation_dim: int = 256,
         projection_dim: int = 128,
+        projection_hidden_dim: int | None = None,
         temperature: float = 0.07,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
@@ -55,7 +57,7 @@ class SimCLR(BaseMethod):
         if freeze_encoder:
             self.encoders.requires_grad_(False)
         self.representation = nn.ModuleDict({"video": GatedEmbeddingUnit(encoder.num_features, representation_dim)})
-        self.projection = ProjectionHead(representation_dim, projection_dim)
+        self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
         self.representation_dim = representation_dim
         self.temperature = temperature
 

@@ -44,15 +44,19 @@ class GatedEmbeddingUnit(nn.Module):
 
 
 class ProjectionHead(nn.Module):
-    """ConCluGen's shared projection: Linear(d -> d/8) -> BN -> ReLU -> Linear(-> projection_dim) -> ReLU.
+    """ConCluGen's shared projection: Linear(d -> h) -> BN -> ReLU -> Linear(-> projection_dim) -> ReLU.
 
     Returns the projection before L2 normalisation: the cluster head reads it as it is, the contrastive
     loss normalises it.
+
+    The original fixes h = d/8, which is 512 at its d = 4096. At AffectLab's small representation sizes d/8
+    is a bottleneck (32 at d = 256), so narrow that three modalities sharing the head stop learning on
+    AffectSynth (docs/results.md); ``hidden_dim`` sets h, None keeps d/8.
     """
 
-    def __init__(self, in_features: int, projection_dim: int) -> None:
+    def __init__(self, in_features: int, projection_dim: int, hidden_dim: int | None = None) -> None:
         super().__init__()
-        hidden = max(in_features // 8, 1)
+        hidden = hidden_dim or max(in_features // 8, 1)
         self.net = nn.Sequential(
             nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
             nn.Linear(hidden, projection_dim), nn.ReLU(),
