@@ -110,6 +110,28 @@ def test_clustering_needs_no_labels_and_is_deterministic(datamodule):
     assert torch.isfinite(results[0]) and torch.equal(results[0], results[1])
 
 
+def test_clustering_temperature_divides_the_centroid_similarities(datamodule):
+    """Same weights, same k-means: tau = 0.5 gives the loss of the similarities doubled, computed here by hand."""
+    from affectlab.losses import clustering_loss
+
+    batch = dict(next(iter(datamodule.train_dataloader())), targets={}, target_mask={})
+    terms = {}
+    for tau in (None, 0.5):
+        torch.manual_seed(0)
+        model = _model(loss_weight_contrastive=0.0, loss_weight_reconstruction=0.0, clustering_temperature=tau).eval()
+        model.trainer = Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                                enable_model_summary=False, enable_checkpointing=False)
+        terms[tau] = model._losses(batch, "train")["clustering"]
+        with torch.no_grad():
+            represented = model.represent(batch)
+            fused = torch.stack([model.cluster_head(model.projection(r)) for r in represented.values()]).mean(0)
+            z = torch.nn.functional.normalize(fused, dim=-1)
+            assignments = (z @ model.centroids.T).argmax(-1)
+            expected = clustering_loss(fused, model.centroids, assignments, model.clustering_margin, tau)
+        assert torch.allclose(terms[tau], expected, atol=1e-6)
+    assert not torch.allclose(terms[None], terms[0.5])
+
+
 def test_invalid_switches_are_refused():
     with pytest.raises(ValueError, match="switch on at least one"):
         _model(loss_weight_contrastive=0, loss_weight_clustering=0, loss_weight_reconstruction=0)

@@ -69,6 +69,7 @@ class ConCluGen(BaseMethod):
         contrastive_temperature: divides the similarities; None as in the original (no temperature).
         clustering_mode: ``joint`` (fused vector) or ``individual`` (one term per modality).
         clustering_margin: subtracted from the assigned centroid's similarity.
+        clustering_temperature: divides the centroid similarities; None as in the original (no temperature).
         kmeans_start_epoch: the clustering term is off before this epoch.
         kmeans_queue_size: batches of past fused vectors k-means sees beside the current one.
         kmeans_iterations: Lloyd iterations per training step.
@@ -97,6 +98,7 @@ class ConCluGen(BaseMethod):
         contrastive_temperature: float | None = None,
         clustering_mode: str = "joint",
         clustering_margin: float = 0.001,
+        clustering_temperature: float | None = None,
         kmeans_start_epoch: int = 0,
         kmeans_queue_size: int = 16,
         kmeans_iterations: int = 20,
@@ -133,6 +135,7 @@ class ConCluGen(BaseMethod):
         self.num_clusters = num_clusters
         self.contrastive_margin, self.contrastive_temperature = contrastive_margin, contrastive_temperature
         self.clustering_mode, self.clustering_margin = clustering_mode, clustering_margin
+        self.clustering_temperature = clustering_temperature
         self.kmeans_start_epoch, self.kmeans_queue_size = kmeans_start_epoch, kmeans_queue_size
         self.kmeans_iterations = kmeans_iterations
         self.augment = augment
@@ -206,7 +209,8 @@ class ConCluGen(BaseMethod):
         else:
             return None
         vectors = [fused] if self.clustering_mode == "joint" else list(clustered.values())
-        terms = [clustering_loss(v, self.centroids, assignments, self.clustering_margin) for v in vectors]
+        terms = [clustering_loss(v, self.centroids, assignments, self.clustering_margin, self.clustering_temperature)
+                 for v in vectors]
         return torch.stack(terms).mean()
 
     def on_train_epoch_start(self) -> None:
