@@ -25,14 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from rich.console import Console
 from rich.progress import track
 from sklearn.linear_model import LogisticRegression
 
-from affectlab.cli.export import load_run_model
+from affectlab.cli.export import build_run_model, load_run_model
 from affectlab.data.affectsynth import AffectSynthDataModule
-from affectlab.runs.store import RunStore
 
 FRACTIONS = (0.01, 0.1, 1.0)
 REGULARISATION = (0.01, 0.1, 1.0)
@@ -40,14 +38,8 @@ REGULARISATION = (0.01, 0.1, 1.0)
 
 def random_model(run_id: str, store: str | None, seed: int) -> torch.nn.Module:
     """The run's model config, instantiated afresh (random weights) under ``seed``."""
-    from jsonargparse import ArgumentParser
-    from lightning.pytorch import LightningModule
-
-    config = yaml.safe_load(RunStore.resolve(store).first_config(run_id).read_text())
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(LightningModule, "model", required=True)
     torch.manual_seed(seed)
-    return parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model.eval()
+    return build_run_model(run_id, store).eval()
 
 
 @torch.no_grad()
