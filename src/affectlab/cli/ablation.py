@@ -86,15 +86,16 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
             above = [n for n in MULTI_MODAL if n in scored and scored[n] > simclr]
             lines.append(f"- Multi-modal above SimCLR ({simclr:.3f}) at {fraction:.0%}: {len(above)} of "
                          f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants.")
-        floors = {n: acc(own_floor(n), fraction) or acc(FLOOR, fraction) for n in scored}
+        # Each variant's own floor where it was run, else the shared three-modality one (--floors shared).
+        floor_of = {n: own_floor(n) if (own_floor(n), fraction) in summary else FLOOR for n in scored}
+        floors = {n: acc(floor_of[n], fraction) for n in scored}
         if any(v is not None for v in floors.values()):
             beat = [n for n in MULTI_MODAL if n in scored and floors[n] is not None and scored[n] > floors[n]]
             below = [f"{n} ({scored[n]:.3f} vs {floors[n]:.3f})" for n in MULTI_MODAL
                      if n in scored and floors[n] is not None and scored[n] <= floors[n]]
             lines.append(f"- Above its floor at {fraction:.0%}: {len(beat)} of {sum(n in scored for n in MULTI_MODAL)} "
                          "multi-modal variants" + (f"; not: {', '.join(below)}." if below else "."))
-            floor_of = {n: own_floor(n) if (own_floor(n), fraction) in summary else FLOOR for n in beat}
-            clear = [n for n in beat if (floor_of[n], fraction) in summary and clearly_above(n, floor_of[n], fraction)]
+            clear = [n for n in beat if clearly_above(n, floor_of[n], fraction)]
             unclear = [n for n in beat if n not in clear]
             lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
                          f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
