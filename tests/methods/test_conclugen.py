@@ -111,7 +111,8 @@ def test_clustering_needs_no_labels_and_is_deterministic(datamodule):
 
 
 def test_clustering_temperature_divides_the_centroid_similarities(datamodule):
-    """Same weights, same k-means: tau = 0.5 gives the loss of the similarities doubled, computed here by hand."""
+    """Same weights, same k-means: the term equals clustering_loss at the configured tau, recomputed here from the
+    model's own fused vectors and centroids; tau = 0.5 (similarities doubled) gives another value than none."""
     from affectlab.losses import clustering_loss
 
     batch = dict(next(iter(datamodule.train_dataloader())), targets={}, target_mask={})
