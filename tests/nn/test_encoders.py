@@ -81,3 +81,34 @@ def test_precomputed_features_pass_through_and_pool_over_time():
     sequence = torch.tensor([[[1.0, 0.0, 0.0], [2.0, -1.0, 5.0], [9.0, 9.0, 9.0]]])
     mask = torch.tensor([[True, True, False]])
     assert encoder(sequence, mask).tolist() == [[2.0, 0.0, 5.0]]
+
+
+def test_subtract_clip_mean_keeps_motion_and_cancels_what_holds_still():
+    torch.manual_seed(0)
+    encoder = create_encoder("FrameEncoder", backbone="test_convnext", feature_stage=2, spatial_grid=2,
+                             pooling="max", subtract_clip_mean=True).eval()
+    motion = torch.rand(1, 4, 3, 64, 64) * 0.2  # what changes over the clip
+    still_a, still_b = torch.rand(1, 1, 3, 64, 64) * 0.5, torch.rand(1, 1, 3, 64, 64) * 0.5  # two static scenes
+    with torch.no_grad():
+        a, b = encoder(still_a + motion), encoder(still_b + motion)
+        other_motion = encoder(still_a + torch.rand(1, 4, 3, 64, 64) * 0.2)
+        # The same as the plain encoder given the normalised clip minus its mean frame, by hand.
+        normalised = (still_a + motion - 0.5) / 0.5
+        by_hand = encoder.backbone((normalised - normalised.mean(1, keepdim=True)).flatten(0, 1))[-1]
+        by_hand = torch.nn.functional.adaptive_avg_pool2d(by_hand, 2).flatten(1).amax(0, keepdim=True)
+    assert torch.allclose(a, b, atol=1e-5)  # the static scene cancels
+    assert not torch.allclose(a, other_motion, atol=1e-3)  # the motion does not
+    assert torch.allclose(a, by_hand, atol=1e-5)
+
+
+def test_subtract_clip_mean_ignores_padded_frames_and_refuses_single_images():
+    torch.manual_seed(0)
+    encoder = create_encoder("FrameEncoder", backbone="test_convnext", feature_stage=2, spatial_grid=1,
+                             pooling="mean", subtract_clip_mean=True).eval()
+    clip = torch.rand(1, 3, 3, 64, 64)
+    padded = torch.cat([clip, torch.ones(1, 2, 3, 64, 64)], dim=1)  # two padding frames of white
+    mask = torch.tensor([[True, True, True, False, False]])
+    with torch.no_grad():
+        assert torch.allclose(encoder(clip), encoder(padded, mask), atol=1e-5)
+    with pytest.raises(ValueError, match="subtract_clip_mean"):
+        encoder(torch.rand(2, 3, 64, 64))  # images: a clip of one frame

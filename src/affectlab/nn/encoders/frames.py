@@ -59,6 +59,9 @@ class FrameEncoder(Encoder):
         spatial_grid: average a feature map into ``grid x grid`` cells and concatenate them, so the vector
             keeps where things are; 1 is global average pooling.
         pooling: over frames, ``mean`` or ``max`` (max keeps an expression's apex).
+        subtract_clip_mean: feed the backbone each frame minus the clip's mean frame (TSN's RGB difference, in
+            spirit): what moves over the clip (the expression) stays, what holds still (who the person is, the
+            background) cancels. Needs clips of two frames or more.
         mean: per-channel mean used to normalise the input; travels with the backbone's weights.
         std: per-channel standard deviation, likewise.
     """
@@ -72,6 +75,7 @@ class FrameEncoder(Encoder):
         feature_stage: int | None = None,
         spatial_grid: int = 1,
         pooling: str = "mean",
+        subtract_clip_mean: bool = False,
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ) -> None:
@@ -82,6 +86,7 @@ class FrameEncoder(Encoder):
         self.feature_stage = feature_stage
         self.spatial_grid = spatial_grid
         self.pooling = pooling
+        self.subtract_clip_mean = subtract_clip_mean
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
         self.num_features = self._infer_num_features()
@@ -97,7 +102,10 @@ class FrameEncoder(Encoder):
         return int(out.shape[-1])
 
     def _embed(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.backbone((images - self.mean) / self.std)
+        return self._embed_normalised((images - self.mean) / self.std)
+
+    def _embed_normalised(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(images)
         if isinstance(out, (list, tuple)):  # timm features_only: one map per requested stage
             out = out[-1]
         if out.ndim == 4:  # a feature map (N, C, H', W'): pool to a grid, keep the cells
@@ -110,5 +118,17 @@ class FrameEncoder(Encoder):
         if x.ndim == 4:  # single images: a clip of one frame
             x = x.unsqueeze(1)
         B, T = x.shape[:2]
-        embedded = self._embed(x.flatten(0, 1))  # (B*T, D)
+        if not self.subtract_clip_mean:
+            embedded = self._embed(x.flatten(0, 1))  # (B*T, D)
+            return embedded.view(B, T, -1), mask  # (B, T, D), (B, T)
+        if T < 2:
+            raise ValueError("subtract_clip_mean needs clips of 2 frames or more (a single image minus itself is 0); "
+                             "set the encoder's subtract_clip_mean: false for images")
+        x = (x - self.mean.unsqueeze(0)) / self.std.unsqueeze(0)  # (B, T, C, H, W)
+        if mask is None:
+            clip_mean = x.mean(dim=1, keepdim=True)  # (B, 1, C, H, W)
+        else:  # padded frames take no part in the mean
+            weight = mask.to(x.dtype).view(B, T, 1, 1, 1)
+            clip_mean = (x * weight).sum(dim=1, keepdim=True) / weight.sum(dim=1, keepdim=True).clamp(min=1)
+        embedded = self._embed_normalised((x - clip_mean).flatten(0, 1))  # (B*T, D)
         return embedded.view(B, T, -1), mask  # (B, T, D), (B, T)
