@@ -105,7 +105,7 @@ class RecipeOptions:
     ceiling: bool = True
     finetune: bool = False
     per_modality: bool = False
-    pretrain_epochs: int | None = None  # None: the experiment config's (20)
+    pretrain_epochs: int | None = None  # None: the experiment config's (configs/experiment/synth/pretrain.yaml)
     ceiling_epochs: int | None = None
     probe_steps: int = 500
     data_root: str | None = None
