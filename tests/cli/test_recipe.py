@@ -9,7 +9,8 @@ import pytest
 from conftest import TINY_DATA, affectlab, mlflow_client
 
 from affectlab.cli.ablation import END, START, claims, markdown, summarise, write_section
-from affectlab.cli.recipe import CEILING, FLOOR, Row, model_overrides
+from affectlab.cli.recipe import CEILING, FLOOR, Recipe, RecipeOptions, Row, model_overrides, recipe_digest
+from affectlab.errors import ConfigError
 
 
 def tiny_recipe_args(data_root, store) -> list[str]:
@@ -47,6 +48,24 @@ def test_recipe_refuses_unknown_variant_and_dataset(tmp_path):
     assert result.returncode == 2 and "holds face images only" in result.stderr
     result = affectlab("recipe", "conclugen", "mosei", check=False)
     assert result.returncode == 2 and "its recipe (pretraining configs, probe task, ceiling) does not exist yet" in result.stderr
+
+
+def test_a_record_made_with_other_options_is_refused_not_mixed_in(tmp_path):
+    options = RecipeOptions("contrast_only", "synth", seed=0, store=str(tmp_path), probe_steps=500)
+    recipe = Recipe(options)
+    recipe.record.rows.append(Row("contrast_only", 1.0, 0.5, 0.5, "run"))
+    recipe.record.save(recipe.record_path)
+    saved = json.loads(recipe.record_path.read_text())
+    assert saved["config_digest"] == recipe.record.config_digest and len(saved["config_digest"]) == 16
+    assert Recipe(options).record.find("contrast_only", 1.0) is not None  # same options: resumes
+    with pytest.raises(ConfigError, match="contrast_only-synth-seed0.json was made with other configs or options"):
+        Recipe(RecipeOptions("contrast_only", "synth", seed=0, store=str(tmp_path), probe_steps=50))
+    with pytest.raises(ConfigError, match="Delete it"):
+        Recipe(RecipeOptions("contrast_only", "synth", seed=0, store=str(tmp_path), extra=["--model.init_args.augment=false"]))
+    # A record from before digests existed is taken as it is, and gets the digest.
+    del saved["config_digest"]
+    recipe.record_path.write_text(json.dumps(saved))
+    assert Recipe(options).record.config_digest == recipe_digest(options)
 
 
 def test_model_overrides_go_to_the_probe_backbone_and_not_to_the_ceiling():

@@ -14,7 +14,9 @@ Optional rows: ``--finetune`` (the probe with the backbone trained too), ``--per
 single modality at 100 % labels, to see what fusing them adds).
 
 Every finished step is recorded in ``<store>/recipes/<VARIANT>-<DATASET>-seed<SEED>.json``; running the same
-recipe again skips what is done and resumes an interrupted pretraining from its run id. Probes train for a
+recipe again skips what is done and resumes an interrupted pretraining from its run id. The record keeps a
+digest of the bundled configs and options its numbers depend on, and a record made with others is refused
+rather than mixed into a table with new numbers (code changes are not seen: delete records after those). Probes train for a
 fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one batch per epoch) gets
 as many updates as 100 %.
 """
@@ -22,6 +24,7 @@ as many updates as 100 %.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -76,6 +79,7 @@ class RecipeRecord:
     pretrain_done: bool = False
     rows: list[Row] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the runs so far, across interruptions
+    config_digest: str | None = None  # of what the numbers depend on (``recipe_digest``); None: not yet known
 
     @classmethod
     def load(cls, path: Path, variant: str, dataset: str, seed: int) -> "RecipeRecord":
@@ -143,6 +147,15 @@ class Recipe:
         self.root = Path(options.store or "runs") / "recipes"
         self.record_path = self.root / f"{options.variant}-{options.dataset}-seed{options.seed}.json"
         self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
+        digest = recipe_digest(options)
+        if self.record.config_digest not in (None, digest):
+            raise ConfigError(
+                f"{self.record_path} was made with other configs or options than this recipe's (digest "
+                f"{self.record.config_digest} against {digest}: a bundled config under configs/ or one of "
+                "--pretrain-epochs, --ceiling-epochs, --probe-steps, --data-root or the model options changed); its "
+                "numbers would be mixed with new ones. Delete it to run this recipe afresh, or restore what changed"
+            )
+        self.record.config_digest = digest  # records from before digests existed are taken as they are
         self.data_root = options.data_root or layout.default_root
 
     # -- runs -------------------------------------------------------------------------------------------------
@@ -271,6 +284,23 @@ class Recipe:
     def modalities(self) -> list[str]:
         config = yaml.safe_load(config_path(f"model/conclugen/{self.options.variant}.yaml").read_text())
         return list(config["init_args"].get("modalities") or ["video"])
+
+
+def recipe_digest(options: RecipeOptions) -> str:
+    """A short hash of what a recipe's numbers depend on besides the code: the bundled configs its runs read
+    (the variant, every encoder, the synth experiments and data sets, the probe and supervised models) and the
+    options that change a run. Fractions, ``--finetune`` and ``--per-modality`` only add rows, so they are out."""
+    root = config_root()
+    files = [root / f"model/conclugen/{options.variant}.yaml", root / "model/probe.yaml", root / "model/supervised.yaml",
+             *sorted((root / "nn/encoders").glob("*.yaml")), *sorted((root / "experiment/synth").glob("*.yaml")),
+             *sorted((root / "data").glob("synth*.yaml"))]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    changing = [options.dataset, options.pretrain_epochs, options.ceiling_epochs, options.probe_steps,
+                options.data_root, list(options.extra)]
+    digest.update(json.dumps(changing).encode())
+    return digest.hexdigest()[:16]
 
 
 def pretrain_schedule(epochs: int) -> dict[str, Any]:
