@@ -16,9 +16,10 @@ single modality at 100 % labels, to see what fusing them adds).
 Every finished step is recorded in ``<store>/recipes/<VARIANT>-<DATASET>-seed<SEED>.json``; running the same
 recipe again skips what is done and resumes an interrupted pretraining from its run id. The record keeps a
 digest of the bundled configs and options its numbers depend on, and a record made with others is refused
-rather than mixed into a table with new numbers (code changes are not seen: delete records after those). Probes train for a
-fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one batch per epoch) gets
-as many updates as 100 %.
+rather than mixed into a table with new numbers (code changes are not seen: delete records after those).
+
+Probes train for a fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one
+batch per epoch) gets as many updates as 100 %.
 """
 
 from __future__ import annotations
