@@ -200,3 +200,19 @@ def test_ablation_figure_is_written(tmp_path):
     path = tmp_path / "docs/ablation_label_efficiency.png"
     save_figure(_rows(), ["conclugen", "contrast_only", "simclr"], path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pretrain_epochs_override_matches_the_config_it_replaces():
+    import yaml
+
+    from affectlab.cli.configs import config_path
+    from affectlab.cli.recipe import pretrain_schedule
+
+    config = yaml.safe_load(config_path("experiment/synth/pretrain.yaml").read_text())
+    epochs = config["trainer"]["max_epochs"]
+    override = pretrain_schedule(epochs)
+    assert override["trainer"]["max_epochs"] == epochs
+    schedule = override["model"]["init_args"]["lr_scheduler_init"]["init_args"]
+    configured = config["model"]["init_args"]["lr_scheduler_init"]["init_args"]
+    assert {k: schedule[k] for k in ("t_initial", "warmup_t", "lr_min")} == {k: configured[k] for k in ("t_initial", "warmup_t", "lr_min")}
+    assert pretrain_schedule(100)["model"]["init_args"]["lr_scheduler_init"]["init_args"]["warmup_t"] == 5  # the original's 5

@@ -306,7 +306,8 @@ def recipe_digest(options: RecipeOptions) -> str:
 
 def pretrain_schedule(epochs: int) -> dict[str, Any]:
     """Override of the pretraining experiment for ``epochs`` epochs, its cosine schedule shortened to match."""
-    warmup = epochs // 10  # timm warms up per epoch: a short run cannot spare a whole one at 1e-5
+    # timm warms up per epoch: a run under 20 epochs cannot spare a whole one at 1e-5 (as pretrain.yaml's 10)
+    warmup = epochs // 20
     return {
         "trainer": {"max_epochs": epochs},
         "model": {"init_args": {"lr_scheduler_init": {
