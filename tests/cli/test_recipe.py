@@ -152,6 +152,10 @@ def test_ablation_claims_are_computed_from_the_numbers():
     assert "- Above its floor at 10%: 2 of 2 multi-modal variants." in lines
     assert "- Clearly above its floor (mean - std > floor mean + std) at 10%: 1 of 2 multi-modal variants; within a standard deviation: contrast_only." in lines
     assert any(line.startswith("- Fused representation (0.510)") and line.endswith("yes.") for line in lines)
+    # A partial ablation (one seed so far) has no spread: "clearly" is not judged rather than trivially true.
+    lines = claims(summarise([r for r in _rows() if r.run_id == "run0"]), [0.1], ["conclugen", "contrast_only", "simclr"])
+    assert "- Clearly above its floor at 10%: not judged for conclugen, contrast_only (one seed: no standard deviation yet)." in lines
+    assert not any("mean - std > floor mean + std" in line for line in lines)
     worse = [r if r.representation != "simclr" else Row("simclr", r.fraction, 0.9, 0.9, r.run_id) for r in _rows()]
     lines = claims(summarise(worse), [1.0], ["conclugen", "contrast_only", "simclr"])
     assert "does not hold: simclr is best" in lines[0]

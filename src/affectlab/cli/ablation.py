@@ -95,8 +95,15 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
                      if n in scored and floors[n] is not None and scored[n] <= floors[n]]
             lines.append(f"- Above its floor at {fraction:.0%}: {len(beat)} of {sum(n in scored for n in MULTI_MODAL)} "
                          "multi-modal variants" + (f"; not: {', '.join(below)}." if below else "."))
-            clear = [n for n in beat if clearly_above(n, floor_of[n], fraction)]
-            unclear = [n for n in beat if n not in clear]
+            # One seed has no spread: "clearly" needs two on both sides (a partial ablation has fewer).
+            judged = [n for n in beat if min(summary[(n, fraction)]["acc"][2], summary[(floor_of[n], fraction)]["acc"][2]) > 1]
+            if len(judged) < len(beat):
+                lines.append(f"- Clearly above its floor at {fraction:.0%}: not judged for {', '.join(n for n in beat if n not in judged)} "
+                             "(one seed: no standard deviation yet).")
+            clear = [n for n in judged if clearly_above(n, floor_of[n], fraction)]
+            unclear = [n for n in judged if n not in clear]
+            if not judged:
+                continue
             lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
                          f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
                          + (f"; within a standard deviation: {', '.join(unclear)}." if unclear else "."))
