@@ -100,13 +100,12 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
             if len(judged) < len(beat):
                 lines.append(f"- Clearly above its floor at {fraction:.0%}: not judged for {', '.join(n for n in beat if n not in judged)} "
                              "(one seed: no standard deviation yet).")
-            clear = [n for n in judged if clearly_above(n, floor_of[n], fraction)]
-            unclear = [n for n in judged if n not in clear]
-            if not judged:
-                continue
-            lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
-                         f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
-                         + (f"; within a standard deviation: {', '.join(unclear)}." if unclear else "."))
+            if judged:
+                clear = [n for n in judged if clearly_above(n, floor_of[n], fraction)]
+                unclear = [n for n in judged if n not in clear]
+                lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
+                             f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
+                             + (f"; within a standard deviation: {', '.join(unclear)}." if unclear else "."))
     fused = acc(REFERENCE, 1.0)
     singles = {k[0]: v["acc"][0] for k, v in summary.items() if k[0].startswith(f"{REFERENCE} ") and k[0].endswith(" only")}
     if fused is not None and singles:
