@@ -10,6 +10,7 @@ _NOISE = (
     "💡 Tip:",  # Lightning advertising its cloud logger
     "LightningCLI's args parameter",  # we pass args on purpose: `affectlab run` strips the sub-command
     "isinstance(treespec, LeafSpec)",  # Lightning 2.6 against torch 2.14; harmless
+    "module(s) in eval mode at the start of training",  # a probe keeps its frozen encoders in eval on purpose
 )
 
 
