@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
-from conftest import TINY_DATA, affectlab, mlflow_client
+from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client
 
 from affectlab.cli.ablation import END, START, claims, markdown, summarise, write_section
 from affectlab.cli.recipe import CEILING, FLOOR, Recipe, RecipeOptions, Row, model_overrides, recipe_digest
@@ -66,6 +67,19 @@ def test_a_record_made_with_other_options_is_refused_not_mixed_in(tmp_path):
     del saved["config_digest"]
     recipe.record_path.write_text(json.dumps(saved))
     assert Recipe(options).record.config_digest == recipe_digest(options)
+
+
+def test_the_digest_covers_the_reconstruction_targets_a_variant_names(tmp_path, monkeypatch):
+    root = tmp_path / "configs"
+    shutil.copytree(CONFIGS, root)
+    monkeypatch.setattr("affectlab.cli.recipe.config_root", lambda: root)
+    digests = lambda: {v: recipe_digest(RecipeOptions(v, "synth")) for v in ("generative_only", "contrast_only")}
+    before = digests()
+    target = root / "nn/targets/frames_motion.yaml"
+    target.write_text(target.read_text().replace("size: 8", "size: 4"))
+    after = digests()
+    assert after["generative_only"] != before["generative_only"]  # it rebuilds that target
+    assert after["contrast_only"] == before["contrast_only"]  # it has no reconstruction term: its records stay
 
 
 def test_model_overrides_go_to_the_probe_backbone_and_not_to_the_ceiling():

@@ -8,6 +8,7 @@ from lightning.pytorch import Trainer
 
 from affectlab.methods import ConCluGen, SimCLR
 from affectlab.nn.encoders import AudioConvEncoder, FrameEncoder, TextTransformerEncoder
+from affectlab.nn.targets import FrameMotionTarget, LogMelStatsTarget, TokenHistogramTarget
 
 
 def _encoders():
@@ -78,6 +79,25 @@ def test_end_to_end_trains_the_encoders_against_fixed_targets(datamodule):
     _fit(model, datamodule)
     assert all(torch.equal(targets_before[k], v) for k, v in model.target_encoders.state_dict().items())
     assert any(not torch.equal(encoder_before[k], model.encoders.state_dict()[k]) for k in encoder_before)
+
+
+def test_input_summaries_replace_the_frozen_copy_as_targets(datamodule):
+    targets = {"video": FrameMotionTarget(size=4), "text": TokenHistogramTarget(vocab_size=128)}
+    model = _model(reconstruction_targets=targets)
+    assert set(model.target_encoders) == {"audio"}  # only the modality without a summary keeps a frozen copy
+    assert model.reconstruction["video"].net[-1].out_features == targets["video"].num_features == 2 * 3 * 4 * 4
+    batch = next(iter(datamodule.train_dataloader()))
+    losses = model._losses(batch, "val")
+    assert set(losses) >= {"reconstruction/video", "reconstruction/audio", "reconstruction/text"}
+    encoder_before = {k: v.clone() for k, v in model.encoders.state_dict().items() if v.is_floating_point()}
+    trainer = _fit(model, datamodule)
+    assert torch.isfinite(trainer.callback_metrics["train/loss_epoch"])
+    assert any(not torch.equal(encoder_before[k], model.encoders.state_dict()[k]) for k in encoder_before)
+    all_summarised = _model(reconstruction_targets={"video": FrameMotionTarget(), "audio": LogMelStatsTarget(),
+                                                    "text": TokenHistogramTarget(128)})
+    assert all_summarised.target_encoders is None
+    with pytest.raises(ValueError, match="not among the modalities"):
+        _model(modalities=["video", "audio"], reconstruction_targets={"text": TokenHistogramTarget(128)})
 
 
 def test_representations_for_probes(datamodule):

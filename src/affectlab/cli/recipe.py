@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -289,11 +290,14 @@ class Recipe:
 
 def recipe_digest(options: RecipeOptions) -> str:
     """A short hash of what a recipe's numbers depend on besides the code: the bundled configs its runs read
-    (the variant, every encoder, the synth experiments and data sets, the probe and supervised models) and the
-    options that change a run. Fractions, ``--finetune`` and ``--per-modality`` only add rows, so they are out."""
+    (the variant, every encoder, the reconstruction targets the variant names, the synth experiments and data
+    sets, the probe and supervised models) and the options that change a run. Fractions, ``--finetune`` and
+    ``--per-modality`` only add rows, so they are out."""
     root = config_root()
-    files = [root / f"model/conclugen/{options.variant}.yaml", root / "model/probe.yaml", root / "model/supervised.yaml",
-             *sorted((root / "nn/encoders").glob("*.yaml")), *sorted((root / "experiment/synth").glob("*.yaml")),
+    variant = root / f"model/conclugen/{options.variant}.yaml"
+    targets = sorted({Path(os.path.normpath(variant.parent / name)) for name in re.findall(r"[\w./]*nn/targets/[\w.]+\.yaml", variant.read_text())})
+    files = [variant, root / "model/probe.yaml", root / "model/supervised.yaml",
+             *sorted((root / "nn/encoders").glob("*.yaml")), *targets, *sorted((root / "experiment/synth").glob("*.yaml")),
              *sorted((root / "data").glob("synth*.yaml"))]
     digest = hashlib.sha256()
     for path in files:

@@ -12,7 +12,8 @@ Per batch of unlabelled clips, for every modality m:
                   L_clu = CE(sim(c, centroids) - margin [k = a], a)    (individual mode: mean over m of the same
                   with c_m in place of c)
 6. reconstruct    L_gen = sum_m MSE(G_m(r_m), t_m), t_m the modality's input features: the frozen backbone's
-                  output, or, when the encoders train, the output of a frozen copy of their initial state
+                  output; when the encoders train, a fixed summary of the raw input (``reconstruction_targets``,
+                  see affectlab.nn.targets) or else the output of a frozen copy of the encoders' initial state
                   (reconstructing a trainable encoder's own output would let it collapse to a constant)
 7. total          L = mean over the switched-on terms t of w_t L_t  (a term with weight 0 is off)
 """
@@ -62,6 +63,9 @@ class ConCluGen(BaseMethod):
             had R = 4096; at small R that is a bottleneck, see ``ProjectionHead``).
         num_clusters: K, output of the shared cluster head and number of k-means clusters.
         reconstruction_dim: hidden size of each reconstruction head.
+        reconstruction_targets: per modality, a module computing the reconstruction target from the raw input
+            (``(x, mask) -> [B, D]``, e.g. ``affectlab.nn.targets.FrameMotionTarget``); a modality without one
+            reconstructs its frozen encoder's features, or those of a frozen copy of its initial encoder.
         loss_weight_contrastive: w of the contrastive term; 0 switches it off.
         loss_weight_clustering: w of the clustering term; 0 switches it off.
         loss_weight_reconstruction: w of the reconstruction term; 0 switches it off.
@@ -91,6 +95,7 @@ class ConCluGen(BaseMethod):
         projection_hidden_dim: int | None = None,
         num_clusters: int = 32,
         reconstruction_dim: int = 256,
+        reconstruction_targets: dict[str, nn.Module] | None = None,
         loss_weight_contrastive: float = 1.0,
         loss_weight_clustering: float = 1.0,
         loss_weight_reconstruction: float = 1.0,
@@ -124,13 +129,26 @@ class ConCluGen(BaseMethod):
         self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
         self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
         self.cluster_head = nn.Linear(projection_dim, num_clusters, bias=False)
+        targets = reconstruction_targets or {}
+        unknown = sorted(set(targets) - set(used))
+        if unknown:
+            raise ValueError(f"model.init_args.reconstruction_targets names {unknown}, which are not among the "
+                             f"modalities {used}; remove them or add the modalities")
+        self.reconstruction_targets = nn.ModuleDict({m: targets[m] for m in used if m in targets})
+        target_dims = {m: getattr(self.reconstruction_targets[m], "num_features", None) if m in self.reconstruction_targets
+                       else d for m, d in dims.items()}
+        missing = [m for m, d in target_dims.items() if d is None]
+        if missing:
+            raise ValueError(f"reconstruction_targets for {missing} have no num_features (the size of their output)")
         self.reconstruction = nn.ModuleDict(
-            {m: ReconstructionHead(representation_dim, reconstruction_dim, d) for m, d in dims.items()}
+            {m: ReconstructionHead(representation_dim, reconstruction_dim, d) for m, d in target_dims.items()}
         )
-        # Fixed reconstruction targets when the encoders train: a frozen copy of their initial state.
+        # Fixed reconstruction targets when the encoders train and no input summary is given: a frozen copy of
+        # their initial state.
         self.target_encoders = None
-        if self.weights["reconstruction"] and not freeze_encoders:
-            self.target_encoders = copy.deepcopy(self.encoders).requires_grad_(False)
+        copied = [m for m in used if m not in self.reconstruction_targets]
+        if self.weights["reconstruction"] and not freeze_encoders and copied:
+            self.target_encoders = copy.deepcopy(nn.ModuleDict({m: self.encoders[m] for m in copied})).requires_grad_(False)
         self.representation_dim = representation_dim
         self.num_clusters = num_clusters
         self.contrastive_margin, self.contrastive_temperature = contrastive_margin, contrastive_temperature
@@ -182,7 +200,10 @@ class ConCluGen(BaseMethod):
                 losses["clustering"] = term
         if self.weights["reconstruction"]:
             with torch.no_grad():
-                targets = features if self.target_encoders is None else self._features(self.target_encoders, batch)
+                targets = {m: f for m, f in features.items()}  # frozen encoders: their own features
+                if self.target_encoders is not None:
+                    targets.update(self._features(self.target_encoders, batch))
+                targets.update({m: target(batch[m], batch.get(mask_key(m))) for m, target in self.reconstruction_targets.items()})
             rebuilt = {m: self.reconstruction[m](r) for m, r in represented.items()}
             losses["reconstruction"], per_modality = reconstruction_loss(rebuilt, {m: t.detach() for m, t in targets.items()})
             losses.update({f"reconstruction/{m}": value for m, value in per_modality.items()})
