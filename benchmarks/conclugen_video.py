@@ -15,6 +15,8 @@ epoch printed, nothing written to the run store.
     .venv/bin/python benchmarks/conclugen_video.py supervised --motion 1 --epochs 10
     .venv/bin/python benchmarks/conclugen_video.py pretrain --modalities video audio text --motion 1 \\
         --epochs 3 --clustering 1 --reconstruction 1
+    .venv/bin/python benchmarks/conclugen_video.py pretrain --epochs 10 --contrastive 0 --reconstruction 1 \\
+        --input-targets 1   # 0: rebuild a frozen copy of the initial encoders instead
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from affectlab.data.affectsynth import AffectSynthDataModule
 from affectlab.methods.conclugen import ConCluGen
+from affectlab.nn.targets import FrameMotionTarget, LogMelStatsTarget, TokenHistogramTarget
 from affectlab.nn.encoders import AudioConvEncoder, FrameEncoder, TextTransformerEncoder
 
 ROOT = "data/affectsynth"
@@ -117,8 +120,11 @@ def pretrain(args: argparse.Namespace) -> None:
     labelled.setup("test")
     builders = {"video": lambda: frame_encoder(bool(args.motion)), "audio": lambda: AudioConvEncoder(sample_rate=8000),
                 "text": lambda: TextTransformerEncoder(vocab_size=512)}
+    summaries = {"video": FrameMotionTarget, "audio": lambda: LogMelStatsTarget(sample_rate=8000),
+                 "text": lambda: TokenHistogramTarget(vocab_size=512)}
     model = LoopConCluGen(
         {m: builders[m]() for m in modalities}, representation_dim=256, projection_hidden_dim=256,
+        reconstruction_targets={m: summaries[m]() for m in modalities} if args.input_targets else None,
         contrastive_temperature=args.temperature, loss_weight_contrastive=args.contrastive,
         loss_weight_clustering=args.clustering, loss_weight_reconstruction=args.reconstruction,
     )
@@ -186,6 +192,8 @@ def main() -> None:
     two.add_argument("--contrastive", type=float, default=1.0, help="loss weight; 0 switches the term off")
     two.add_argument("--clustering", type=float, default=0.0, help="loss weight; 0 switches the term off")
     two.add_argument("--reconstruction", type=float, default=0.0, help="loss weight; 0 switches the term off")
+    two.add_argument("--input-targets", type=int, choices=(0, 1), default=1,
+                     help="1: reconstruct summaries of the raw input (configs/nn/targets); 0: a frozen copy of the initial encoders")
     two.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     {"supervised": supervised, "pretrain": pretrain}[args.command](args)
