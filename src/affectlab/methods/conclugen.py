@@ -200,7 +200,7 @@ class ConCluGen(BaseMethod):
                 losses["clustering"] = term
         if self.weights["reconstruction"]:
             with torch.no_grad():
-                targets = {m: f for m, f in features.items()}  # frozen encoders: their own features
+                targets = dict(features)  # frozen encoders: their own features
                 if self.target_encoders is not None:
                     targets.update(self._features(self.target_encoders, batch))
                 targets.update({m: target(batch[m], batch.get(mask_key(m))) for m, target in self.reconstruction_targets.items()})

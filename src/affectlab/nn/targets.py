@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from affectlab.nn.encoders.audio import LogMel
-from affectlab.nn.pooling import downsample_mask
+from affectlab.nn.pooling import downsample_mask, masked_mean
 
 
 def _standardise(norm: nn.BatchNorm1d, values: torch.Tensor) -> torch.Tensor:
@@ -30,14 +30,6 @@ def _standardise(norm: nn.BatchNorm1d, values: torch.Tensor) -> torch.Tensor:
     if norm.training and values.shape[0] < 2:
         return nn.functional.batch_norm(values, norm.running_mean, norm.running_var, training=False, eps=norm.eps)
     return norm(values)
-
-
-def _masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean of ``x`` ``[B, T, ...]`` over the real steps of ``mask`` ``[B, T]``."""
-    if mask is None:
-        return x.mean(dim=1)
-    weight = mask.to(x.dtype).view(*mask.shape, *([1] * (x.ndim - 2)))
-    return (x * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1)
 
 
 class FrameMotionTarget(nn.Module):
@@ -65,10 +57,10 @@ class FrameMotionTarget(nn.Module):
             raise ValueError(f"FrameMotionTarget needs clips [B, T >= 2, C, H, W], got {tuple(x.shape)}")
         B, T = x.shape[:2]
         pooled = nn.functional.adaptive_avg_pool2d(x.flatten(0, 1).float(), self.size).reshape(B, T, -1)  # (B, T, C*s*s)
-        motion = pooled - _masked_mean(pooled, mask).unsqueeze(1)  # (B, T, C*s*s)
+        motion = pooled - masked_mean(pooled, mask).unsqueeze(1)  # (B, T, C*s*s)
         if mask is not None:
             motion = motion * mask.unsqueeze(-1)  # padded frames neither move nor become the apex
-        rms = _masked_mean(motion.pow(2), mask).sqrt()  # (B, C*s*s)
+        rms = masked_mean(motion.pow(2), mask).sqrt()  # (B, C*s*s)
         apex = motion.pow(2).sum(dim=-1).argmax(dim=1)  # (B,)
         at_apex = motion[torch.arange(B, device=x.device), apex]  # (B, C*s*s)
         return _standardise(self.standardise, torch.cat([rms, at_apex], dim=1))  # (B, 2*C*s*s)
@@ -93,8 +85,8 @@ class LogMelStatsTarget(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         spectrum = self.frontend(x.float()).transpose(1, 2)  # (B, F, n_mels)
         frames = None if mask is None else downsample_mask(mask, spectrum.shape[1])  # (B, F)
-        mean = _masked_mean(spectrum, frames)  # (B, n_mels)
-        std = (_masked_mean((spectrum - mean.unsqueeze(1)).pow(2), frames) + 1e-6).sqrt()  # (B, n_mels)
+        mean = masked_mean(spectrum, frames)  # (B, n_mels)
+        std = (masked_mean((spectrum - mean.unsqueeze(1)).pow(2), frames) + 1e-6).sqrt()  # (B, n_mels)
         return _standardise(self.standardise, torch.cat([mean, std], dim=1))  # (B, 2*n_mels)
 
 
