@@ -38,6 +38,8 @@ def test_frame_motion_ignores_padded_frames_and_still_frames():
 def test_frame_motion_refuses_single_images():
     with pytest.raises(ValueError, match="T >= 2"):
         FrameMotionTarget()(torch.rand(2, 1, 3, 8, 8))
+    with pytest.raises(ValueError, match="set its channels to 1"):
+        FrameMotionTarget(channels=3)(torch.rand(2, 4, 1, 8, 8))
 
 
 def test_log_mel_stats_are_mean_and_std_over_time_of_each_band():

@@ -55,7 +55,10 @@ class FrameMotionTarget(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] < 2:
             raise ValueError(f"FrameMotionTarget needs clips [B, T >= 2, C, H, W], got {tuple(x.shape)}")
-        B, T = x.shape[:2]
+        B, T, C = x.shape[:3]
+        if 2 * C * self.size**2 != self.num_features:
+            raise ValueError(f"FrameMotionTarget was built for {self.num_features // (2 * self.size**2)} channels, the "
+                             f"frames have {C}: set its channels to {C}")
         pooled = nn.functional.adaptive_avg_pool2d(x.flatten(0, 1).float(), self.size).reshape(B, T, -1)  # (B, T, C*s*s)
         motion = pooled - masked_mean(pooled, mask).unsqueeze(1)  # (B, T, C*s*s)
         if mask is not None:
