@@ -64,7 +64,8 @@ def cli_env() -> dict[str, str]:
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("AFFECTLAB_RUN_ID", None)
     # One thread per process: pytest-xdist runs two workers on CI's two cores.
-    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(HELPERS)})
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(HELPERS), *filter(None, [os.environ.get("PYTHONPATH")])])})
     return env
 
 

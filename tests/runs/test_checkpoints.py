@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from affectlab.runs import checkpoints
+import affectlab.io
 from affectlab.runs.checkpoints import AtomicCheckpointIO, atomic_write_bytes
 
 
@@ -27,7 +27,7 @@ def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # the process is interrupted between writing and renaming
 
-    monkeypatch.setattr(checkpoints.os, "replace", crash)
+    monkeypatch.setattr(affectlab.io.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old complete checkpoint"

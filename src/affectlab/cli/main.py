@@ -79,7 +79,7 @@ def with_data_names(args: list[str]) -> list[str]:
     """``--data rafdb`` (a name, not a file) means the bundled ``configs/data/rafdb.yaml``; a data set whose
     reader does not exist yet stops with the layout it will read."""
     from affectlab.cli.configs import config_root
-    from affectlab.data.layouts import LAYOUTS, layout_error
+    from affectlab.data.registry import dataset_names, layout_error
 
     result = list(args)
     for i, arg in enumerate(result):
@@ -93,7 +93,7 @@ def with_data_names(args: list[str]) -> list[str]:
         path = config_root() / "data" / f"{name}.yaml"
         if path.is_file():
             result[index] = prefix + str(path)
-        elif name in LAYOUTS:
+        elif name in dataset_names():
             raise layout_error(name)
     return result
 
@@ -144,6 +144,8 @@ def ui_command(args: list[str]) -> int:
 
 
 def data_command(args: list[str]) -> int:
+    from affectlab.data.registry import MAX_ROWS
+
     parser = argparse.ArgumentParser(prog="affectlab data", description="Data set tools.")
     sub = parser.add_subparsers(dest="action", required=True)
     synth = sub.add_parser("synth", help="generate AffectSynth into a folder (memory-mapped, checksummed)")
@@ -166,7 +168,8 @@ def data_command(args: list[str]) -> int:
     prepare.add_argument("--out", required=True, help="the feature store's folder")
     prepare.add_argument("--shard-samples", dest="shard_samples", type=int, default=None,
                          help="samples per shard (default 4096 for features, 256 for videos)")
-    prepare.add_argument("--max-rows", dest="max_rows", type=int, default=500, help="feature rows per sample, at most")
+    prepare.add_argument("--max-rows", dest="max_rows", type=int, default=MAX_ROWS,
+                         help="feature rows per sample, at most")
     video = prepare.add_argument_group("video data sets (data/video_prepare.py)")
     video.add_argument("--num-frames", dest="num_frames", type=int, help="frames per clip, evenly spaced (default 8)")
     video.add_argument("--fps", type=float, help="instead: frames per second of video, at most --max-frames")
@@ -198,37 +201,26 @@ def data_command(args: list[str]) -> int:
         )
         return 0
     if options.action == "export":
-        from affectlab.data.affectsynth import AffectSynthDataModule
-        from affectlab.data.folders import FOLDER_LAYOUTS
-        from affectlab.data.synth.export import VIDEO_EXPORTERS, export_afe, export_folder_dataset
+        from affectlab.data.registry import export_dataset
 
-        if options.name not in FOLDER_LAYOUTS and options.name not in VIDEO_EXPORTERS and options.name != "afe":
-            raise ConfigError(f"data export: {options.name!r} is not one of {[*FOLDER_LAYOUTS, 'afe', *VIDEO_EXPORTERS]}")
-        styles = options.styles or (["shaded"] if options.name in VIDEO_EXPORTERS else None)
-        synth = AffectSynthDataModule(root=options.cache, num_clips=options.num_clips, num_identities=options.num_identities,
-                                      num_frames=options.num_frames, image_size=options.image_size, synth_seed=options.seed,
-                                      synth_options={"styles": styles} if styles else None)
-        synth.prepare_data()  # generates the cache once, or verifies and opens it
-        arrays = synth.arrays
-        if options.name in VIDEO_EXPORTERS:
-            counts = VIDEO_EXPORTERS[options.name](arrays, options.out, frames_per_clip=options.frames_per_clip)
-        elif options.name == "afe":
-            counts = export_afe(arrays, options.out)
-        else:
-            counts = export_folder_dataset(arrays, options.name, options.out)
+        counts = export_dataset(options.name, options.out, cache=options.cache, num_clips=options.num_clips,
+                                seed=options.seed, num_identities=options.num_identities, num_frames=options.num_frames,
+                                image_size=options.image_size, styles=options.styles,
+                                frames_per_clip=options.frames_per_clip)
         print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
         return 0
     if options.action == "prepare":
-        from affectlab.data.prepare import prepare
+        from affectlab.data.registry import prepare_dataset
 
         video_keys = ("num_frames", "fps", "max_frames", "size", "scale", "no_face", "min_face_size", "device",
                       "encoder", "encoder_checkpoint", "encoder_batch")
         video = {key: getattr(options, key) for key in video_keys if getattr(options, key) is not None}
-        prepare(options.name, options.raw, options.out, options.shard_samples, options.max_rows, **video)
+        prepare_dataset(options.name, options.raw, options.out, shard_samples=options.shard_samples,
+                        max_rows=options.max_rows, **video)
         return 0
-    from affectlab.data.check import check_command
+    from affectlab.data.registry import check_dataset
 
-    return check_command(options.name, options.root, decode=not options.quick)
+    return check_dataset(options.name, options.root, decode=not options.quick)
 
 
 def _synth_options(parser: argparse.ArgumentParser) -> None:

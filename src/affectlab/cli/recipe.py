@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.table import Table
 
 from affectlab.cli.configs import config_path, config_root
-from affectlab.data.layouts import LAYOUTS, dataset_layout, layout_error
+from affectlab.data.registry import dataset_names, get_dataset, layout_error
 from affectlab.errors import ConfigError
 
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
@@ -124,7 +124,7 @@ class Recipe:
     def __init__(self, options: RecipeOptions) -> None:
         if options.variant not in variants():
             raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
-        layout = dataset_layout(options.dataset)
+        layout = get_dataset(options.dataset)
         if layout.reader is None or not layout.labelled:
             # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
             raise layout_error(options.dataset, options.data_root)
@@ -374,7 +374,7 @@ def recipe_command(args: list[str]) -> int:
         epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 600",
     )
     parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
-    parser.add_argument("dataset", help="data set name: " + ", ".join(LAYOUTS))
+    parser.add_argument("dataset", help="data set name: " + ", ".join(dataset_names()))
     parser.add_argument("--seed", type=int, default=127)
     parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the randomly initialised model")

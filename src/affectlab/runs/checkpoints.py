@@ -8,33 +8,15 @@ target, which POSIX makes atomic. Loading never unpickles arbitrary objects.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from affectlab.io import atomic_write_bytes, load_checkpoint
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` so that readers see either the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely: tensors, numbers, strings and containers only."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+__all__ = ["AtomicCheckpointIO", "atomic_write_bytes", "load_checkpoint"]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
