@@ -19,6 +19,7 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from affectlab.data.feature_store import FeatureStoreWriter, StoreSample
+from affectlab.data.registry import MAX_ROWS
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
 
@@ -28,7 +29,7 @@ def feature_datamodule(name: str, raw: str, **options: Any):
     if name == "mosei":
         from affectlab.data.mosei import MoseiDataModule
 
-        return MoseiDataModule(root=raw, max_steps=options.get("max_rows", 500))
+        return MoseiDataModule(root=raw, max_steps=options.get("max_rows", MAX_ROWS))
     if name == "mmsa":
         from affectlab.data.mmsa import MmsaDataModule
 
@@ -36,7 +37,7 @@ def feature_datamodule(name: str, raw: str, **options: Any):
     if name in ("openface", "pyfeat"):
         from affectlab.data.frame_tables import FrameTableDataModule
 
-        return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", 500))
+        return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", MAX_ROWS))
     from affectlab.data.layouts import dataset_layout, layout_error
     from affectlab.data.video_prepare import VIDEO_SETS
 
@@ -66,7 +67,7 @@ def store_samples(module, start: int) -> Iterator[StoreSample]:
             position += 1
 
 
-def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = 500,
+def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = MAX_ROWS,
             **video_options: Any) -> Path:
     """Prepare data set ``name`` from ``raw`` into the store ``out``; ``video_options`` go to ``prepare_video``
     for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ..., and ``encoder``,

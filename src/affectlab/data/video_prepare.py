@@ -53,10 +53,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.feature_store import INDEX, FeatureStoreWriter, StoreSample, _atomic_json
+from affectlab.data.feature_store import INDEX, FeatureStoreWriter, StoreSample
 from affectlab.data.video import VideoDecodeError
 from affectlab.data.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
 from affectlab.errors import ConfigError, DataError
+from affectlab.io import atomic_write_json, load_checkpoint
 
 VIDEO_SETS = ("caer", "meld", "voxceleb2")
 NO_FACE_POLICIES = ("nearest", "frame", "skip")
@@ -291,10 +292,11 @@ def load_encoder_weights(model: Any, path: str) -> None:
 
     key = "--encoder-checkpoint"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001  (unpickling errors have no common base class)
-        raise ConfigError(f"{key}: {path} is not readable with torch.load(weights_only=True) ({error}); save the "
-                          "state dict alone: torch.save(model.state_dict(), path)") from None
+        state = load_checkpoint(path, key=key)
+    except ConfigError as error:
+        if not Path(path).is_file():
+            raise
+        raise ConfigError(f"{error}; save the state dict alone: torch.save(model.state_dict(), path)") from None
     for wrapper in ("state_dict", "model"):  # common checkpoint layouts around the state dict
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -452,7 +454,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     with Progress(*columns, console=console, disable=not progress) as bar:
         task = bar.add_task(name, total=len(clips), completed=start)
         writer.write(samples(lambda: bar.advance(task)), None, state=state)
-    _atomic_json(Path(out) / REPORT, asdict(report))
+    atomic_write_json(Path(out) / REPORT, asdict(report))
     console.print(f"{out}: {name}, {report.summary()}" + (f"; resumed after clip {start}" if start else ""),
                   soft_wrap=True)
     if features is not None:
