@@ -13,10 +13,10 @@ import torch
 from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
 
 from affectlab.data import feature_store
-from affectlab.data.affectsynth import AffectSynthDataModule
-from affectlab.data.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
-from affectlab.data.mosei import MoseiDataModule
-from affectlab.data.prepare import prepare
+from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.data.store.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
+from affectlab.data.readers.mosei import MoseiDataModule
+from affectlab.data.store.prepare import prepare
 from affectlab.data.synth.export import export_frame_tables, export_mosei
 from affectlab.errors import DataError
 

@@ -14,7 +14,7 @@ from conftest import affectlab
 from affectlab.data.check import check_video_dataset
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_voxceleb2
-from affectlab.data.voxceleb2 import VoxCeleb2DataModule
+from affectlab.data.readers.voxceleb2 import VoxCeleb2DataModule
 from affectlab.errors import ConfigError, DataError
 
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))

@@ -44,7 +44,8 @@ class CheckReport:
 
 
 def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
-    from affectlab.data.folders import FOLDER_LAYOUTS, load_image, scan
+    from affectlab.data.images import load_image
+    from affectlab.data.readers.folders import FOLDER_LAYOUTS, scan
 
     layout = FOLDER_LAYOUTS[name]
     found = scan(layout, root)
@@ -72,7 +73,7 @@ def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> Ch
 def check_afe_dataset(root: str | Path, decode: bool = True) -> CheckReport:
     from PIL import Image
 
-    from affectlab.data.afe import face_region, load_face, scan
+    from affectlab.data.readers.afe import face_region, load_face, scan
 
     found = scan(root)  # a missing file or folder, or a malformed line: DataError (exit status 2)
     counts = {split: [int((faces.labels == c).sum()) for c in range(len(EMOTIONS))] for split, faces in found.items()}
@@ -138,10 +139,10 @@ def check_reader(name: str, root: str) -> None:
 
 def _reader(name: str, root: str):
     if name == "disfa":
-        from affectlab.data.disfa import DisfaDataModule
+        from affectlab.data.readers.disfa import DisfaDataModule
 
         return DisfaDataModule(root)
-    from affectlab.data.prepare import feature_datamodule
+    from affectlab.data.store.prepare import feature_datamodule
 
     return feature_datamodule(name, root)
 
@@ -149,8 +150,8 @@ def _reader(name: str, root: str):
 def check_video_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
     """MELD, CAER or VoxCeleb2 as its reader lists it (module docstring: what is an error, what a warning)."""
     from affectlab.data.splits import SPLITS
-    from affectlab.data.video import VideoDecodeError, VideoReader, probe
-    from affectlab.data.video_prepare import video_reader
+    from affectlab.data.media.video import VideoDecodeError, VideoReader, probe
+    from affectlab.data.store.video_prepare import video_reader
 
     module = video_reader(name, root)
     found = module.scan()  # a missing root, CSV file or split folder: DataError (exit status 2)
@@ -165,7 +166,7 @@ def check_video_dataset(name: str, root: str | Path, decode: bool = True) -> Che
         report = CheckReport(name, counts, columns=("clips", "speakers", "videos"),
                              title="clips, speakers, videos", total=False)
     if "sentiment_class" in module.tasks:
-        from affectlab.data.meld import SENTIMENTS
+        from affectlab.data.readers.meld import SENTIMENTS
 
         for split in SPLITS:
             per_class = [sum(1 for c in clips if c.split == split and c.targets["sentiment_class"] == k)
@@ -221,9 +222,9 @@ def _speaker_overlap(name: str, clips: list, names: dict[int, str], report: Chec
 
 
 def check_command(name: str, root: str, decode: bool = True) -> int:
-    from affectlab.data.folders import FOLDER_LAYOUTS
+    from affectlab.data.readers.folders import FOLDER_LAYOUTS
     from affectlab.data.layouts import dataset_layout, layout_error
-    from affectlab.data.video_prepare import VIDEO_SETS
+    from affectlab.data.store.video_prepare import VIDEO_SETS
 
     layout = dataset_layout(name)  # unknown names: a DataError listing the known ones
     if name == "afe":

@@ -37,7 +37,7 @@ def check_dataset(name: str, root: str | Path, decode: bool = True) -> int:
 
 def prepare_dataset(name: str, raw: str | Path, out: str | Path, **options: Any) -> None:
     """Convert data set ``name`` as distributed under ``raw`` once into a feature store at ``out``."""
-    from affectlab.data.prepare import prepare
+    from affectlab.data.store.prepare import prepare
 
     shard_samples = options.pop("shard_samples", None)
     max_rows = options.pop("max_rows", MAX_ROWS)
@@ -48,8 +48,8 @@ def export_dataset(name: str, out: str | Path, *, cache: str | Path = "data/affe
                    seed: int = 0, num_identities: int = 60, num_frames: int = 8, image_size: int = 64,
                    styles: list[str] | None = None, frames_per_clip: int | None = None) -> dict[str, int]:
     """Write AffectSynth at ``out`` in data set ``name``'s native layout; the sample count per split."""
-    from affectlab.data.affectsynth import AffectSynthDataModule
-    from affectlab.data.folders import FOLDER_LAYOUTS
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
+    from affectlab.data.readers.folders import FOLDER_LAYOUTS
     from affectlab.data.synth.export import VIDEO_EXPORTERS, export_afe, export_folder_dataset
 
     exportable = [*FOLDER_LAYOUTS, "afe", *VIDEO_EXPORTERS]

@@ -53,9 +53,9 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.feature_store import INDEX, FeatureStoreWriter, StoreSample
-from affectlab.data.video import VideoDecodeError
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
+from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
+from affectlab.data.media.video import VideoDecodeError
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_json, load_checkpoint
 
@@ -136,7 +136,7 @@ class FaceCropper:
 
     def __init__(self, size: int = 64, scale: float = 1.3, no_face: str = "nearest", min_face_size: int = 20,
                  device: str = "cpu") -> None:
-        from affectlab.data.face_detection import FaceDetector
+        from affectlab.data.media.face_detection import FaceDetector
 
         if no_face not in NO_FACE_POLICIES:
             raise ConfigError(f"--no-face: {no_face!r} is not one of {', '.join(NO_FACE_POLICIES)}")
@@ -147,7 +147,7 @@ class FaceCropper:
 
     def __call__(self, images: list[np.ndarray], report: PrepareReport) -> np.ndarray:
         """``[T', S, S, 3]`` uint8 crops of ``images`` (``T' < T`` only with ``skip``); counts go to ``report``."""
-        from affectlab.data.face_detection import align_crop
+        from affectlab.data.media.face_detection import align_crop
 
         start = time.perf_counter()
         faces = [found[0] if found else None for found in self.detector.detect(images)]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.feature_store import FeatureStoreWriter, StoreSample
+from affectlab.data.store.feature_store import FeatureStoreWriter, StoreSample
 from affectlab.data.registry import MAX_ROWS
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
@@ -27,26 +27,26 @@ from affectlab.errors import ConfigError, DataError
 def feature_datamodule(name: str, raw: str, **options: Any):
     """The reader of a feature data set, pointed at ``raw``."""
     if name == "mosei":
-        from affectlab.data.mosei import MoseiDataModule
+        from affectlab.data.readers.mosei import MoseiDataModule
 
         return MoseiDataModule(root=raw, max_steps=options.get("max_rows", MAX_ROWS))
     if name == "mmsa":
-        from affectlab.data.mmsa import MmsaDataModule
+        from affectlab.data.readers.mmsa import MmsaDataModule
 
         return MmsaDataModule(path=raw)
     if name in ("openface", "pyfeat"):
-        from affectlab.data.frame_tables import FrameTableDataModule
+        from affectlab.data.readers.frame_tables import FrameTableDataModule
 
         return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", MAX_ROWS))
     from affectlab.data.layouts import dataset_layout, layout_error
-    from affectlab.data.video_prepare import VIDEO_SETS
+    from affectlab.data.store.video_prepare import VIDEO_SETS
 
     layout = dataset_layout(name)
     if layout.reader is None:
         raise layout_error(name, raw)
     if name in VIDEO_SETS:
         raise DataError(f"data prepare: {name} is a video data set: its clips become face crops "
-                        "(affectlab.data.video_prepare.prepare_video), not feature rows")
+                        "(affectlab.data.store.video_prepare.prepare_video), not feature rows")
     raise DataError(f"data prepare: {name} holds face images, which its reader serves directly (--data {name}); "
                     f"prepare converts feature data sets (mosei, mmsa, openface, pyfeat) and video data sets "
                     f"({', '.join(VIDEO_SETS)})")
@@ -72,7 +72,7 @@ def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max
     """Prepare data set ``name`` from ``raw`` into the store ``out``; ``video_options`` go to ``prepare_video``
     for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ..., and ``encoder``,
     ``encoder_checkpoint``, ``encoder_batch`` to store features instead of crops)."""
-    from affectlab.data.video_prepare import VIDEO_SETS, prepare_video
+    from affectlab.data.store.video_prepare import VIDEO_SETS, prepare_video
 
     if name in VIDEO_SETS:
         prepare_video(name, raw, out, shard_samples=shard_samples or 256, **video_options)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
 from affectlab.errors import DataError
 
 # MELD's emotions in its own order, and what each is in AffectLab's canonical order.

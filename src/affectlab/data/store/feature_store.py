@@ -40,11 +40,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from affectlab.data.loaders import SplitLoaders, split_loader
-from affectlab.data.mosei import collate_padded
+from affectlab.data.base import BaseDataModule
+from affectlab.data.collate import collate_padded
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_bytes, atomic_write_json
@@ -299,7 +298,7 @@ class StoreSamples(Dataset):
         return sample
 
 
-class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
+class FeatureStoreDataModule(BaseDataModule):
     """Serves a prepared feature store in the batch contract: feature sequences with masks, the stored targets.
 
     Args:
@@ -314,8 +313,8 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
 
     def __init__(self, root: str, modalities: list[str] | None = None, max_steps: int = 50,
                  class_names: dict[str, list[str]] | None = None, batch_size: int = 32, num_workers: int = 0) -> None:
-        super().__init__()
-        self.root, self.max_steps, self.batch_size, self.num_workers = root, max_steps, batch_size, num_workers
+        super().__init__(batch_size, num_workers)  # modalities, tasks and class names: read from the store
+        self.root, self.max_steps = root, max_steps
         self.requested = modalities
         self.configured_class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
         self.store: FeatureStore | None = None
@@ -360,9 +359,8 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
         store = self._open()
         return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
 
-    def loader(self, split: str) -> DataLoader:
-        shapes = {m: s for m, s in self._open().shapes.items() if m in self.modalities}
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, UnflattenSteps(shapes))
+    def collate(self) -> Callable[[list[Any]], Any]:
+        return UnflattenSteps({m: s for m, s in self._open().shapes.items() if m in self.modalities})
 
 
 class UnflattenSteps:

@@ -49,19 +49,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.folders import (
-    CORRUPT_POLICIES,
-    FolderImages,
-    ReportsUnreadable,
-    UnreadableFiles,
-    collate_skipping,
-    stratified_holdout,
-)
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.readers.folders import FolderImages
+from affectlab.data.splits import stratified_holdout
 from affectlab.errors import ConfigError, DataError
 
 AFE_CODES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # AFE's integer -> canonical name
@@ -207,7 +199,7 @@ class AfeFaces(FolderImages):
         return load_face(self.files[item], box, self.image_size, self.margin)  # (1, 3, S, S)
 
 
-class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
+class AfeDataModule(BaseDataModule):
     """AFE, the Asian Facial Expression database, read from its native layout (module docstring).
 
     Args:
@@ -232,21 +224,15 @@ class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        if corrupt not in CORRUPT_POLICIES:
-            raise ConfigError(f"data.init_args.corrupt: {corrupt!r} is not one of {list(CORRUPT_POLICIES)}")
+        super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="afe")
         if margin < 0:
             raise ConfigError(f"data.init_args.margin: {margin} is negative; give a fraction of the box such as 0.1")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"data.init_args.val_fraction: {val_fraction} is not in [0, 1)")
         self.root, self.image_size, self.margin = root, image_size, margin
-        self.val_fraction, self.split_seed, self.corrupt = val_fraction, split_seed, corrupt
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = ("video",)
-        self.tasks = ("emotion",)
-        self.class_names = {"emotion": EMOTIONS}
+        self.val_fraction, self.split_seed = val_fraction, split_seed
         self.splits: dict[str, tuple[list[Path], np.ndarray, np.ndarray, np.ndarray]] = {}  # files, boxes, labels, ids
-        self.unreadable = UnreadableFiles("afe")
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -272,6 +258,3 @@ class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         self.setup()
         files, boxes, labels, ids = self.splits[split]
         return AfeFaces(files, boxes, labels, ids, self.image_size, self.margin, self.corrupt)
-
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlab.data.video import VIDEO_SUFFIXES
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video import VIDEO_SUFFIXES
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
 from affectlab.errors import ConfigError, DataError
 
 VOX_SPLITS = ("dev", "test")

@@ -22,8 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.video import VIDEO_SUFFIXES
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video import VIDEO_SUFFIXES
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
 from affectlab.errors import DataError
 
 CAER_CLASSES = {"Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
-from affectlab.data.samplers import EpochSeededRandomSampler, IdentityBatchSampler, experiment_seed, loader_generator
-from affectlab.data.splits import SPLIT_KINDS, SPLITS, cross_validation_split, identity_split
+from affectlab.data.samplers import IdentityBatchSampler, experiment_seed, loader_generator
+from affectlab.data.base import BaseDataModule
+from affectlab.data.loaders import split_loader
+from affectlab.data.splits import SPLIT_KINDS, SPLITS, cross_validation_split, identity_split, stratified_subset
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
 from affectlab.errors import ConfigError, DataError
 
@@ -29,29 +30,6 @@ SYNTH_MODALITIES = ("video", "audio", "text")
 SYNTH_TASKS = ("emotion", "au", "au_intensity", "sentiment")
 UNLABELLED_MODES = ("drop", "mask", "separate")
 SAMPLE_UNITS = ("clip", "frame")
-
-
-def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Which samples keep their label: ``max(1, round(fraction * n_c))`` of the ``n_c`` samples of each class c.
-
-    Rounded half up, per class, so the subset can exceed ``fraction`` of the samples when classes are small.
-    Each class's samples are drawn in one seeded random order whatever the fraction, so with one seed a
-    smaller fraction's subset is contained in a larger one's (label-efficiency curves add labels, never swap).
-
-    Args:
-        labels: class index per sample ``[N]``.
-        fraction: of each class's samples to keep, in (0, 1].
-        seed: of the draw.
-
-    Returns:
-        Boolean mask ``[N]``, True for the samples that keep their label.
-    """
-    keep = np.zeros(len(labels), dtype=bool)
-    rng = np.random.default_rng(seed)
-    for label in np.unique(labels):  # sorted: the draw does not depend on the order of the samples' classes
-        members = rng.permutation(np.flatnonzero(labels == label))
-        keep[members[: max(1, int(np.floor(fraction * len(members) + 0.5)))]] = True
-    return keep
 
 
 class AffectSynthDataset(Dataset):
@@ -129,7 +107,7 @@ class AffectSynthDataset(Dataset):
         return sample
 
 
-class AffectSynthDataModule(LightningDataModule):
+class AffectSynthDataModule(BaseDataModule):
     """AffectSynth, generated on first use and split into train/val/test by identity.
 
     Args:
@@ -190,7 +168,6 @@ class AffectSynthDataModule(LightningDataModule):
         num_workers: int = 0,
         sample_unit: str = "clip",
     ) -> None:
-        super().__init__()
         options = dict(synth_options or {})
         known = set(SynthConfig.__dataclass_fields__)
         for key in options:
@@ -235,21 +212,18 @@ class AffectSynthDataModule(LightningDataModule):
         self.label_seed = label_seed
         self.unlabelled = unlabelled
         self.unlabelled_ratio = unlabelled_ratio
-        self.modalities = served
-        self.tasks = SYNTH_TASKS
-        self.class_names = {"emotion": EMOTIONS, "au": tuple(f"AU{n}" for n in ACTION_UNITS)}
+        super().__init__(batch_size, num_workers, modalities=served, tasks=SYNTH_TASKS,
+                         class_names={"emotion": EMOTIONS, "au": tuple(f"AU{n}" for n in ACTION_UNITS)})
         self.sample_rate = self.synth_config.sample_rate
         digest = hashlib.sha256(json.dumps(self.synth_config.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
         self.path = Path(root) / f"affectsynth-v1-{digest}"
         self.split_fractions = tuple(split_fractions)
         self.split_seed = split_seed
-        self.batch_size = batch_size
         if clips_per_identity is not None and (clips_per_identity < 1 or batch_size % clips_per_identity):
             raise ConfigError(
                 f"data.init_args.clips_per_identity: {clips_per_identity} must divide batch_size {batch_size}"
             )
         self.clips_per_identity = clips_per_identity
-        self.num_workers = num_workers
         self.arrays: AffectSynthArrays | None = None
         self.splits: dict[str, np.ndarray] = {}
         self.train_labelled: np.ndarray | None = None  # per train-split sample: keeps its labels (None: all do)
@@ -321,42 +295,22 @@ class AffectSynthDataModule(LightningDataModule):
     def decode_text(self, ids: torch.Tensor) -> str:
         return decode(ids.tolist())
 
-    def _loader(self, split: str) -> DataLoader:
-        dataset = self.dataset(split)
-        trainer = self.trainer
+    def loader(self, split: str) -> DataLoader:
         if split == "train" and self.clips_per_identity:
+            trainer = self.trainer
             if trainer is not None and trainer.world_size > 1:
                 raise ConfigError("data.init_args.clips_per_identity: identity batches are not sharded across "
                                   "processes yet; use one process or set it to null")
+            dataset = self.dataset(split)
             subjects = np.asarray(self.arrays.identity)[dataset.clip_of_item()]
             batches = IdentityBatchSampler(subjects, self.batch_size, self.clips_per_identity, seed=experiment_seed())
             return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0, generator=loader_generator())
-        if split == "train":
-            # The order depends on the experiment seed and the epoch only (resume-proof, see data/samplers.py).
-            sampler = EpochSeededRandomSampler(dataset, seed=experiment_seed())
-        elif trainer is not None and trainer.world_size > 1:
-            # Each evaluation sample exactly once across processes, so reduced metrics count every sample once.
-            from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-
-            sampler = UnrepeatedDistributedSampler(dataset, trainer.world_size, trainer.global_rank, shuffle=False)
-        else:
-            sampler = None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=sampler,
-            # A last batch of one sample would break BatchNorm; but a labelled subset smaller than one batch
-            # (label_fraction) would leave no batch at all, so it is served whole.
-            drop_last=split == "train" and len(dataset) >= self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            generator=loader_generator(),
-        )
+        return super().loader(split)
 
     def train_dataloader(self) -> DataLoader | Any:
         if self.unlabelled != "separate":
-            return self._loader("train")
+            return self.loader("train")
         from lightning.pytorch.utilities import CombinedLoader
 
         self.setup()
@@ -377,15 +331,4 @@ class AffectSynthDataModule(LightningDataModule):
         return CombinedLoader(loaders, mode="max_size_cycle")  # an epoch is one pass over the unlabelled data
 
     def _plain_loader(self, dataset: AffectSynthDataset, batch_size: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, sampler=EpochSeededRandomSampler(dataset, seed=experiment_seed()),
-                          drop_last=len(dataset) >= batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, generator=loader_generator())
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return split_loader(dataset, "train", batch_size, self.num_workers)
