@@ -131,6 +131,8 @@ def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> 
         mask = tensor(f"target_mask.{task}", batch["target_mask"][task])
         if mask.dtype != torch.bool or mask.ndim != 1:
             raise DataError(f"batch['target_mask'][{task!r}]: {mask.dtype} of shape {list(mask.shape)}, not bool [B]")
+    if "id" not in batch:
+        raise DataError("batch: no 'id', the samples' indices in their data set")
     for key in ("id", "subject", "domain"):
         if key in batch:
             value = tensor(key, batch[key])

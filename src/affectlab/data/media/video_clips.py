@@ -3,12 +3,12 @@
 A reader lists its clips from its native layout (``VideoClip``: file, split, labels, speaker) and this module
 turns each into a sample of the batch contract, on the fly:
 
-    clip file --decode (data/video.py)--> N frames, evenly spaced over the clip
+    clip file --decode (data/media/video.py)--> N frames, evenly spaced over the clip
               --resize--> video [N, 3, S, S] float in [0, 1], video_mask [N]
 
 Whole frames are served, resized to S x S (the aspect ratio is not kept): CAER's premise is that the scene
 carries part of the emotion, and detecting faces in a data loader would cost an MTCNN pass per frame per
-epoch. For face crops, prepare the data set once (``affectlab data prepare NAME``, ``data/video_prepare.py``)
+epoch. For face crops, prepare the data set once (``affectlab data prepare NAME``, ``data/store/video_prepare.py``)
 and train from the feature store.
 
 Frame sampling (``sample_frames``): N frames evenly spaced over the clip's frame count (what the container

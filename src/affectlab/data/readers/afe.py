@@ -30,7 +30,7 @@ Splits: the official Train/Test; validation is carved out of Train, stratified p
 Per sample: open the photograph (RGB) -> take its face box, grown by ``margin`` x the box's width and height
 on each side and clipped to the photograph (CluP's crop pads with black instead; a margin never adds black
 borders here) -> resize to ``image_size`` x ``image_size`` (bilinear; CluP resized to 160) -> ``video``
-``[1, 3, S, S]`` float in [0, 1], a one-frame clip exactly as the folder readers (``data/folders.py``) serve it.
+``[1, 3, S, S]`` float in [0, 1], a one-frame clip exactly as the folder readers (``data/readers/folders.py``) serve it.
 
 Bad input: a missing root, image folder or CSV file, or a malformed line (wrong number of fields, a coordinate
 that is no finite number, an inverted or empty box, an emotion that is not an integer 0-6) stops with a
@@ -54,6 +54,7 @@ from affectlab.data.contract import EMOTIONS
 from affectlab.data.base import BaseDataModule
 from affectlab.data.readers.folders import FolderImages
 from affectlab.data.splits import stratified_holdout
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 AFE_CODES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # AFE's integer -> canonical name
@@ -258,3 +259,14 @@ class AfeDataModule(BaseDataModule):
         self.setup()
         files, boxes, labels, ids = self.splits[split]
         return AfeFaces(files, boxes, labels, ids, self.image_size, self.margin, self.corrupt)
+
+
+SPEC = DatasetSpec(
+    "afe", "AFE, the Asian Facial Expression database: photographs, face boxes, 7 emotions (CluP's source)",
+    "data/afe",
+    "src/image/<path>\n"
+    "annos/TrainTest/Train.csv   (lines '<path> <left> <top> <right> <bottom> <emotion 0-6>', no header)\n"
+    "annos/TrainTest/Test.csv    (0 anger, 1 disgust, 2 fear, 3 happy, 4 neutral, 5 sad, 6 surprise)",
+    reader="affectlab.data.AfeDataModule", check="affectlab.data.check.check_afe_dataset",
+    export="affectlab.data.synth.export.export_afe",
+)

@@ -34,6 +34,7 @@ from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD
 from affectlab.data.base import BaseDataModule
 from affectlab.data.images import load_image
 from affectlab.data.splits import cross_validation_split
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 LABELS, FRAMES = "ActionUnit_Labels", "Frames_LeftCamera"
@@ -246,3 +247,12 @@ class DisfaDataModule(BaseDataModule):
         files, intensity, subjects = self.data
         return DisfaFrames([files[i] for i in index], intensity[index], subjects[index], index, self.image_size,
                            self.corrupt)
+
+
+SPEC = DatasetSpec(
+    "disfa", "DISFA: 27 subjects, 12 AU intensities (0-5) per frame", "data/disfa",
+    "ActionUnit_Labels/SN001/SN001_au1.txt ... SN001_au26.txt  (<frame>,<intensity>)\n"
+    "Frames_LeftCamera/SN001/<frame>.png   (or a flat disfa.csv: AU1,...,AU26,filename)",
+    reader="affectlab.data.DisfaDataModule", check="affectlab.data.check.check_reader",
+    export="affectlab.data.synth.export.export_disfa", subjects="disjoint",
+)

@@ -38,6 +38,7 @@ from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.images import IMAGE_EXTENSIONS, load_image
 from affectlab.data.splits import stratified_holdout
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 
@@ -70,6 +71,19 @@ FOLDER_LAYOUTS: dict[str, FolderLayout] = {
         "Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",
         "Sad": "sad", "Surprise": "surprise"}),
 }
+
+
+_DESCRIPTIONS = {
+    "rafdb": "RAF-DB basic expressions, aligned faces in folders 1-7", "fer2013": "FER2013 48x48 faces",
+    "expw": "ExpW in-the-wild faces (no official split)", "affectnet": "AffectNet, 8 folders (contempt left out)",
+    "caer_s": "CAER-S static frames",
+}
+SPECS = tuple(
+    DatasetSpec(name, _DESCRIPTIONS[name], f"data/{name}", layout.describe(), reader="affectlab.data.FolderDataModule",
+                init_args={"name": name}, check="affectlab.data.check.check_folder_dataset",
+                export="affectlab.data.synth.export.export_folder_dataset", export_args={"name": name})
+    for name, layout in FOLDER_LAYOUTS.items()
+)
 
 
 @dataclass

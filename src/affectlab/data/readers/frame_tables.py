@@ -38,6 +38,7 @@ from affectlab.data.contract import EMOTIONS
 from affectlab.data.base import BaseDataModule
 from affectlab.data.collate import collate_padded, subsample
 from affectlab.data.splits import SPLITS, identity_split
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 
@@ -236,3 +237,23 @@ class FrameTableDataModule(BaseDataModule):
 
     def collate(self) -> Callable[[list[Any]], Any]:
         return collate_padded
+
+
+SPECS = (
+    DatasetSpec(
+        "openface", "OpenFace 2.0 FeatureExtraction output, one CSV per video", "data/openface",
+        "<video>.csv   (frame, face_id, timestamp, confidence, success, ..., AU01_r, ..., AU45_c)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.FrameTableDataModule", init_args={"format": "openface"}, rows_arg="max_steps",
+        check="affectlab.data.check.check_reader", prepare="affectlab.data.store.prepare.prepare_features",
+        export="affectlab.data.synth.export.export_frame_tables", export_args={"tool": "openface"},
+    ),
+    DatasetSpec(
+        "pyfeat", "py-feat Fex tables saved as CSV, one per video", "data/pyfeat",
+        "<video>.csv   (frame, FaceRectX, ..., AU01, ..., anger, ..., neutral, input)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.FrameTableDataModule", init_args={"format": "pyfeat"}, rows_arg="max_steps",
+        check="affectlab.data.check.check_reader", prepare="affectlab.data.store.prepare.prepare_features",
+        export="affectlab.data.synth.export.export_frame_tables", export_args={"tool": "pyfeat"},
+    ),
+)

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from affectlab.data.base import BaseDataModule
 from affectlab.data.collate import collate_padded
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 SPLIT_KEYS = {"train": "train", "val": "valid", "test": "test"}
@@ -134,3 +135,11 @@ class MmsaDataModule(BaseDataModule):
 
     def collate(self) -> Callable[[list[Any]], Any]:
         return collate_padded
+
+
+SPEC = DatasetSpec(
+    "mmsa", "MMSA's aligned or unaligned feature pickle of CMU-MOSEI, MOSI or SIMS", "data/mmsa",
+    "aligned_50.pkl   ({'train'|'valid'|'test': {'vision', 'audio', 'text', 'regression_labels', ...}})",
+    reader="affectlab.data.MmsaDataModule", root_arg="path", check="affectlab.data.check.check_reader",
+    prepare="affectlab.data.store.prepare.prepare_features", export="affectlab.data.synth.export.export_mmsa",
+)

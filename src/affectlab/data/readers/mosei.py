@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 from affectlab.data.base import BaseDataModule
 from affectlab.data.collate import collate_padded, subsample
 from affectlab.data.splits import check_disjoint
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 MOSEI_EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
@@ -54,6 +55,17 @@ DEFAULT_FILES = {
 }
 LABELS_FILE = "CMU_MOSEI_Labels.csd"
 FOLDS_FILE = "folds.json"
+
+SPEC = DatasetSpec(
+    "mosei", "CMU-MOSEI: computational sequences of the CMU Multimodal SDK (23,453 segments)", "data/mosei",
+    "CMU_MOSEI_VisualFacet42.csd (or CMU_MOSEI_VisualOpenFace2.csd)\n"
+    "CMU_MOSEI_COVAREP.csd\n"
+    "CMU_MOSEI_TimestampedWordVectors.csd\n"
+    "CMU_MOSEI_Labels.csd  (sentiment, happy, sad, anger, surprise, disgust, fear)\n"
+    "folds.json  (optional: the SDK's standard folds, see affectlab.data.readers.mosei)",
+    reader="affectlab.data.MoseiDataModule", rows_arg="max_steps", check="affectlab.data.check.check_reader",
+    prepare="affectlab.data.store.prepare.prepare_features", export="affectlab.data.synth.export.export_mosei",
+)
 
 
 class ComputationalSequence:

@@ -1,7 +1,7 @@
 """``affectlab data prepare meld|caer|voxceleb2 --raw DIR --out DIR``: video clips -> aligned face crops in a
 feature store, once, so that training reads crops instead of decoding videos and detecting faces every epoch.
 
-Per clip, in the reader's fixed order (train, val, test; ``data/meld.py``, ``caer.py``, ``voxceleb2.py``):
+Per clip, in the reader's fixed order (train, val, test; ``data/readers/meld.py``, ``caer.py``, ``voxceleb2.py``):
 
 1. decode and sample frames (``video_clips.sample_frames``): ``--num-frames N`` evenly spaced over the clip
    (default 8), or ``--fps F`` per second, at most ``--max-frames``;
@@ -42,7 +42,6 @@ rather than mixing rows of two kinds. Sample ids are the clips' positions in the
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -59,7 +58,6 @@ from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, res
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_json, load_checkpoint
 
-VIDEO_SETS = ("caer", "meld", "voxceleb2")
 NO_FACE_POLICIES = ("nearest", "frame", "skip")
 REPORT = "prepare_report.json"
 
@@ -73,13 +71,12 @@ def _differences(saved: dict[str, Any] | None, given: dict[str, Any]) -> str:
 
 
 def video_reader(name: str, root: str | Path) -> VideoClipDataModule:
-    """The reader of the video data set ``name`` (its class path in ``data/layouts.py``), pointed at ``root``."""
-    from affectlab.data.layouts import dataset_layout
+    """The reader of the video data set ``name`` (its spec in the registry), pointed at ``root``."""
+    from affectlab.data.registry import get_dataset, video_sets
 
-    if name not in VIDEO_SETS:
-        raise ConfigError(f"{name!r} is not a video data set; video data sets: {', '.join(VIDEO_SETS)}")
-    module_path, class_name = dataset_layout(name).reader.rsplit(".", 1)
-    return getattr(importlib.import_module(module_path), class_name)(root=str(root))
+    if name not in video_sets():
+        raise ConfigError(f"{name!r} is not a video data set; video data sets: {', '.join(video_sets())}")
+    return get_dataset(name).open(root)
 
 
 @dataclass
@@ -466,3 +463,10 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         console.print(f"... and {len(report.skipped) - 10} more skipped, all listed in {Path(out) / REPORT}",
                       soft_wrap=True)
     return report
+
+
+def prepare_clips(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int | None = None,
+                  **options: Any) -> PrepareReport:
+    """``prepare_video`` called as the registry calls every preparer; ``max_rows`` (the feature data sets' row
+    limit) does not apply: a clip keeps the frames its sampling options choose."""
+    return prepare_video(name, raw, out, shard_samples=shard_samples or 256, **options)

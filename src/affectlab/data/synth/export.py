@@ -307,7 +307,7 @@ def _timestamp(seconds: float) -> str:
 
 def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
                 utterances_per_dialogue: int = 3, seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as MELD (``data/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
+    """Write ``arrays`` as MELD (``data/readers/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
 
     Each identity is a speaker (``Person 03``), each clip an utterance: its words, its emotion in MELD's name
     (happy -> joy, sad -> sadness), its sentiment from AffectSynth's score (below -0.5 negative, above 0.5
@@ -350,7 +350,7 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
 
 def export_caer(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
                 seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as CAER (``data/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
+    """Write ``arrays`` as CAER (``data/readers/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
     part 2 in AVI, as CAER's clips), numbered per folder. Identity-disjoint splits: the last 20 % of
     identities are test, the 10 % before them validation. Returns clips per split (train, val, test)."""
     from affectlab.data.readers.caer import CAER_CLASSES, CAER_SPLITS
@@ -395,7 +395,7 @@ def export_voxceleb2(arrays: AffectSynthArrays, out: str | Path, fps: float = 25
 
 
 def export_afe(arrays: AffectSynthArrays, out: str | Path, test_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as AFE (``data/afe.py``): one photograph per clip, ``src/image/<identity>/afe_<clip>.jpg``,
+    """Write ``arrays`` as AFE (``data/readers/afe.py``): one photograph per clip, ``src/image/<identity>/afe_<clip>.jpg``,
     and ``annos/TrainTest/{Train,Test}.csv`` listing ``<path> <left> <top> <right> <bottom> <emotion 0-6>``.
 
     Each photograph is a scene (the video exporters' background) with the clip's apex frame pasted into it,
