@@ -46,18 +46,3 @@ class UnreadableFiles:
             return None
         shown = ", ".join(self.paths[:5]) + (f" and {len(self.paths) - 5} more" if len(self.paths) > 5 else "")
         return f"{self.dataset}: skipped {len(self.paths)} unreadable {self.kind}(s): {shown}"
-
-
-class ReportsUnreadable:
-    """Lightning hooks of a data module holding ``self.unreadable``: strip each batch of its unreadable files'
-    paths (warning once per file), sum them up when a stage ends."""
-
-    unreadable: UnreadableFiles
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        return self.unreadable.take(batch)
-
-    def teardown(self, stage: str) -> None:
-        report = self.unreadable.report()
-        if report:
-            print(report, flush=True)
