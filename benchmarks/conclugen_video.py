@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.methods.conclugen import ConCluGen
 from affectlab.nn.targets import FrameMotionTarget, LogMelStatsTarget, TokenHistogramTarget
 from affectlab.nn.encoders import AudioConvEncoder, FrameEncoder, TextTransformerEncoder

@@ -3,7 +3,7 @@ whether a data loader on the store keeps up with a training step on precomputed 
 
 Writes computational sequences of MOSEI's real proportions (videos of a minute: FACET 35 at 30 fps, COVAREP
 74 at 100 Hz, a GloVe vector per word; seven labelled segments per video), prepares a feature store from them
-with ``affectlab.data.prepare``, then:
+with ``affectlab.data.store.prepare``, then:
 
 1. reads the same random segments through ``MoseiDataModule`` (h5py, only the rows of the segment) and through
    ``FeatureStoreDataModule`` (memory-mapped shards), both warm in the page cache; prints samples/s and the
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from affectlab.data.feature_store import FeatureStoreDataModule
-from affectlab.data.mosei import MoseiDataModule
-from affectlab.data.prepare import prepare
+from affectlab.data.store.feature_store import FeatureStoreDataModule
+from affectlab.data.readers.mosei import MoseiDataModule
+from affectlab.data.store.prepare import prepare
 from affectlab.data.synth.export import write_csd
 
 RATES = {"video": (30.0, 35), "audio": (100.0, 74)}  # rows per second, feature size

@@ -29,7 +29,7 @@ def make_video(path: Path, frames: int, width: int, height: int) -> Path:
     from PIL import Image
 
     from affectlab.data.synth.faces import render_clip, sample_face, sample_pose
-    from affectlab.data.video import write_video
+    from affectlab.data.media.video import write_video
 
     rng = np.random.default_rng(0)
     side = height // 3
@@ -66,8 +66,8 @@ def main() -> int:
         torch.set_num_threads(options.threads)
 
     from affectlab.cli.export import export_onnx
-    from affectlab.data.face_detection import FaceDetector, align_crop
-    from affectlab.data.video import VideoReader
+    from affectlab.data.media.face_detection import FaceDetector, align_crop
+    from affectlab.data.media.video import VideoReader
     from affectlab.inference import FacePredictor, ModelBackend, head_specs
 
     work = Path(tempfile.mkdtemp(prefix="affectlab-bench-predict-"))

@@ -30,7 +30,7 @@ from rich.progress import track
 from sklearn.linear_model import LogisticRegression
 
 from affectlab.cli.export import build_run_model, load_run_model
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 
 FRACTIONS = (0.01, 0.1, 1.0)
 REGULARISATION = (0.01, 0.1, 1.0)

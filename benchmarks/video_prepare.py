@@ -28,9 +28,9 @@ import torch
 
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import scene_video
-from affectlab.data.video import write_video
-from affectlab.data.video_clips import VideoClip
-from affectlab.data.video_prepare import FaceCropper, PrepareReport, prepare_clip
+from affectlab.data.media.video import write_video
+from affectlab.data.media.video_clips import VideoClip
+from affectlab.data.store.video_prepare import FaceCropper, PrepareReport, prepare_clip
 
 LENGTHS = (50, 100, 200, 400)
 

@@ -95,7 +95,7 @@ def mlflow_client(store: Path):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """A data root holding the tiny AffectSynth cache, generated once per test process."""
-    from affectlab.data.affectsynth import AffectSynthDataModule
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
 
     root = tmp_path_factory.mktemp("affectsynth")
     AffectSynthDataModule(root=str(root), **{k: v for k, v in TINY_DATA.items()}).prepare_data()
@@ -105,7 +105,7 @@ def tiny_data(tmp_path_factory) -> Path:
 @pytest.fixture
 def datamodule(tiny_data):
     """The tiny AffectSynth data module, set up (splits made, cache opened)."""
-    from affectlab.data.affectsynth import AffectSynthDataModule
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
 
     data = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
     data.setup()

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.face_detection import DetectedFace, FaceDetector, align_crop
-from affectlab.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoDecodeError, VideoFrame, VideoReader
+from affectlab.data.media.face_detection import DetectedFace, FaceDetector, align_crop
+from affectlab.data.images import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
+from affectlab.data.media.video import VIDEO_SUFFIXES, VideoDecodeError, VideoFrame, VideoReader
 from affectlab.errors import ConfigError, DataError
 
 

@@ -74,7 +74,7 @@ def test_missing_config_file():
     [
         ('Parser key "model":\n  Problem with given class_path \'lightning.LightningModule\':\n    '
          "Option 'fusion_dim' is not accepted\n  Given value: {'init_args': {'fusion_dim': 32}}", "model.class_path is missing"),
-        ('Parser key "data":\n  Problem with given class_path \'affectlab.data.affectsynth.AffectSynthDataModule\':\n'
+        ('Parser key "data":\n  Problem with given class_path \'affectlab.data.synth.datamodule.AffectSynthDataModule\':\n'
          "    Key \"root\" is required but not included in config object or its value is None.", "data.init_args.root: required"),
         ('Parser key "model":\n  Problem with given class_path \'affectlab.methods.SupervisedClassifier\':\n'
          "    Option 'fusion_dims' is not accepted", "model.init_args.fusion_dims: not accepted"),

@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import CONFIGS, affectlab, face_scene, printed_run_id, tiny_data_args
 
 from affectlab.data.contract import ACTION_UNITS, EMOTIONS
-from affectlab.data.video import VideoFrame, write_video
+from affectlab.data.media.video import VideoFrame, write_video
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_onnxruntime_backend_gives_the_same_rows(au_run, inputs, tmp_path):
 
 def test_frames_that_change_size_mid_video_are_all_read(au_run):
     from affectlab.cli.export import load_run_model
-    from affectlab.data.face_detection import FaceDetector
+    from affectlab.data.media.face_detection import FaceDetector
     from affectlab.inference import FacePredictor, FileReport, ModelBackend, head_specs
 
     run_id, store = au_run

@@ -23,8 +23,8 @@ def tiny_recipe_args(data_root, store) -> list[str]:
 
 
 @pytest.mark.parametrize("dataset, expected", [
-    ("caer", "recipe: caer is read (affectlab.data.caer.CaerDataModule)"),
-    ("meld", "recipe: meld is read (affectlab.data.meld.MeldDataModule)"),
+    ("caer", "recipe: caer is read (affectlab.data.CaerDataModule)"),
+    ("meld", "recipe: meld is read (affectlab.data.MeldDataModule)"),
 ])
 def test_recipe_names_a_dataset_that_is_read_but_has_no_recipe_yet(dataset, expected, tmp_path):
     result = affectlab("recipe", "conclugen", dataset, "--data-root", str(tmp_path / dataset), check=False)

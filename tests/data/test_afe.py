@@ -19,7 +19,7 @@ from conftest import (
 )
 from PIL import Image
 
-from affectlab.data.afe import (
+from affectlab.data.readers.afe import (
     AFE_CODES,
     AfeDataModule,
     face_region,
@@ -27,7 +27,7 @@ from affectlab.data.afe import (
     parse_line,
     scan,
 )
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.check import check_afe_dataset
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.synth.export import export_afe

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.samplers import EpochSeededRandomSampler
 from affectlab.data.splits import check_disjoint, identity_split
 from affectlab.errors import ConfigError, DataError

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import affectlab
 
-from affectlab.data.caer import CAER_CLASSES, CaerDataModule
+from affectlab.data.readers.caer import CAER_CLASSES, CaerDataModule
 from affectlab.data.check import check_video_dataset
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.synth import SynthConfig, ensure

@@ -8,9 +8,9 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.contract import ACTION_UNITS
-from affectlab.data.disfa import DisfaDataModule, read_au_file
+from affectlab.data.readers.disfa import DisfaDataModule, read_au_file
 from affectlab.data.splits import check_disjoint
 from affectlab.data.synth.export import export_disfa
 from affectlab.errors import ConfigError, DataError

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import face_scene
 
-from affectlab.data.face_detection import FaceDetector, align_crop
+from affectlab.data.media.face_detection import FaceDetector, align_crop
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import torch
 from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
 
 from affectlab.data import feature_store
-from affectlab.data.affectsynth import AffectSynthDataModule
-from affectlab.data.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
-from affectlab.data.mosei import MoseiDataModule
-from affectlab.data.prepare import prepare
+from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.data.store.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
+from affectlab.data.readers.mosei import MoseiDataModule
+from affectlab.data.store.prepare import prepare
 from affectlab.data.synth.export import export_frame_tables, export_mosei
 from affectlab.errors import DataError
 
@@ -90,7 +90,7 @@ def _assert_same_store(a, b, n):
 
 def test_progress_stays_small_and_a_crash_before_recording_a_shard_is_harmless(tmp_path, monkeypatch):
     samples = _samples()
-    real, yielded = feature_store._atomic_json, []
+    real, yielded = feature_store.atomic_write_json, []
 
     def counted():
         for sample in samples:
@@ -103,11 +103,11 @@ def test_progress_stays_small_and_a_crash_before_recording_a_shard_is_harmless(t
                 raise KeyboardInterrupt
         real(path, content)
 
-    monkeypatch.setattr(feature_store, "_atomic_json", killed_before_recording_the_ninth_shard)
+    monkeypatch.setattr(feature_store, "atomic_write_json", killed_before_recording_the_ninth_shard)
     writer = _writer(tmp_path / "s", shard=2)
     with pytest.raises(KeyboardInterrupt):
         writer.write(counted(), len(samples), state=lambda: {"yielded": len(yielded)})
-    monkeypatch.setattr(feature_store, "_atomic_json", real)
+    monkeypatch.setattr(feature_store, "atomic_write_json", real)
     progress = json.loads((tmp_path / "s" / "progress.json").read_text())
     assert set(progress) == {"shards", "caller"} and progress["shards"] == [{"count": 2}] * 8  # no per-sample records
     assert (tmp_path / "s" / "progress.json").stat().st_size < 40 * 8 + 64  # one small entry per shard

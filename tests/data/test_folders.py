@@ -11,10 +11,10 @@ import torch
 
 from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.check import check_folder_dataset
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.folders import FOLDER_LAYOUTS, FolderDataModule
+from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.errors import DataError
 

@@ -8,9 +8,9 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.frame_tables import FrameTableDataModule, read_table, FORMATS
+from affectlab.data.readers.frame_tables import FrameTableDataModule, read_table, FORMATS
 from affectlab.data.splits import check_disjoint
 from affectlab.data.synth.export import export_frame_tables
 from affectlab.errors import DataError

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from affectlab.data.affectsynth import AffectSynthDataModule, stratified_subset
+from affectlab.data.splits import stratified_subset
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.errors import ConfigError
 from conftest import TINY_DATA
 

@@ -12,11 +12,11 @@ import torch
 
 from affectlab.data.check import check_video_dataset
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.meld import COLUMNS, MELD_TO_CANONICAL, SENTIMENTS, MeldDataModule, read_meld_csv
+from affectlab.data.readers.meld import COLUMNS, MELD_TO_CANONICAL, SENTIMENTS, MeldDataModule, read_meld_csv
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_meld
-from affectlab.data.video import VideoDecodeError
-from affectlab.data.video_clips import sample_frames
+from affectlab.data.media.video import VideoDecodeError
+from affectlab.data.media.video_clips import sample_frames
 from affectlab.errors import DataError
 
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))

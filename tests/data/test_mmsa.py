@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from affectlab.data.mmsa import MmsaDataModule, load_feature_pickle
+from affectlab.data.readers.mmsa import MmsaDataModule, load_feature_pickle
 from affectlab.errors import DataError
 
 

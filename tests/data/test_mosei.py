@@ -11,8 +11,9 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.affectsynth import AffectSynthDataModule
-from affectlab.data.mosei import MOSEI_EMOTIONS, MoseiDataModule, overlapping, subsample
+from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.data.collate import subsample
+from affectlab.data.readers.mosei import MOSEI_EMOTIONS, MoseiDataModule, overlapping
 from affectlab.data.synth.export import export_mosei, write_csd
 from affectlab.errors import DataError
 

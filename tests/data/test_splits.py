@@ -74,7 +74,7 @@ def test_leaking_split_is_refused():
 def test_affectsynth_serves_a_cross_validation_fold(tiny_data, split, fold):
     from conftest import TINY_DATA
 
-    from affectlab.data.affectsynth import AffectSynthDataModule
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
 
     module = AffectSynthDataModule(root=str(tiny_data), split=split, fold=fold, **TINY_DATA)
     module.setup()
@@ -91,7 +91,7 @@ def test_affectsynth_serves_a_cross_validation_fold(tiny_data, split, fold):
 
 
 def test_affectsynth_refuses_unknown_split_kind(tiny_data):
-    from affectlab.data.affectsynth import AffectSynthDataModule
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
     from affectlab.errors import ConfigError
 
     with pytest.raises(ConfigError, match="data.init_args.split: 'folds' is not one of"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectlab.data.video import VideoDecodeError, VideoReader, probe, write_video
+from affectlab.data.media.video import VideoDecodeError, VideoReader, probe, write_video
 
 
 def moving_square(num_frames: int, size: tuple[int, int] = (64, 48)) -> np.ndarray:

@@ -13,13 +13,13 @@ import torch
 
 from conftest import CONFIGS, TEST_CONFIGS, affectlab, face_scene, mlflow_client, printed_run_id
 
-import affectlab.data.video_prepare as video_prepare
-from affectlab.data.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter
+import affectlab.data.store.video_prepare as video_prepare
+from affectlab.data.store.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_caer, export_meld
-from affectlab.data.video import write_video
-from affectlab.data.video_clips import evenly_spaced, sample_frames
-from affectlab.data.video_prepare import CropEncoder, FaceCropper, PrepareReport, prepare_video
+from affectlab.data.media.video import write_video
+from affectlab.data.media.video_clips import evenly_spaced, sample_frames
+from affectlab.data.store.video_prepare import CropEncoder, FaceCropper, PrepareReport, prepare_video
 from affectlab.errors import ConfigError
 
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))
@@ -238,7 +238,7 @@ def test_encoder_checkpoint_loads_local_weights_only_and_names_what_does_not_fit
                                           r"test_vit: \d+ missing keys"):
         CropEncoder("test_vit", checkpoint=str(tmp_path / "resnet.pt"))
     torch.save({"weights": PrepareReport()}, tmp_path / "pickled.pt")  # an object, not tensors
-    with pytest.raises(ConfigError, match=r"pickled.pt is not readable with torch.load\(weights_only=True\)"):
+    with pytest.raises(ConfigError, match=r"(?s)pickled.pt is not a checkpoint readable with weights_only=True .*save the state dict alone"):
         CropEncoder("test_vit", checkpoint=str(tmp_path / "pickled.pt"))
     with pytest.raises(ConfigError, match=r"--encoder-checkpoint: .*nowhere.pt does not exist"):
         prepare_video("meld", str(tmp_path), str(tmp_path / "s"), encoder="test_vit",

@@ -14,7 +14,7 @@ from conftest import affectlab
 from affectlab.data.check import check_video_dataset
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_voxceleb2
-from affectlab.data.voxceleb2 import VoxCeleb2DataModule
+from affectlab.data.readers.voxceleb2 import VoxCeleb2DataModule
 from affectlab.errors import ConfigError, DataError
 
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))
@@ -64,7 +64,7 @@ def test_a_speaker_in_dev_and_test_is_refused_and_checked(vox_root, tmp_path):
 
 
 def test_bad_roots_name_what_was_expected(vox_root, tmp_path):
-    with pytest.raises(DataError, match=r"(?s)root .*nothing is not a folder.*dev/mp4/<speaker id>/<video id>/<clip>\.mp4"):
+    with pytest.raises(DataError, match=r"(?s)root .*nothing is not a folder.*<dev\|test>/mp4/<speaker id>/<video id>/<clip>\.mp4"):
         VoxCeleb2DataModule(str(tmp_path / "nothing")).setup()
     copy = shutil.copytree(vox_root, tmp_path / "VoxCeleb2")
     shutil.rmtree(copy / "test")  # the test set is optional: pretraining needs dev only

@@ -9,7 +9,7 @@ from lightning.pytorch import Trainer
 
 from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id, tiny_data_args
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.transforms import strong_augment_frames
 from affectlab.methods import FixMatchAU
 from affectlab.methods.fixmatch import pseudo_label_loss

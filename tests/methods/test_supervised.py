@@ -6,7 +6,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 
-from affectlab.data.affectsynth import AffectSynthDataModule
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.errors import ConfigError
 from affectlab.methods import SupervisedClassifier
 from affectlab.nn.encoders import AudioConvEncoder, FrameEncoder, TextTransformerEncoder

@@ -62,7 +62,7 @@ def predict_command(args: list[str]) -> int:
     from rich.progress import Progress
 
     from affectlab.cli.export import export_onnx, load_run_model
-    from affectlab.data.face_detection import FaceDetector
+    from affectlab.data.media.face_detection import FaceDetector
     from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
 
     model = load_run_model(options.run_id, options.store, options.checkpoint)

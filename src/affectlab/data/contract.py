@@ -17,6 +17,11 @@ A batch is a dict:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from affectlab.errors import DataError
+
 MODALITIES = ("video", "audio", "text", "pose")
 
 # The 7 basic emotions in AffectLab's canonical order; readers map their data set's order onto this one.
@@ -32,3 +37,104 @@ def mask_key(modality: str) -> str:
 
 # An AU counts as present (occurrence label 1) at intensity >= 2 (the "B" level of FACS), DISFA's usual cut.
 AU_OCCURRENCE_THRESHOLD = 2.0
+
+
+# Task -> (dtype kind, dimensions after the batch one): the tasks whose form the contract fixes; any other task
+# only has to be a tensor with one entry per sample.
+TASK_FORMS = {
+    "emotion": ("long", 0),
+    "sentiment_class": ("long", 0),
+    "au": ("float", 1),
+    "au_intensity": ("float", 1),
+    "sentiment": ("float", 0),
+    "emotion_presence": ("float", 1),
+    "emotion_intensity": ("float", 1),
+}
+# Modality -> the dimensions its value may have (batch included).
+MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,)}
+
+
+def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> None:
+    """Check that ``batch`` keeps the contract above for the ``modalities`` and ``tasks`` its data module
+    declares; a batch of labelled and unlabelled halves (``{"labelled", "unlabelled"}``) is checked half by half.
+
+    Raises:
+        DataError: naming the key and what its shape or dtype is against what the contract wants.
+    """
+    import torch
+
+    if isinstance(batch, dict) and set(batch) == {"labelled", "unlabelled"}:
+        for part in ("labelled", "unlabelled"):
+            check_batch(batch[part], modalities, tasks)
+        return
+    if not isinstance(batch, dict):
+        raise DataError(f"batch: a {type(batch).__name__}, not a dict of tensors")
+    if not modalities:
+        raise DataError("batch: the data module declares no modality; every batch serves at least one")
+    size = None
+
+    def tensor(key: str, value: Any) -> torch.Tensor:
+        nonlocal size
+        if not isinstance(value, torch.Tensor):
+            raise DataError(f"batch[{key!r}]: a {type(value).__name__}, not a tensor")
+        if value.ndim == 0:
+            raise DataError(f"batch[{key!r}]: a scalar, not one entry per sample")
+        if size is None:
+            size = value.shape[0]
+        elif value.shape[0] != size:
+            raise DataError(f"batch[{key!r}]: {value.shape[0]} samples (shape {list(value.shape)}), the batch "
+                            f"holds {size}")
+        return value
+
+    for modality in modalities:
+        if modality not in MODALITIES:
+            raise DataError(f"batch: {modality!r} is not a modality of the contract {list(MODALITIES)}")
+        if modality not in batch:
+            raise DataError(f"batch: no {modality!r}, which the data module declares (keys: {sorted(batch)})")
+        value = tensor(modality, batch[modality])
+        if value.ndim not in MODALITY_DIMS[modality]:
+            raise DataError(f"batch[{modality!r}]: shape {list(value.shape)}; the contract wants "
+                            f"{' or '.join(f'{n} dimensions' for n in MODALITY_DIMS[modality])}")
+        ids = modality == "text" and value.ndim == 2
+        if ids and value.dtype != torch.long:
+            raise DataError(f"batch['text']: token ids of dtype {value.dtype}, not torch.int64")
+        if not ids and not value.is_floating_point():
+            raise DataError(f"batch[{modality!r}]: dtype {value.dtype}, not a floating point type")
+        key = mask_key(modality)
+        if key not in batch:
+            raise DataError(f"batch: no {key!r}, the padding mask of {modality!r}")
+        mask = tensor(key, batch[key])
+        if mask.dtype != torch.bool:
+            raise DataError(f"batch[{key!r}]: dtype {mask.dtype}, not torch.bool")
+        steps = value.shape[:2] if value.ndim > 2 or modality in ("audio", "text") else None
+        if mask.ndim != 2 or (steps is not None and tuple(mask.shape) != tuple(steps)):
+            raise DataError(f"batch[{key!r}]: shape {list(mask.shape)}, not [B, T] of {modality} "
+                            f"{list(value.shape)}")
+    if tasks:
+        for name in ("targets", "target_mask"):
+            if not isinstance(batch.get(name), dict):
+                raise DataError(f"batch: no {name!r} dict (task -> tensor) for the tasks {list(tasks)}")
+    for task in tasks:
+        if task not in batch["targets"]:
+            raise DataError(f"batch['targets']: no {task!r}, which the data module declares "
+                            f"(targets: {sorted(batch['targets'])})")
+        value = tensor(f"targets.{task}", batch["targets"][task])
+        if task in TASK_FORMS:
+            kind, extra = TASK_FORMS[task]
+            right = value.dtype == torch.long if kind == "long" else value.is_floating_point()
+            if not right or value.ndim != 1 + extra:
+                want = "[B]" if extra == 0 else "[B, K]"
+                raise DataError(f"batch['targets'][{task!r}]: {value.dtype} of shape {list(value.shape)}; the "
+                                f"contract wants {kind} {want}")
+        if task not in batch["target_mask"]:
+            raise DataError(f"batch['target_mask']: no {task!r}, which says which samples carry its label")
+        mask = tensor(f"target_mask.{task}", batch["target_mask"][task])
+        if mask.dtype != torch.bool or mask.ndim != 1:
+            raise DataError(f"batch['target_mask'][{task!r}]: {mask.dtype} of shape {list(mask.shape)}, not bool [B]")
+    if "id" not in batch:
+        raise DataError("batch: no 'id', the samples' indices in their data set")
+    for key in ("id", "subject", "domain"):
+        if key in batch:
+            value = tensor(key, batch[key])
+            if value.dtype != torch.long or value.ndim != 1:
+                raise DataError(f"batch[{key!r}]: {value.dtype} of shape {list(value.shape)}, not long [B]")

@@ -147,3 +147,39 @@ def cross_validation_split(
     splits = {"train": np.flatnonzero(train), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
     check_disjoint(splits, subjects)
     return splits
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Which samples keep their label: ``max(1, round(fraction * n_c))`` of the ``n_c`` samples of each class c.
+
+    Rounded half up, per class, so the subset can exceed ``fraction`` of the samples when classes are small.
+    Each class's samples are drawn in one seeded random order whatever the fraction, so with one seed a
+    smaller fraction's subset is contained in a larger one's (label-efficiency curves add labels, never swap).
+
+    Args:
+        labels: class index per sample ``[N]``.
+        fraction: of each class's samples to keep, in (0, 1].
+        seed: of the draw.
+
+    Returns:
+        Boolean mask ``[N]``, True for the samples that keep their label.
+    """
+    keep = np.zeros(len(labels), dtype=bool)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):  # sorted: the draw does not depend on the order of the samples' classes
+        members = rng.permutation(np.flatnonzero(labels == label))
+        keep[members[: max(1, int(np.floor(fraction * len(members) + 0.5)))]] = True
+    return keep
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of a seeded, per-class ``fraction`` of the samples (at least one of any class with two)."""
+    mask = np.zeros(len(labels), dtype=bool)
+    rng = np.random.default_rng(seed)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            count = min(max(count, 1), len(members) - 1)
+        mask[members[:count]] = True
+    return mask

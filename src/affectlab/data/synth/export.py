@@ -24,7 +24,7 @@ def export_folder_dataset(arrays: AffectSynthArrays, name: str, out: str | Path,
     """Write ``arrays`` as the folder-per-class data set ``name`` under ``out``; returns images per split."""
     from PIL import Image
 
-    from affectlab.data.folders import FOLDER_LAYOUTS
+    from affectlab.data.readers.folders import FOLDER_LAYOUTS
 
     layout = FOLDER_LAYOUTS[name]
     folder_of = {emotion: folder for folder, emotion in layout.classes.items() if emotion is not None}
@@ -293,7 +293,7 @@ def _ping_pong(count: int, length: int) -> np.ndarray:
 
 def _write_clip(arrays: AffectSynthArrays, clip: int, path: Path, rng: np.random.Generator, fps: float,
                 frames_per_clip: int | None, codec: str = "libx264") -> None:
-    from affectlab.data.video import write_video
+    from affectlab.data.media.video import write_video
 
     write_video(path, scene_video(np.asarray(arrays.frames[clip]), rng, num_frames=frames_per_clip), fps=fps,
                 codec=codec)
@@ -307,7 +307,7 @@ def _timestamp(seconds: float) -> str:
 
 def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
                 utterances_per_dialogue: int = 3, seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as MELD (``data/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
+    """Write ``arrays`` as MELD (``data/readers/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
 
     Each identity is a speaker (``Person 03``), each clip an utterance: its words, its emotion in MELD's name
     (happy -> joy, sad -> sadness), its sentiment from AffectSynth's score (below -0.5 negative, above 0.5
@@ -316,7 +316,7 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
     """
     import csv
 
-    from affectlab.data.meld import COLUMNS, MELD_TO_CANONICAL, SPLIT_FILES
+    from affectlab.data.readers.meld import COLUMNS, MELD_TO_CANONICAL, SPLIT_FILES
     from affectlab.data.synth import decode
 
     meld_name = {canonical: meld for meld, canonical in MELD_TO_CANONICAL.items()}
@@ -350,10 +350,10 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
 
 def export_caer(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
                 seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as CAER (``data/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
+    """Write ``arrays`` as CAER (``data/readers/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
     part 2 in AVI, as CAER's clips), numbered per folder. Identity-disjoint splits: the last 20 % of
     identities are test, the 10 % before them validation. Returns clips per split (train, val, test)."""
-    from affectlab.data.caer import CAER_CLASSES, CAER_SPLITS
+    from affectlab.data.readers.caer import CAER_CLASSES, CAER_SPLITS
 
     folder_of = {emotion: folder for folder, emotion in CAER_CLASSES.items()}
     out = Path(out)
@@ -395,7 +395,7 @@ def export_voxceleb2(arrays: AffectSynthArrays, out: str | Path, fps: float = 25
 
 
 def export_afe(arrays: AffectSynthArrays, out: str | Path, test_fraction: float = 0.2, seed: int = 0) -> dict[str, int]:
-    """Write ``arrays`` as AFE (``data/afe.py``): one photograph per clip, ``src/image/<identity>/afe_<clip>.jpg``,
+    """Write ``arrays`` as AFE (``data/readers/afe.py``): one photograph per clip, ``src/image/<identity>/afe_<clip>.jpg``,
     and ``annos/TrainTest/{Train,Test}.csv`` listing ``<path> <left> <top> <right> <bottom> <emotion 0-6>``.
 
     Each photograph is a scene (the video exporters' background) with the clip's apex frame pasted into it,
@@ -405,7 +405,7 @@ def export_afe(arrays: AffectSynthArrays, out: str | Path, test_fraction: float 
     """
     from PIL import Image
 
-    from affectlab.data.afe import AFE_ANNOTATIONS, AFE_CODES, AFE_IMAGES, AFE_SPLIT_FILES
+    from affectlab.data.readers.afe import AFE_ANNOTATIONS, AFE_CODES, AFE_IMAGES, AFE_SPLIT_FILES
 
     code_of = {emotion: code for code, emotion in enumerate(AFE_CODES)}
     out = Path(out)
@@ -435,3 +435,37 @@ def export_afe(arrays: AffectSynthArrays, out: str | Path, test_fraction: float 
 
 
 VIDEO_EXPORTERS = {"meld": export_meld, "caer": export_caer, "voxceleb2": export_voxceleb2}
+
+
+MMSA_STEPS = 10  # aligned pickles hold every modality at one length (MMSA's ``aligned_50`` holds 50)
+
+
+def export_mmsa(arrays: AffectSynthArrays, out: str | Path, seed: int = 0) -> dict[str, int]:
+    """Write ``arrays`` as MMSA's aligned feature pickle ``<out>/aligned_50.pkl``: per clip ``vision`` (the AU
+    intensities of ``MMSA_STEPS`` frames), ``audio`` (the waveform's energy in ``MMSA_STEPS`` windows, 4 bands),
+    ``text`` (a fixed random embedding of the tokens, 16 values), ``regression_labels`` (the sentiment);
+    splits identity-disjoint. Returns samples per split."""
+    import pickle
+
+    rng = np.random.default_rng(seed)
+    embedding = rng.normal(size=(int(np.max(arrays.text)) + 1, 16)).astype(np.float32)
+    split_of = _identity_splits(arrays, {"valid": 0.15, "test": 0.15})
+    parts: dict[str, dict[str, list]] = {s: {"vision": [], "audio": [], "text": [], "regression_labels": [], "id": []}
+                                         for s in ("train", "valid", "test")}
+    for clip in range(len(arrays)):
+        part = parts[split_of[int(arrays.identity[clip])]]
+        au = np.asarray(arrays.au_intensity[clip], dtype=np.float32)  # (T, 12)
+        part["vision"].append(au[np.linspace(0, len(au) - 1, MMSA_STEPS).round().astype(int)])
+        audio = np.asarray(arrays.audio[clip], dtype=np.float32) / 32767.0  # (S,)
+        windows = np.array_split(audio, MMSA_STEPS * 4)
+        part["audio"].append(np.asarray([np.sqrt(np.mean(w ** 2)) for w in windows], np.float32).reshape(MMSA_STEPS, 4))
+        tokens = np.asarray(arrays.text[clip], dtype=np.int64)[:MMSA_STEPS]
+        part["text"].append(np.pad(embedding[tokens], ((0, MMSA_STEPS - len(tokens)), (0, 0))))
+        part["regression_labels"].append(float(arrays.sentiment[clip]))
+        part["id"].append(f"synth{clip}$_$0")
+    data = {split: {key: (np.asarray(values, dtype=np.float32) if key != "id" else values) for key, values in part.items()}
+            for split, part in parts.items()}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "aligned_50.pkl").write_bytes(pickle.dumps(data, protocol=4))
+    return {split: len(part["id"]) for split, part in parts.items()}

@@ -15,16 +15,17 @@ Pickles can run arbitrary code when loaded. This reader's unpickler accepts only
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from affectlab.data.mosei import collate_padded
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.collate import collate_padded
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 SPLIT_KEYS = {"train": "train", "val": "valid", "test": "test"}
@@ -83,7 +84,7 @@ class MmsaSamples(Dataset):
         return sample
 
 
-class MmsaDataModule(SplitLoaders, LightningDataModule):
+class MmsaDataModule(BaseDataModule):
     """MMSA feature pickles (module docstring: the format) in the batch contract.
 
     Args:
@@ -94,15 +95,12 @@ class MmsaDataModule(SplitLoaders, LightningDataModule):
     """
 
     def __init__(self, path: str, modalities: list[str] | None = None, batch_size: int = 32, num_workers: int = 0) -> None:
-        super().__init__()
         served = tuple(modalities or MODALITY_KEYS)
         unknown = [m for m in served if m not in MODALITY_KEYS]
         if unknown:
             raise ConfigError(f"data.init_args.modalities: {unknown} are not among {list(MODALITY_KEYS)}")
-        self.path, self.batch_size, self.num_workers = Path(path), batch_size, num_workers
-        self.modalities = served
-        self.tasks = ("sentiment",)
-        self.class_names: dict[str, tuple[str, ...]] = {}
+        super().__init__(batch_size, num_workers, modalities=served, tasks=("sentiment",), class_names={})
+        self.path = Path(path)
         self.data: dict[str, dict[str, Any]] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -135,5 +133,13 @@ class MmsaDataModule(SplitLoaders, LightningDataModule):
         index = np.arange(n)
         return MmsaSamples(self.data[split], self.modalities, index, index + self.offsets[split])
 
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)
+    def collate(self) -> Callable[[list[Any]], Any]:
+        return collate_padded
+
+
+SPEC = DatasetSpec(
+    "mmsa", "MMSA's aligned or unaligned feature pickle of CMU-MOSEI, MOSI or SIMS", "data/mmsa",
+    "aligned_50.pkl   ({'train'|'valid'|'test': {'vision', 'audio', 'text', 'regression_labels', ...}})",
+    reader="affectlab.data.MmsaDataModule", root_arg="path", check="affectlab.data.check.check_reader",
+    prepare="affectlab.data.store.prepare.prepare_features", export="affectlab.data.synth.export.export_mmsa",
+)

@@ -1,10 +1,10 @@
 """``affectlab data prepare NAME --raw DIR --out DIR``: convert a data set once into a feature store.
 
 Data sets that hold precomputed features (``mosei``, ``mmsa``, ``openface``, ``pyfeat``) are read with their
-reader and every sample of every split is written to the store (``data/feature_store.py``), with a progress
+reader and every sample of every split is written to the store (``data/store/feature_store.py``), with a progress
 bar; an interrupted preparation resumes at its last finished shard, a finished one is not redone. Video data
 sets (``meld``, ``caer``, ``voxceleb2``) are decoded, their faces detected, aligned and cropped, and the crops
-stored per frame (``data/video_prepare.py``), or, with ``--encoder NAME``, a timm model's pooled features of
+stored per frame (``data/store/video_prepare.py``), or, with ``--encoder NAME``, a timm model's pooled features of
 each crop (``--encoder-checkpoint``, ``--encoder-batch``).
 """
 
@@ -18,37 +18,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.feature_store import FeatureStoreWriter, StoreSample
+from affectlab.data.store.feature_store import FeatureStoreWriter, StoreSample
+from affectlab.data.spec import MAX_ROWS
 from affectlab.data.splits import SPLITS
-from affectlab.errors import ConfigError, DataError
-
-
-def feature_datamodule(name: str, raw: str, **options: Any):
-    """The reader of a feature data set, pointed at ``raw``."""
-    if name == "mosei":
-        from affectlab.data.mosei import MoseiDataModule
-
-        return MoseiDataModule(root=raw, max_steps=options.get("max_rows", 500))
-    if name == "mmsa":
-        from affectlab.data.mmsa import MmsaDataModule
-
-        return MmsaDataModule(path=raw)
-    if name in ("openface", "pyfeat"):
-        from affectlab.data.frame_tables import FrameTableDataModule
-
-        return FrameTableDataModule(name, raw, max_steps=options.get("max_rows", 500))
-    from affectlab.data.layouts import dataset_layout, layout_error
-    from affectlab.data.video_prepare import VIDEO_SETS
-
-    layout = dataset_layout(name)
-    if layout.reader is None:
-        raise layout_error(name, raw)
-    if name in VIDEO_SETS:
-        raise DataError(f"data prepare: {name} is a video data set: its clips become face crops "
-                        "(affectlab.data.video_prepare.prepare_video), not feature rows")
-    raise DataError(f"data prepare: {name} holds face images, which its reader serves directly (--data {name}); "
-                    f"prepare converts feature data sets (mosei, mmsa, openface, pyfeat) and video data sets "
-                    f"({', '.join(VIDEO_SETS)})")
 
 
 def store_samples(module, start: int) -> Iterator[StoreSample]:
@@ -66,22 +38,24 @@ def store_samples(module, start: int) -> Iterator[StoreSample]:
             position += 1
 
 
-def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = 500,
+def prepare(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = MAX_ROWS,
             **video_options: Any) -> Path:
-    """Prepare data set ``name`` from ``raw`` into the store ``out``; ``video_options`` go to ``prepare_video``
-    for video data sets (``num_frames``, ``fps``, ``size``, ``no_face``, ..., and ``encoder``,
-    ``encoder_checkpoint``, ``encoder_batch`` to store features instead of crops)."""
-    from affectlab.data.video_prepare import VIDEO_SETS, prepare_video
+    """Prepare data set ``name`` from ``raw`` into the store ``out``, whatever its kind (the registry knows);
+    ``video_options`` go to ``prepare_video`` for video data sets (``num_frames``, ``fps``, ``size``,
+    ``no_face``, ..., and ``encoder``, ``encoder_checkpoint``, ``encoder_batch`` to store features instead of
+    crops)."""
+    from affectlab.data.registry import prepare_dataset
 
-    if name in VIDEO_SETS:
-        prepare_video(name, raw, out, shard_samples=shard_samples or 256, **video_options)
-        return Path(out)
-    if video_options:
-        flags = ", ".join("--" + key.replace("_", "-") for key in video_options)
-        raise ConfigError(f"data prepare: {flags} only apply to video data sets ({', '.join(VIDEO_SETS)}), not to "
-                          f"{name}")
+    prepare_dataset(name, raw, out, shard_samples=shard_samples, max_rows=max_rows, **video_options)
+    return Path(out)
+
+
+def prepare_features(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int = MAX_ROWS) -> Path:
+    """Every sample of every split of the feature data set ``name`` read from ``raw``, into the store ``out``."""
+    from affectlab.data.registry import get_dataset
+
     shard_samples = shard_samples or 4096
-    module = feature_datamodule(name, raw, max_rows=max_rows)
+    module = get_dataset(name).open(raw, max_rows=max_rows)
     module.setup()
     first = module.dataset("train")[0]
     dims = {m: int(first[m].shape[-1]) for m in module.modalities}

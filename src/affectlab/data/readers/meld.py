@@ -25,8 +25,8 @@ Targets:
 - ``sentiment_class`` ``[B]`` long: 0 negative, 1 neutral, 2 positive (``SENTIMENTS``);
 - ``sentiment`` ``[B]`` float: -1, 0 or +1, the same label on the contract's sentiment scale ([-3, 3]).
 
-Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (``data/video_clips.py``);
-face crops come from ``affectlab data prepare meld`` (``data/video_prepare.py``). A row whose video file is
+Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (``data/media/video_clips.py``);
+face crops come from ``affectlab data prepare meld`` (``data/store/video_prepare.py``). A row whose video file is
 missing is left out with a warning (MELD's own train set lacks ``dia125_utt3.mp4``); a malformed row (missing
 columns, an id that is no number, an emotion or sentiment outside MELD's sets, a duplicate) stops the reader
 with its file and line.
@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import DataError
 
 # MELD's emotions in its own order, and what each is in AffectLab's canonical order.
@@ -74,10 +75,18 @@ class MeldRow:
         return f"dia{self.dialogue}_utt{self.utterance}"
 
 
+SPEC = DatasetSpec(
+    "meld", "MELD: Friends utterances with emotion (7) and sentiment (3) labels (13,708 utterances)", "data/meld",
+    "\n".join([*(name for name, _ in SPLIT_FILES.values()),
+               *(f"{folder}/dia<Dialogue_ID>_utt<Utterance_ID>.mp4" for _, folder in SPLIT_FILES.values())]),
+    reader="affectlab.data.MeldDataModule", check="affectlab.data.check.check_video_dataset",
+    prepare="affectlab.data.store.video_prepare.prepare_clips", export="affectlab.data.synth.export.export_meld",
+    export_styles=("shaded",), subjects="shared",  # the main cast speaks in all three official splits
+)
+
+
 def layout_tree(root: Path) -> str:
-    lines = [name for name, _ in SPLIT_FILES.values()]
-    lines += [f"{folder}/dia<Dialogue_ID>_utt<Utterance_ID>.mp4" for _, folder in SPLIT_FILES.values()]
-    return "\n".join(f"    {root}/{line}" for line in lines)
+    return SPEC.tree(root)
 
 
 def read_meld_csv(path: Path) -> tuple[list[MeldRow], list[str]]:

@@ -3,12 +3,12 @@
 A reader lists its clips from its native layout (``VideoClip``: file, split, labels, speaker) and this module
 turns each into a sample of the batch contract, on the fly:
 
-    clip file --decode (data/video.py)--> N frames, evenly spaced over the clip
+    clip file --decode (data/media/video.py)--> N frames, evenly spaced over the clip
               --resize--> video [N, 3, S, S] float in [0, 1], video_mask [N]
 
 Whole frames are served, resized to S x S (the aspect ratio is not kept): CAER's premise is that the scene
 carries part of the emotion, and detecting faces in a data loader would cost an MTCNN pass per frame per
-epoch. For face crops, prepare the data set once (``affectlab data prepare NAME``, ``data/video_prepare.py``)
+epoch. For face crops, prepare the data set once (``affectlab data prepare NAME``, ``data/store/video_prepare.py``)
 and train from the feature store.
 
 Frame sampling (``sample_frames``): N frames evenly spaced over the clip's frame count (what the container
@@ -33,13 +33,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from affectlab.data.folders import ReportsUnreadable, UnreadableFiles, collate_skipping
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
 from affectlab.data.splits import SPLITS, check_disjoint
-from affectlab.data.video import VideoDecodeError, VideoFrame, VideoReader
+from affectlab.data.media.video import VideoDecodeError, VideoFrame, VideoReader
 from affectlab.errors import ConfigError, DataError
 
 CORRUPT_POLICIES = ("skip", "raise")
@@ -172,7 +170,7 @@ class VideoClips(Dataset):
         }
 
 
-class VideoClipDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
+class VideoClipDataModule(BaseDataModule):
     """The part of a video reader that does not depend on its layout; a reader implements ``scan``.
 
     A subclass sets ``name``, ``tasks``, ``task_dtypes`` (task -> ``int64`` for classes, ``float32`` for
@@ -196,17 +194,12 @@ class VideoClipDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
 
     def __init__(self, root: str, num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0) -> None:
-        super().__init__()
-        if corrupt not in CORRUPT_POLICIES:
-            raise ConfigError(f"data.init_args.corrupt: {corrupt!r} is not one of {list(CORRUPT_POLICIES)}")
+        super().__init__(batch_size, num_workers, modalities=("video",), corrupt=corrupt, name=self.name, kind="clip")
         if num_frames < 1 or image_size < 8:
             raise ConfigError(f"data.init_args: num_frames ({num_frames}) must be at least 1 and image_size "
                               f"({image_size}) at least 8")
         self.root = Path(root)
-        self.num_frames, self.image_size, self.corrupt = num_frames, image_size, corrupt
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = ("video",)
-        self.unreadable = UnreadableFiles(self.name, kind="clip")
+        self.num_frames, self.image_size = num_frames, image_size
         self.clips: list[VideoClip] = []
         self.splits: dict[str, np.ndarray] = {}
         self.missing: list[str] = []  # clips the layout lists but the disk lacks (left out)
@@ -256,6 +249,3 @@ class VideoClipDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         index = self.splits[split]
         return VideoClips([self.clips[i] for i in index], index, self.num_frames, self.image_size, self.corrupt,
                           self.tasks, self.task_dtypes)
-
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)

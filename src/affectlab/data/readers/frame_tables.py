@@ -26,18 +26,19 @@ import csv
 import re
 from collections import Counter
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.mosei import collate_padded, subsample
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.collate import collate_padded, subsample
 from affectlab.data.splits import SPLITS, identity_split
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 
@@ -137,7 +138,7 @@ class TableVideos(Dataset):
         }
 
 
-class FrameTableDataModule(SplitLoaders, LightningDataModule):
+class FrameTableDataModule(BaseDataModule):
     """Videos as sequences of per-frame features from OpenFace 2.0 or py-feat CSV files (module docstring).
 
     Args:
@@ -160,15 +161,13 @@ class FrameTableDataModule(SplitLoaders, LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
         if format not in FORMATS:
             raise ConfigError(f"data.init_args.format: {format!r} is not one of {list(FORMATS)}")
         self.table = FORMATS[format]
         self.root, self.labels_file, self.max_steps = Path(root), labels_file, max_steps
-        self.split_seed, self.batch_size, self.num_workers = split_seed, batch_size, num_workers
-        self.modalities = ("video",)
-        self.tasks = ("emotion",)
-        self.class_names = {"emotion": EMOTIONS}
+        super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
+                         class_names={"emotion": EMOTIONS})
+        self.split_seed = split_seed
         self.columns: list[str] = []
         self.splits: dict[str, np.ndarray] = {}
 
@@ -236,5 +235,25 @@ class FrameTableDataModule(SplitLoaders, LightningDataModule):
         index = self.splits[split]
         return TableVideos([self.features[i] for i in index], self.labels[index], index, self.max_steps)
 
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)
+    def collate(self) -> Callable[[list[Any]], Any]:
+        return collate_padded
+
+
+SPECS = (
+    DatasetSpec(
+        "openface", "OpenFace 2.0 FeatureExtraction output, one CSV per video", "data/openface",
+        "<video>.csv   (frame, face_id, timestamp, confidence, success, ..., AU01_r, ..., AU45_c)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.FrameTableDataModule", init_args={"format": "openface"}, rows_arg="max_steps",
+        check="affectlab.data.check.check_reader", prepare="affectlab.data.store.prepare.prepare_features",
+        export="affectlab.data.synth.export.export_frame_tables", export_args={"tool": "openface"},
+    ),
+    DatasetSpec(
+        "pyfeat", "py-feat Fex tables saved as CSV, one per video", "data/pyfeat",
+        "<video>.csv   (frame, FaceRectX, ..., AU01, ..., anger, ..., neutral, input)\n"
+        "labels.csv    (file,emotion[,split][,subject])",
+        reader="affectlab.data.FrameTableDataModule", init_args={"format": "pyfeat"}, rows_arg="max_steps",
+        check="affectlab.data.check.check_reader", prepare="affectlab.data.store.prepare.prepare_features",
+        export="affectlab.data.synth.export.export_frame_tables", export_args={"tool": "pyfeat"},
+    ),
+)

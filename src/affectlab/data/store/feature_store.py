@@ -29,6 +29,7 @@ from a try killed before it recorded that shard, is ignored and rewritten); a pr
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -39,24 +40,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from affectlab.data.loaders import SplitLoaders, split_loader
-from affectlab.data.mosei import collate_padded
+from affectlab.data.base import BaseDataModule
+from affectlab.data.collate import collate_padded
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
+from affectlab.io import atomic_write_bytes, atomic_write_json
 
 INDEX, PROGRESS, SAMPLES, RECORDS = "index.json", "progress.json", "samples.npz", "progress_records"
 STORE_VERSION = 1
-
-
-def _atomic_json(path: Path, content: dict) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(json.dumps(content, indent=1))
-    with open(partial, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
 
 
 @dataclass
@@ -149,21 +142,21 @@ class FeatureStoreWriter:
             del progress_state["records"]
             start = 0
             for shard, entry in enumerate(progress_state["shards"]):
-                _atomic_json(self._records_file(shard), {"records": records[start : start + entry["count"]]})
+                atomic_write_json(self._records_file(shard), {"records": records[start : start + entry["count"]]})
                 start += entry["count"]
-            _atomic_json(self.path / PROGRESS, progress_state)
+            atomic_write_json(self.path / PROGRESS, progress_state)
         buffer: list[StoreSample] = []
         for sample in samples:
             buffer.append(sample)
             if len(buffer) == self.shard_samples:
                 shard = len(progress_state["shards"])
                 shard_records = self._flush(buffer, shard)
-                _atomic_json(self._records_file(shard), {"records": shard_records})  # before progress.json lists it
+                atomic_write_json(self._records_file(shard), {"records": shard_records})  # before progress.json lists it
                 records += shard_records
                 progress_state["shards"].append({"count": len(buffer)})
                 if state is not None:
                     progress_state["caller"] = state()
-                _atomic_json(self.path / PROGRESS, progress_state)
+                atomic_write_json(self.path / PROGRESS, progress_state)
                 buffer = []
                 if progress:
                     progress(len(records), total)
@@ -216,8 +209,9 @@ class FeatureStoreWriter:
                 if value is not None:
                     values[i], mask[i] = value, True
             arrays[f"target/{task}"], arrays[f"mask/{task}"] = values, mask
-        np.savez(self.path / "samples.partial.npz", **arrays)
-        os.replace(self.path / "samples.partial.npz", self.path / SAMPLES)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        atomic_write_bytes(self.path / SAMPLES, buffer.getvalue())
         index = {"version": STORE_VERSION, "samples": n, "shards": shards, "dims": self.dims,
                  "tasks": {t: list(s) for t, s in self.tasks.items()}, "task_dtypes": self.task_dtypes,
                  "source": self.source}
@@ -225,7 +219,7 @@ class FeatureStoreWriter:
             index["shapes"] = {m: list(s) for m, s in self.shapes.items()}
         if self.class_names:
             index["class_names"] = self.class_names
-        _atomic_json(self.path / INDEX, index)
+        atomic_write_json(self.path / INDEX, index)
         (self.path / PROGRESS).unlink(missing_ok=True)
         shutil.rmtree(self.path / RECORDS, ignore_errors=True)
 
@@ -304,7 +298,7 @@ class StoreSamples(Dataset):
         return sample
 
 
-class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
+class FeatureStoreDataModule(BaseDataModule):
     """Serves a prepared feature store in the batch contract: feature sequences with masks, the stored targets.
 
     Args:
@@ -319,8 +313,8 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
 
     def __init__(self, root: str, modalities: list[str] | None = None, max_steps: int = 50,
                  class_names: dict[str, list[str]] | None = None, batch_size: int = 32, num_workers: int = 0) -> None:
-        super().__init__()
-        self.root, self.max_steps, self.batch_size, self.num_workers = root, max_steps, batch_size, num_workers
+        super().__init__(batch_size, num_workers)  # modalities, tasks and class names: read from the store
+        self.root, self.max_steps = root, max_steps
         self.requested = modalities
         self.configured_class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
         self.store: FeatureStore | None = None
@@ -365,9 +359,8 @@ class FeatureStoreDataModule(SplitLoaders, LightningDataModule):
         store = self._open()
         return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
 
-    def loader(self, split: str) -> DataLoader:
-        shapes = {m: s for m, s in self._open().shapes.items() if m in self.modalities}
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, UnflattenSteps(shapes))
+    def collate(self) -> Callable[[list[Any]], Any]:
+        return UnflattenSteps({m: s for m, s in self._open().shapes.items() if m in self.modalities})
 
 
 class UnflattenSteps:

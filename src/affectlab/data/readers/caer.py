@@ -14,7 +14,7 @@ video format (``.mp4``, ...) are read as well, so a re-encoded copy works; other
 reported by ``affectlab data check caer``, as are folders that are no emotion of CAER's.
 
 Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (CAER's point is the context
-around the face, ``data/video_clips.py``); face crops come from ``affectlab data prepare caer``.
+around the face, ``data/media/video_clips.py``); face crops come from ``affectlab data prepare caer``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.video import VIDEO_SUFFIXES
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video import VIDEO_SUFFIXES
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import DataError
 
 CAER_CLASSES = {"Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",
@@ -31,9 +32,17 @@ CAER_CLASSES = {"Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy":
 CAER_SPLITS = {"train": "train", "val": "validation", "test": "test"}  # AffectLab split -> folder
 
 
+SPEC = DatasetSpec(
+    "caer", "CAER: TV-show clips in 7 emotion folders per split (13,175 clips)", "data/caer",
+    "\n".join(f"{folder}/<{'|'.join(CAER_CLASSES)}>/<clip>.avi" for folder in CAER_SPLITS.values()),
+    reader="affectlab.data.CaerDataModule", check="affectlab.data.check.check_video_dataset",
+    prepare="affectlab.data.store.video_prepare.prepare_clips", export="affectlab.data.synth.export.export_caer",
+    export_styles=("shaded",),  # the style MTCNN finds most reliably, so the exported clips can be prepared
+)
+
+
 def layout_tree(root: Path) -> str:
-    classes = "|".join(CAER_CLASSES)
-    return "\n".join(f"    {root}/{folder}/<{classes}>/<clip>.avi" for folder in CAER_SPLITS.values())
+    return SPEC.tree(root)
 
 
 def scan_caer(root: str | Path) -> VideoScan:

@@ -30,7 +30,7 @@ Splits: the official Train/Test; validation is carved out of Train, stratified p
 Per sample: open the photograph (RGB) -> take its face box, grown by ``margin`` x the box's width and height
 on each side and clipped to the photograph (CluP's crop pads with black instead; a margin never adds black
 borders here) -> resize to ``image_size`` x ``image_size`` (bilinear; CluP resized to 160) -> ``video``
-``[1, 3, S, S]`` float in [0, 1], a one-frame clip exactly as the folder readers (``data/folders.py``) serve it.
+``[1, 3, S, S]`` float in [0, 1], a one-frame clip exactly as the folder readers (``data/readers/folders.py``) serve it.
 
 Bad input: a missing root, image folder or CSV file, or a malformed line (wrong number of fields, a coordinate
 that is no finite number, an inverted or empty box, an emotion that is not an integer 0-6) stops with a
@@ -49,19 +49,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.folders import (
-    CORRUPT_POLICIES,
-    FolderImages,
-    ReportsUnreadable,
-    UnreadableFiles,
-    collate_skipping,
-    stratified_holdout,
-)
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.readers.folders import FolderImages
+from affectlab.data.splits import stratified_holdout
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 AFE_CODES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # AFE's integer -> canonical name
@@ -207,7 +200,7 @@ class AfeFaces(FolderImages):
         return load_face(self.files[item], box, self.image_size, self.margin)  # (1, 3, S, S)
 
 
-class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
+class AfeDataModule(BaseDataModule):
     """AFE, the Asian Facial Expression database, read from its native layout (module docstring).
 
     Args:
@@ -232,21 +225,15 @@ class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
-        if corrupt not in CORRUPT_POLICIES:
-            raise ConfigError(f"data.init_args.corrupt: {corrupt!r} is not one of {list(CORRUPT_POLICIES)}")
+        super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="afe")
         if margin < 0:
             raise ConfigError(f"data.init_args.margin: {margin} is negative; give a fraction of the box such as 0.1")
         if not 0 <= val_fraction < 1:
             raise ConfigError(f"data.init_args.val_fraction: {val_fraction} is not in [0, 1)")
         self.root, self.image_size, self.margin = root, image_size, margin
-        self.val_fraction, self.split_seed, self.corrupt = val_fraction, split_seed, corrupt
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = ("video",)
-        self.tasks = ("emotion",)
-        self.class_names = {"emotion": EMOTIONS}
+        self.val_fraction, self.split_seed = val_fraction, split_seed
         self.splits: dict[str, tuple[list[Path], np.ndarray, np.ndarray, np.ndarray]] = {}  # files, boxes, labels, ids
-        self.unreadable = UnreadableFiles("afe")
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -273,5 +260,13 @@ class AfeDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         files, boxes, labels, ids = self.splits[split]
         return AfeFaces(files, boxes, labels, ids, self.image_size, self.margin, self.corrupt)
 
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
+
+SPEC = DatasetSpec(
+    "afe", "AFE, the Asian Facial Expression database: photographs, face boxes, 7 emotions (CluP's source)",
+    "data/afe",
+    "src/image/<path>\n"
+    "annos/TrainTest/Train.csv   (lines '<path> <left> <top> <right> <bottom> <emotion 0-6>', no header)\n"
+    "annos/TrainTest/Test.csv    (0 anger, 1 disgust, 2 fear, 3 happy, 4 neutral, 5 sad, 6 surprise)",
+    reader="affectlab.data.AfeDataModule", check="affectlab.data.check.check_afe_dataset",
+    export="affectlab.data.synth.export.export_afe",
+)

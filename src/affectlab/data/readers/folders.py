@@ -32,15 +32,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset, default_collate
+from torch.utils.data import Dataset
 
+from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.images import IMAGE_EXTENSIONS, load_image
+from affectlab.data.splits import stratified_holdout
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CORRUPT_POLICIES = ("skip", "raise")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,19 @@ FOLDER_LAYOUTS: dict[str, FolderLayout] = {
         "Anger": "anger", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Neutral": "neutral",
         "Sad": "sad", "Surprise": "surprise"}),
 }
+
+
+_DESCRIPTIONS = {
+    "rafdb": "RAF-DB basic expressions, aligned faces in folders 1-7", "fer2013": "FER2013 48x48 faces",
+    "expw": "ExpW in-the-wild faces (no official split)", "affectnet": "AffectNet, 8 folders (contempt left out)",
+    "caer_s": "CAER-S static frames",
+}
+SPECS = tuple(
+    DatasetSpec(name, _DESCRIPTIONS[name], f"data/{name}", layout.describe(), reader="affectlab.data.FolderDataModule",
+                init_args={"name": name}, check="affectlab.data.check.check_folder_dataset",
+                export="affectlab.data.synth.export.export_folder_dataset", export_args={"name": name})
+    for name, layout in FOLDER_LAYOUTS.items()
+)
 
 
 @dataclass
@@ -128,29 +141,6 @@ def _tree(layout: FolderLayout, root: Path) -> str:
     return "\n".join(f"    {root}/{line}" for line in layout.describe().splitlines())
 
 
-def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of a seeded, per-class ``fraction`` of the samples (at least one of any class with two)."""
-    mask = np.zeros(len(labels), dtype=bool)
-    rng = np.random.default_rng(seed)
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            count = min(max(count, 1), len(members) - 1)
-        mask[members[:count]] = True
-    return mask
-
-
-def load_image(path: Path, size: int) -> torch.Tensor:
-    """``[1, 3, size, size]`` float in [0, 1]: one frame, RGB, resized (faces in these sets come cropped)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB").resize((size, size), Image.BILINEAR)
-        array = np.array(image, dtype=np.uint8)  # a writable copy, as torch.from_numpy wants
-    return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
-
-
 class FolderImages(Dataset):
     """One image per sample in the batch contract: ``video`` ``[1, 3, S, S]`` (a one-frame clip); an unreadable
     one becomes ``{"skipped": "<path>"}`` (``corrupt: skip``) or stops the run (``raise``). A reader whose
@@ -187,59 +177,7 @@ class FolderImages(Dataset):
         }
 
 
-class UnreadableFiles:
-    """The unreadable files a data module met: each named once in a warning, all summed up in ``report``.
-
-    Samples that failed to load reach the main process as ``{"skipped": path}`` (also from loader workers)
-    and ``collate_skipping`` gathers them into ``batch["skipped"]``; ``take`` removes that entry. ``kind``
-    names what a file holds in the messages (``image``, ``clip``).
-    """
-
-    def __init__(self, dataset: str, kind: str = "image") -> None:
-        self.dataset, self.kind = dataset, kind
-        self.paths: list[str] = []
-
-    def take(self, batch: dict[str, Any]) -> dict[str, Any]:
-        for path in batch.pop("skipped", []):
-            if path not in self.paths:
-                warnings.warn(f"{self.dataset}: skipped unreadable {self.kind} {path}", stacklevel=2)
-                self.paths.append(path)
-        return batch
-
-    def report(self) -> str | None:
-        if not self.paths:
-            return None
-        shown = ", ".join(self.paths[:5]) + (f" and {len(self.paths) - 5} more" if len(self.paths) > 5 else "")
-        return f"{self.dataset}: skipped {len(self.paths)} unreadable {self.kind}(s): {shown}"
-
-
-class ReportsUnreadable:
-    """Lightning hooks of a data module holding ``self.unreadable``: strip each batch of its unreadable files'
-    paths (warning once per file), sum them up when a stage ends."""
-
-    unreadable: UnreadableFiles
-
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        return self.unreadable.take(batch)
-
-    def teardown(self, stage: str) -> None:
-        report = self.unreadable.report()
-        if report:
-            print(report, flush=True)
-
-
-def collate_skipping(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Collate the readable samples; the paths of unreadable ones travel in ``batch["skipped"]``."""
-    skipped = [s["skipped"] for s in samples if "skipped" in s]
-    good = [s for s in samples if "skipped" not in s]
-    if not good:
-        return {"skipped": skipped, "id": torch.zeros(0, dtype=torch.long)}
-    batch = default_collate(good)
-    batch["skipped"] = skipped
-    return batch
-
-
-class FolderDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
+class FolderDataModule(BaseDataModule):
     """A folder-per-class facial expression data set (see the module docstring for each layout).
 
     Args:
@@ -266,22 +204,15 @@ class FolderDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
         if name not in FOLDER_LAYOUTS:
             raise ConfigError(f"data.init_args.name: {name!r} is not one of {list(FOLDER_LAYOUTS)}")
-        if corrupt not in CORRUPT_POLICIES:
-            raise ConfigError(f"data.init_args.corrupt: {corrupt!r} is not one of {list(CORRUPT_POLICIES)}")
+        super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name=name)
         self.layout = FOLDER_LAYOUTS[name]
         self.root = root
         self.image_size = image_size
         self.val_fraction, self.test_fraction, self.split_seed = val_fraction, test_fraction, split_seed
-        self.corrupt = corrupt
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = ("video",)
-        self.tasks = ("emotion",)
-        self.class_names = {"emotion": EMOTIONS}
         self.splits: dict[str, tuple[list[Path], np.ndarray, np.ndarray]] = {}
-        self.unreadable = UnreadableFiles(name)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -313,6 +244,3 @@ class FolderDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         self.setup()
         files, labels, ids = self.splits[split]
         return FolderImages(files, labels, ids, self.image_size, self.corrupt)
-
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)

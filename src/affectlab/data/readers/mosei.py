@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from affectlab.data.contract import mask_key
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.collate import collate_padded, subsample
 from affectlab.data.splits import check_disjoint
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 MOSEI_EMOTIONS = ("happy", "sad", "anger", "surprise", "disgust", "fear")
@@ -54,6 +55,17 @@ DEFAULT_FILES = {
 }
 LABELS_FILE = "CMU_MOSEI_Labels.csd"
 FOLDS_FILE = "folds.json"
+
+SPEC = DatasetSpec(
+    "mosei", "CMU-MOSEI: computational sequences of the CMU Multimodal SDK (23,453 segments)", "data/mosei",
+    "CMU_MOSEI_VisualFacet42.csd (or CMU_MOSEI_VisualOpenFace2.csd)\n"
+    "CMU_MOSEI_COVAREP.csd\n"
+    "CMU_MOSEI_TimestampedWordVectors.csd\n"
+    "CMU_MOSEI_Labels.csd  (sentiment, happy, sad, anger, surprise, disgust, fear)\n"
+    "folds.json  (optional: the SDK's standard folds, see affectlab.data.readers.mosei)",
+    reader="affectlab.data.MoseiDataModule", rows_arg="max_steps", check="affectlab.data.check.check_reader",
+    prepare="affectlab.data.store.prepare.prepare_features", export="affectlab.data.synth.export.export_mosei",
+)
 
 
 class ComputationalSequence:
@@ -113,13 +125,6 @@ def overlapping(intervals: np.ndarray, start: float, end: float) -> np.ndarray:
     return np.flatnonzero((intervals[:, 0] < end) & (intervals[:, 1] > start))
 
 
-def subsample(rows: np.ndarray, max_steps: int) -> np.ndarray:
-    """At most ``max_steps`` of ``rows``, evenly spaced (first and last kept)."""
-    if len(rows) <= max_steps:
-        return rows
-    return rows[np.linspace(0, len(rows) - 1, max_steps).round().astype(int)]
-
-
 class MoseiSegments(Dataset):
     """One labelled segment per sample: a feature sequence per modality and the segment's labels."""
 
@@ -155,27 +160,7 @@ class MoseiSegments(Dataset):
         return sample
 
 
-def collate_padded(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack samples; feature sequences are zero-padded to the batch's longest with a ``<modality>_mask``."""
-    batch: dict[str, Any] = {}
-    for key in samples[0]:
-        values = [s[key] for s in samples]
-        if isinstance(values[0], dict):
-            batch[key] = {k: torch.stack([v[k] for v in values]) for k in values[0]}
-        elif values[0].ndim == 2:  # (T, D) features
-            length = max(v.shape[0] for v in values)
-            padded = torch.zeros(len(values), length, values[0].shape[1])
-            mask = torch.zeros(len(values), length, dtype=torch.bool)
-            for i, v in enumerate(values):
-                padded[i, : len(v)] = v
-                mask[i, : len(v)] = True
-            batch[key], batch[mask_key(key)] = padded, mask
-        else:
-            batch[key] = torch.stack(values)
-    return batch
-
-
-class MoseiDataModule(SplitLoaders, LightningDataModule):
+class MoseiDataModule(BaseDataModule):
     """CMU-MOSEI segments with visual, acoustic and textual feature sequences (module docstring: the layout).
 
     Args:
@@ -203,7 +188,6 @@ class MoseiDataModule(SplitLoaders, LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
         self.files = dict(files or DEFAULT_FILES)
         served = list(modalities or self.files)
         unknown = [m for m in served if m not in self.files]
@@ -211,10 +195,9 @@ class MoseiDataModule(SplitLoaders, LightningDataModule):
             raise ConfigError(f"data.init_args.modalities: {unknown} have no file in data.init_args.files {self.files}")
         self.root, self.labels_file, self.max_steps = Path(root), labels_file, max_steps
         self.folds_file, self.split_seed = folds_file, split_seed
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = tuple(served)
-        self.tasks = ("sentiment", "emotion_presence", "emotion_intensity")
-        self.class_names = {"emotion_presence": MOSEI_EMOTIONS}
+        super().__init__(batch_size, num_workers, modalities=served,
+                         tasks=("sentiment", "emotion_presence", "emotion_intensity"),
+                         class_names={"emotion_presence": MOSEI_EMOTIONS})
         self.segments: list[tuple[str, float, float, np.ndarray]] = []
         self.splits: dict[str, np.ndarray] = {}
         self.non_finite = 0  # feature values that were -inf or NaN, served as 0
@@ -224,7 +207,7 @@ class MoseiDataModule(SplitLoaders, LightningDataModule):
             return
         if not self.root.is_dir():
             raise DataError(f"mosei: root {self.root} is not a folder; expected {LABELS_FILE} and "
-                            f"{', '.join(DEFAULT_FILES.values())} there (see affectlab.data.mosei)")
+                            f"{', '.join(DEFAULT_FILES.values())} there (see affectlab.data.readers.mosei)")
         self.sequences = {m: ComputationalSequence(self.root / self.files[m]) for m in self.modalities}
         labels = ComputationalSequence(self.root / self.labels_file)
         if labels.dim != 7:
@@ -255,7 +238,7 @@ class MoseiDataModule(SplitLoaders, LightningDataModule):
                 raise DataError(f"{path}: not a JSON object with 'train', 'valid' and 'test' video id lists ({error})") from None
         else:
             warnings.warn(f"mosei: no {path}; splitting videos 70/15/15 at random (seed {self.split_seed}): numbers "
-                          "are not comparable to published ones (see affectlab.data.mosei for the standard folds)",
+                          "are not comparable to published ones (see affectlab.data.readers.mosei for the standard folds)",
                           stacklevel=2)
             order = list(np.random.default_rng(self.split_seed).permutation(videos))
             n_val, n_test = max(1, round(0.15 * len(order))), max(1, round(0.15 * len(order)))
@@ -279,8 +262,8 @@ class MoseiDataModule(SplitLoaders, LightningDataModule):
         index = self.splits[split]
         return MoseiSegments([self.segments[i] for i in index], self.sequences, index, self.max_steps)
 
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_padded)
+    def collate(self) -> Callable[[list[Any]], Any]:
+        return collate_padded
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         self.non_finite += int(batch.pop("non_finite").sum())
         return batch

@@ -1,7 +1,7 @@
 """``affectlab data prepare meld|caer|voxceleb2 --raw DIR --out DIR``: video clips -> aligned face crops in a
 feature store, once, so that training reads crops instead of decoding videos and detecting faces every epoch.
 
-Per clip, in the reader's fixed order (train, val, test; ``data/meld.py``, ``caer.py``, ``voxceleb2.py``):
+Per clip, in the reader's fixed order (train, val, test; ``data/readers/meld.py``, ``caer.py``, ``voxceleb2.py``):
 
 1. decode and sample frames (``video_clips.sample_frames``): ``--num-frames N`` evenly spaced over the clip
    (default 8), or ``--fps F`` per second, at most ``--max-frames``;
@@ -42,7 +42,6 @@ rather than mixing rows of two kinds. Sample ids are the clips' positions in the
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,12 +52,12 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.feature_store import INDEX, FeatureStoreWriter, StoreSample, _atomic_json
-from affectlab.data.video import VideoDecodeError
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
+from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
+from affectlab.data.media.video import VideoDecodeError
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
 from affectlab.errors import ConfigError, DataError
+from affectlab.io import atomic_write_json, load_checkpoint
 
-VIDEO_SETS = ("caer", "meld", "voxceleb2")
 NO_FACE_POLICIES = ("nearest", "frame", "skip")
 REPORT = "prepare_report.json"
 
@@ -72,13 +71,12 @@ def _differences(saved: dict[str, Any] | None, given: dict[str, Any]) -> str:
 
 
 def video_reader(name: str, root: str | Path) -> VideoClipDataModule:
-    """The reader of the video data set ``name`` (its class path in ``data/layouts.py``), pointed at ``root``."""
-    from affectlab.data.layouts import dataset_layout
+    """The reader of the video data set ``name`` (its spec in the registry), pointed at ``root``."""
+    from affectlab.data.registry import get_dataset, video_sets
 
-    if name not in VIDEO_SETS:
-        raise ConfigError(f"{name!r} is not a video data set; video data sets: {', '.join(VIDEO_SETS)}")
-    module_path, class_name = dataset_layout(name).reader.rsplit(".", 1)
-    return getattr(importlib.import_module(module_path), class_name)(root=str(root))
+    if name not in video_sets():
+        raise ConfigError(f"{name!r} is not a video data set; video data sets: {', '.join(video_sets())}")
+    return get_dataset(name).open(root)
 
 
 @dataclass
@@ -135,7 +133,7 @@ class FaceCropper:
 
     def __init__(self, size: int = 64, scale: float = 1.3, no_face: str = "nearest", min_face_size: int = 20,
                  device: str = "cpu") -> None:
-        from affectlab.data.face_detection import FaceDetector
+        from affectlab.data.media.face_detection import FaceDetector
 
         if no_face not in NO_FACE_POLICIES:
             raise ConfigError(f"--no-face: {no_face!r} is not one of {', '.join(NO_FACE_POLICIES)}")
@@ -146,7 +144,7 @@ class FaceCropper:
 
     def __call__(self, images: list[np.ndarray], report: PrepareReport) -> np.ndarray:
         """``[T', S, S, 3]`` uint8 crops of ``images`` (``T' < T`` only with ``skip``); counts go to ``report``."""
-        from affectlab.data.face_detection import align_crop
+        from affectlab.data.media.face_detection import align_crop
 
         start = time.perf_counter()
         faces = [found[0] if found else None for found in self.detector.detect(images)]
@@ -291,10 +289,11 @@ def load_encoder_weights(model: Any, path: str) -> None:
 
     key = "--encoder-checkpoint"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001  (unpickling errors have no common base class)
-        raise ConfigError(f"{key}: {path} is not readable with torch.load(weights_only=True) ({error}); save the "
-                          "state dict alone: torch.save(model.state_dict(), path)") from None
+        state = load_checkpoint(path, key=key)
+    except ConfigError as error:
+        if not Path(path).is_file():
+            raise
+        raise ConfigError(f"{error}; save the state dict alone: torch.save(model.state_dict(), path)") from None
     for wrapper in ("state_dict", "model"):  # common checkpoint layouts around the state dict
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -452,7 +451,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     with Progress(*columns, console=console, disable=not progress) as bar:
         task = bar.add_task(name, total=len(clips), completed=start)
         writer.write(samples(lambda: bar.advance(task)), None, state=state)
-    _atomic_json(Path(out) / REPORT, asdict(report))
+    atomic_write_json(Path(out) / REPORT, asdict(report))
     console.print(f"{out}: {name}, {report.summary()}" + (f"; resumed after clip {start}" if start else ""),
                   soft_wrap=True)
     if features is not None:
@@ -464,3 +463,10 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         console.print(f"... and {len(report.skipped) - 10} more skipped, all listed in {Path(out) / REPORT}",
                       soft_wrap=True)
     return report
+
+
+def prepare_clips(name: str, raw: str, out: str, shard_samples: int | None = None, max_rows: int | None = None,
+                  **options: Any) -> PrepareReport:
+    """``prepare_video`` called as the registry calls every preparer; ``max_rows`` (the feature data sets' row
+    limit) does not apply: a clip keeps the frames its sampling options choose."""
+    return prepare_video(name, raw, out, shard_samples=shard_samples or 256, **options)

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD
-from affectlab.data.folders import ReportsUnreadable, UnreadableFiles, collate_skipping, load_image
-from affectlab.data.loaders import SplitLoaders, split_loader
+from affectlab.data.base import BaseDataModule
+from affectlab.data.images import load_image
 from affectlab.data.splits import cross_validation_split
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 LABELS, FRAMES = "ActionUnit_Labels", "Frames_LeftCamera"
@@ -74,7 +74,7 @@ def read_native(root: Path, action_units: tuple[int, ...]) -> tuple[list[Path], 
     labels_root = root / LABELS
     if not labels_root.is_dir():
         raise DataError(f"disfa: {labels_root} is missing; expected {root}/{LABELS}/SN001/SN001_au1.txt ... "
-                        f"and {root}/{FRAMES}/SN001/<frame>.png (see affectlab.data.disfa)")
+                        f"and {root}/{FRAMES}/SN001/<frame>.png (see affectlab.data.readers.disfa)")
     files, rows, subjects, missing = [], [], [], 0
     for subject_dir in sorted(p for p in labels_root.iterdir() if p.is_dir()):
         match = _SUBJECT.fullmatch(subject_dir.name)
@@ -163,7 +163,7 @@ class DisfaFrames(Dataset):
         }
 
 
-class DisfaDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
+class DisfaDataModule(BaseDataModule):
     """DISFA frames with per-frame AU intensities (see the module docstring for the layouts).
 
     Args:
@@ -195,7 +195,6 @@ class DisfaDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
         if layout not in ("native", "csv"):
             raise ConfigError(f"data.init_args.layout: {layout!r} is not 'native' or 'csv'")
         self.action_units = tuple(action_units or ACTION_UNITS)
@@ -209,15 +208,13 @@ class DisfaDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         self.root, self.layout, self.csv_file = Path(root), layout, csv_file
         self.frame_stride = frame_stride
         self.split, self.fold, self.num_folds, self.split_seed = split, fold, num_folds, split_seed
-        self.image_size, self.corrupt = image_size, corrupt
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.modalities = ("video",)
-        self.tasks = ("au", "au_intensity")
-        self.class_names = {"au": tuple(f"AU{au}" for au in self.action_units)}
+        super().__init__(batch_size, num_workers, modalities=("video",), tasks=("au", "au_intensity"),
+                         class_names={"au": tuple(f"AU{au}" for au in self.action_units)}, corrupt=corrupt,
+                         name="disfa")
+        self.image_size = image_size
         self.data: tuple[list[Path], np.ndarray, np.ndarray] | None = None
         self.splits: dict[str, np.ndarray] = {}
         self.missing_images = 0
-        self.unreadable = UnreadableFiles("disfa")
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is not None:
@@ -251,5 +248,11 @@ class DisfaDataModule(ReportsUnreadable, SplitLoaders, LightningDataModule):
         return DisfaFrames([files[i] for i in index], intensity[index], subjects[index], index, self.image_size,
                            self.corrupt)
 
-    def loader(self, split: str) -> DataLoader:
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, collate_skipping)
+
+SPEC = DatasetSpec(
+    "disfa", "DISFA: 27 subjects, 12 AU intensities (0-5) per frame", "data/disfa",
+    "ActionUnit_Labels/SN001/SN001_au1.txt ... SN001_au26.txt  (<frame>,<intensity>)\n"
+    "Frames_LeftCamera/SN001/<frame>.png   (or a flat disfa.csv: AU1,...,AU26,filename)",
+    reader="affectlab.data.DisfaDataModule", check="affectlab.data.check.check_reader",
+    export="affectlab.data.synth.export.export_disfa", subjects="disjoint",
+)

@@ -12,7 +12,7 @@ speaker in both stops the reader with its id (a mixed-up copy), and ``affectlab 
 reports it as an error. ``subject`` is the speaker id's number (id00012 -> 12), so subject-aware samplers
 and splits work on it. No labels: ``tasks`` is empty and batches carry empty ``targets``.
 
-Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (``data/video_clips.py``;
+Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (``data/media/video_clips.py``;
 VoxCeleb2's clips are already face-centred); ``affectlab data prepare voxceleb2`` stores aligned face crops.
 Folders that are no speaker id and files that are no video are ignored and listed by ``data check``.
 """
@@ -25,16 +25,26 @@ from pathlib import Path
 
 import numpy as np
 
-from affectlab.data.video import VIDEO_SUFFIXES
-from affectlab.data.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.media.video import VIDEO_SUFFIXES
+from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, VideoScan
+from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 VOX_SPLITS = ("dev", "test")
 SPEAKER_ID = re.compile(r"^id(\d+)$")
 
 
+SPEC = DatasetSpec(
+    "voxceleb2", "VoxCeleb2: unlabelled talking-face clips for self-supervised pretraining", "data/voxceleb2",
+    f"<{'|'.join(VOX_SPLITS)}>/mp4/<speaker id>/<video id>/<clip>.mp4", labelled=False,
+    reader="affectlab.data.VoxCeleb2DataModule", check="affectlab.data.check.check_video_dataset",
+    prepare="affectlab.data.store.video_prepare.prepare_clips", export="affectlab.data.synth.export.export_voxceleb2",
+    export_styles=("shaded",), subjects="disjoint",
+)
+
+
 def layout_tree(root: Path) -> str:
-    return "\n".join(f"    {root}/{split}/mp4/<speaker id>/<video id>/<clip>.mp4" for split in VOX_SPLITS)
+    return SPEC.tree(root)
 
 
 def _sorted_dirs(folder: Path) -> list[os.DirEntry]:
