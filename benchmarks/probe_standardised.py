@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import track
 from sklearn.linear_model import LogisticRegression
 
-from affectlab.cli.export import build_run_model, load_run_model
+from affectlab.runs.models import build_run_model, load_run_model
 from affectlab.data.affectsynth import AffectSynthDataModule
 
 FRACTIONS = (0.01, 0.1, 1.0)

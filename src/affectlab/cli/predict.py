@@ -61,7 +61,8 @@ def predict_command(args: list[str]) -> int:
 
     from rich.progress import Progress
 
-    from affectlab.cli.export import export_onnx, load_run_model
+    from affectlab.cli.export import export_onnx
+    from affectlab.runs.models import load_run_model
     from affectlab.data.face_detection import FaceDetector
     from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
 
