@@ -13,7 +13,7 @@ from affectlab.experiments.report import results_table
 from affectlab.runs.lifecycle import DEFAULT_SEED
 
 
-def recipe_command(args: list[str]) -> int:
+def recipe_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="affectlab recipe", description=RECIPE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 600",
@@ -33,7 +33,11 @@ def recipe_command(args: list[str]) -> int:
     parser.add_argument("--data-root", dest="data_root", default=None, help="the data set's folder")
     parser.add_argument("--store", default=None, help="run store folder (default: ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or model summaries")
-    known, extra = parser.parse_known_args(args)
+    return parser
+
+
+def recipe_command(args: list[str]) -> int:
+    known, extra = recipe_parser().parse_known_args(args)
     options = RecipeOptions(**{**vars(known), "fractions": tuple(known.fractions), "extra": extra})
     recipe = Recipe(options)
     rows = recipe.run()
