@@ -41,6 +41,7 @@ from affectlab.runs.determinism import EpochSeed
 from affectlab.runs.lifecycle import BEST, DEFAULT_SEED, LAST, log_predictions, log_run_contents, open_run
 from affectlab.runs.names import run_name
 
+
 class AffectLabCLI(LightningCLI):
     def __init__(self, args: list[str]) -> None:
         self.argv = list(args)
