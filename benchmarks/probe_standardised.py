@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import track
 from sklearn.linear_model import LogisticRegression
 
-from affectlab.cli.export import build_run_model, load_run_model
 from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.runs.models import build_run_model, load_run_model
 
 FRACTIONS = (0.01, 0.1, 1.0)
 REGULARISATION = (0.01, 0.1, 1.0)

@@ -17,6 +17,7 @@ Columns (``csv_columns``): ``frame`` (from 1, as OpenFace), ``face_id``, ``times
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from affectlab.data.media.face_detection import DetectedFace, FaceDetector, alig
 from affectlab.data.images import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 from affectlab.data.media.video import VIDEO_SUFFIXES, VideoDecodeError, VideoFrame, VideoReader
 from affectlab.errors import ConfigError, DataError
+from affectlab.io import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -220,16 +222,15 @@ class FacePredictor:
             return report
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{path.stem}.csv"
-        partial = target.with_suffix(".csv.partial")
         rows_for_plot: list[dict[str, Any]] = []
-        with partial.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, self.columns, restval="")
-            writer.writeheader()
-            for row in self.rows(frames, report):
-                writer.writerow(row)
-                if reader is not None and timeline:
-                    rows_for_plot.append(row)
-        partial.replace(target)  # a CSV is whole or absent
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.columns, restval="")
+        writer.writeheader()
+        for row in self.rows(frames, report):
+            writer.writerow(row)
+            if reader is not None and timeline:
+                rows_for_plot.append(row)
+        atomic_write_text(target, buffer.getvalue())  # a CSV is whole or absent
         report.csv = target
         if reader is not None and reader.problem:
             report.problems.append(reader.problem)

@@ -90,8 +90,8 @@ def test_onnxruntime_backend_gives_the_same_rows(au_run, inputs, tmp_path):
 
 
 def test_frames_that_change_size_mid_video_are_all_read(au_run):
-    from affectlab.cli.export import load_run_model
     from affectlab.data.media.face_detection import FaceDetector
+    from affectlab.runs.models import load_run_model
     from affectlab.inference import FacePredictor, FileReport, ModelBackend, head_specs
 
     run_id, store = au_run

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client
 
-from affectlab.cli.ablation import END, START, claims, markdown, summarise, write_section
-from affectlab.cli.recipe import CEILING, FLOOR, Recipe, RecipeOptions, Row, model_overrides, recipe_digest
+from affectlab.experiments.report import END, START, claims, markdown, summarise, write_section
+from affectlab.experiments.recipe import CEILING, FLOOR, Recipe, RecipeOptions, Row, model_overrides, recipe_digest
 from affectlab.errors import ConfigError
 
 
@@ -72,7 +72,7 @@ def test_a_record_made_with_other_options_is_refused_not_mixed_in(tmp_path):
 def test_the_digest_covers_the_reconstruction_targets_a_variant_names(tmp_path, monkeypatch):
     root = tmp_path / "configs"
     shutil.copytree(CONFIGS, root)
-    monkeypatch.setattr("affectlab.cli.recipe.config_root", lambda: root)
+    monkeypatch.setattr("affectlab.experiments.recipe.config_root", lambda: root)
     digests = lambda: {v: recipe_digest(RecipeOptions(v, "synth")) for v in ("generative_only", "contrast_only")}
     before = digests()
     target = root / "nn/targets/frames_motion.yaml"
@@ -176,7 +176,7 @@ def test_ablation_claims_are_computed_from_the_numbers():
 
 
 def test_variants_of_another_architecture_get_their_own_floor():
-    from affectlab.cli.recipe import floor_name
+    from affectlab.experiments.recipe import floor_name
 
     assert floor_name("conclugen") == floor_name("contrast_only") == FLOOR
     assert floor_name("simclr") == "floor (random init, simclr)"
@@ -213,7 +213,7 @@ def test_pretrained_probe_lands_between_floor_and_ceiling(tmp_path):
 
 
 def test_ablation_figure_is_written(tmp_path):
-    from affectlab.cli.ablation import save_figure
+    from affectlab.experiments.report import save_figure
 
     path = tmp_path / "docs/ablation_label_efficiency.png"
     save_figure(_rows(), ["conclugen", "contrast_only", "simclr"], path)
@@ -223,8 +223,8 @@ def test_ablation_figure_is_written(tmp_path):
 def test_pretrain_epochs_override_matches_the_config_it_replaces():
     import yaml
 
-    from affectlab.cli.configs import config_path
-    from affectlab.cli.recipe import pretrain_schedule
+    from affectlab.runs.configs import config_path
+    from affectlab.experiments.recipe import pretrain_schedule
 
     config = yaml.safe_load(config_path("experiment/synth/pretrain.yaml").read_text())
     epochs = config["trainer"]["max_epochs"]

@@ -99,7 +99,7 @@ def test_exported_onnx_model_matches_pytorch(tiny_data, tmp_path):
     import numpy as np
     import onnxruntime
 
-    from affectlab.cli.export import load_run_model
+    from affectlab.runs.models import load_run_model
 
     store = tmp_path / "store"
     result = affectlab("run", "--config", str(CONFIGS / "experiment/au_synth.yaml"),

@@ -1,185 +1,20 @@
-"""``affectlab ablation``: every ConCluGen variant x seed on AffectSynth, summarised in ``docs/results.md``.
-
-For each seed, ``affectlab recipe <variant> synth --seed <seed>`` for every variant (the floor, the ceiling
-and the single-modality probes come with the ``conclugen`` recipe: one each per seed). Then the table of
-mean ± standard deviation over seeds of probe accuracy and weighted F1 per label fraction is written between
-the ``ablation`` markers of the results file, with the command, the machine, and the checks of the paper's
-claims computed from the numbers. Finished recipes are read back from their records, so an interrupted
-ablation continues where it stopped.
-"""
+"""``affectlab ablation``: the argument parser over ``affectlab.experiments.ablation``."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
-import time
-from datetime import date
 from pathlib import Path
 
 from rich.console import Console
 
-from affectlab.cli.recipe import (
-    CEILING,
-    DEFAULT_FRACTIONS,
-    FLOOR,
-    Recipe,
-    RecipeOptions,
-    Row,
-    floor_name,
-    variants,
-)
-
-START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
-MULTI_MODAL = ("conclugen", "contrast_cluster", "contrast_generative", "contrast_only", "contrast_only_video_audio",
-               "contrast_only_video_text", "generative_only")
-REFERENCE = "conclugen"  # its recipe also runs the floor, the ceiling and the single-modality probes
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def summarise(rows: list[Row]) -> dict[tuple[str, float], dict[str, tuple[float, float, int]]]:
-    """(representation, fraction) -> metric -> (mean, std, number of seeds)."""
-    groups: dict[tuple[str, float], list[Row]] = {}
-    for row in rows:
-        groups.setdefault((row.representation, row.fraction), []).append(row)
-    return {
-        key: {m: (*mean_std([getattr(r, m) for r in group]), len(group)) for m in ("acc", "f1_weighted")}
-        for key, group in groups.items()
-    }
-
-
-def own_floor(name: str) -> str:
-    """The floor a variant is compared with (its own architecture's, see ``floor_name``)."""
-    try:
-        return floor_name(name)
-    except FileNotFoundError:  # a name that is no variant config (tests)
-        return FLOOR
-
-
-def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]:
-    """The paper's claims and the issue's requirements, each checked on the means (and stated as measured)."""
-    lines = []
-
-    def acc(name: str, fraction: float) -> float | None:
-        cell = summary.get((name, fraction))
-        return cell["acc"][0] if cell else None
-
-    def clearly_above(name: str, floor: str, fraction: float) -> bool:
-        """Mean minus one standard deviation above the floor's mean plus one: the seeds' bands do not touch."""
-        (mean, std, _), (floor_mean, floor_std, _) = summary[(name, fraction)]["acc"], summary[(floor, fraction)]["acc"]
-        return mean - std > floor_mean + floor_std
-
-    for fraction in fractions:
-        scored = {n: acc(n, fraction) for n in names if acc(n, fraction) is not None}
-        if not scored:
-            continue
-        best = max(scored, key=scored.get)
-        verdict = "holds" if best == REFERENCE else f"does not hold: {best} is best ({scored[best]:.3f} vs {scored.get(REFERENCE, float('nan')):.3f})"
-        lines.append(f"- ConCluGen best at {fraction:.0%} labels: {verdict}.")
-        simclr = scored.get("simclr")
-        if simclr is not None:
-            above = [n for n in MULTI_MODAL if n in scored and scored[n] > simclr]
-            lines.append(f"- Multi-modal above SimCLR ({simclr:.3f}) at {fraction:.0%}: {len(above)} of "
-                         f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants.")
-        # Each variant's own floor where it was run, else the shared three-modality one (--floors shared).
-        floor_of = {n: own_floor(n) if (own_floor(n), fraction) in summary else FLOOR for n in scored}
-        floors = {n: acc(floor_of[n], fraction) for n in scored}
-        if any(v is not None for v in floors.values()):
-            beat = [n for n in MULTI_MODAL if n in scored and floors[n] is not None and scored[n] > floors[n]]
-            below = [f"{n} ({scored[n]:.3f} vs {floors[n]:.3f})" for n in MULTI_MODAL
-                     if n in scored and floors[n] is not None and scored[n] <= floors[n]]
-            lines.append(f"- Above its floor at {fraction:.0%}: {len(beat)} of {sum(n in scored for n in MULTI_MODAL)} "
-                         "multi-modal variants" + (f"; not: {', '.join(below)}." if below else "."))
-            # One seed has no spread: "clearly" needs two on both sides (a partial ablation has fewer).
-            judged = [n for n in beat if min(summary[(n, fraction)]["acc"][2], summary[(floor_of[n], fraction)]["acc"][2]) > 1]
-            if len(judged) < len(beat):
-                lines.append(f"- Clearly above its floor at {fraction:.0%}: not judged for {', '.join(n for n in beat if n not in judged)} "
-                             "(one seed: no standard deviation yet).")
-            if judged:
-                clear = [n for n in judged if clearly_above(n, floor_of[n], fraction)]
-                unclear = [n for n in judged if n not in clear]
-                lines.append(f"- Clearly above its floor (mean - std > floor mean + std) at {fraction:.0%}: {len(clear)} of "
-                             f"{sum(n in scored for n in MULTI_MODAL)} multi-modal variants"
-                             + (f"; within a standard deviation: {', '.join(unclear)}." if unclear else "."))
-    fused = acc(REFERENCE, 1.0)
-    singles = {k[0]: v["acc"][0] for k, v in summary.items() if k[0].startswith(f"{REFERENCE} ") and k[0].endswith(" only")}
-    if fused is not None and singles:
-        beaten = all(fused > s for s in singles.values())
-        listed = ", ".join(f"{name.split()[1]} {value:.3f}" for name, value in singles.items())
-        lines.append(f"- Fused representation ({fused:.3f}) above each single modality's ({listed}) at 100 %: "
-                     f"{'yes' if beaten else 'no'}.")
-    return lines
-
-
-def markdown(rows: list[Row], fractions: list[float], names: list[str], command: str, seeds: list[int],
-             minutes: float, progress: str = "", figure: str | None = None) -> str:
-    summary = summarise(rows)
-    floors = sorted(r.representation for r in rows if r.representation.startswith(FLOOR[:-1]))
-    floors = list(dict.fromkeys([FLOOR, *floors]))
-    others = sorted({r.representation for r in rows} - set(names) - set(floors) - {CEILING})
-    order = [*names, *others, *floors, CEILING]
-    header = "| representation | " + " | ".join(f"acc @ {f:.0%} | F1w @ {f:.0%}" for f in fractions) + " |"
-    lines = [
-        START,
-        f"Written by `{command}`{progress} on {date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
-        f"{minutes:.0f} min of runs; seeds {', '.join(map(str, seeds))}; mean ± standard deviation over seeds of the test "
-        "split's accuracy and support-weighted F1 of the linear probe on the frozen representation, trained on "
-        "that fraction of the train labels.",
-        "",
-        header,
-        "|" + "---|" * (1 + 2 * len(fractions)),
-    ]
-    for name in order:
-        cells = []
-        for fraction in fractions:
-            cell = summary.get((name, fraction))
-            cells += [f"{cell[m][0]:.3f} ± {cell[m][1]:.3f}" for m in ("acc", "f1_weighted")] if cell else ["", ""]
-        if any(cells):
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Checks, computed from the means above:", "", *claims(summary, fractions, names)]
-    if figure:
-        lines += ["", f"![probe accuracy against the fraction of labels]({figure})"]
-    lines.append(END)
-    return "\n".join(lines)
-
-
-def save_figure(rows: list[Row], names: list[str], path: Path) -> None:
-    """Probe accuracy against the label fraction per variant and the floor, the ceiling as a line."""
-    from affectlab.plots import label_efficiency_figure, plt
-
-    summary = summarise(rows)
-    curves = {}
-    for name in [*names, *sorted({r.representation for r in rows if r.representation.startswith(FLOOR[:-1])})]:
-        cells = sorted((f, cell["acc"]) for (n, f), cell in summary.items() if n == name)
-        if cells:
-            curves[name] = ([f for f, _ in cells], [c[0] for _, c in cells], [c[1] for _, c in cells])
-    ceiling = summary.get((CEILING, 1.0))
-    references = {CEILING: ceiling["acc"][0]} if ceiling else None
-    figure = label_efficiency_figure(curves, references, "ConCluGen variants on AffectSynth: linear probe")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.is_file() else "# Results\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## ConCluGen ablation on AffectSynth\n\n" + section + "\n"
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+from affectlab.experiments.ablation import __doc__ as ABLATION_DOC
+from affectlab.experiments.ablation import run_ablation
+from affectlab.experiments.recipe import DEFAULT_FRACTIONS, variants
 
 
 def ablation_command(args: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="affectlab ablation", description=__doc__,
+    parser = argparse.ArgumentParser(prog="affectlab ablation", description=ABLATION_DOC,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=None, help="default: all of configs/model/conclugen/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -198,39 +33,12 @@ def ablation_command(args: list[str]) -> int:
     unknown = sorted(set(names) - set(variants()))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {variants()}")
-    names = sorted(names, key=lambda n: (n != REFERENCE, n))
+    section = run_ablation(
+        names, known.seeds, known.fractions, Path(known.out), ("affectlab ablation " + " ".join(args)).strip(),
+        floors=known.floors, pretrain_epochs=known.pretrain_epochs, ceiling_epochs=known.ceiling_epochs,
+        probe_steps=known.probe_steps, data_root=known.data_root, store=known.store, extra=extra,
+    )
     console = Console()
-    start = time.perf_counter()
-    rows: list[Row] = []
-    compute_seconds = 0.0  # of every run, also those done by an earlier, interrupted invocation
-    total = len(names) * len(known.seeds)
-    command = ("affectlab ablation " + " ".join(args)).strip()
-    done = 0
-    for seed in known.seeds:
-        for name in names:
-            done += 1
-            console.rule(f"[bold]ablation: {name}, seed {seed} ({done} of {total})")
-            reference = name == REFERENCE
-            # The reference's floor serves every variant of its architecture; the others get their own.
-            options = RecipeOptions(
-                variant=name, dataset="synth", seed=seed, fractions=tuple(known.fractions),
-                floor=reference or (known.floors == "own" and floor_name(name) != floor_name(REFERENCE)),
-                ceiling=reference, per_modality=reference, pretrain_epochs=known.pretrain_epochs,
-                ceiling_epochs=known.ceiling_epochs, probe_steps=known.probe_steps, data_root=known.data_root,
-                store=known.store, extra=extra, quiet=True,
-            )
-            recipe = Recipe(options)
-            rows += recipe.run()
-            compute_seconds += recipe.record.seconds
-            # Written after every recipe: an ablation of hours shows its numbers while it runs.
-            progress = "" if done == total else f" (in progress: {done} of {total} recipes done)"
-            seeds = known.seeds[: known.seeds.index(seed) + 1]
-            figure = Path(known.out).with_name("ablation_label_efficiency.png")
-            save_figure(rows, names, figure)
-            section = markdown(rows, list(known.fractions), names, command, seeds, compute_seconds / 60, progress,
-                               figure.name)
-            write_section(Path(known.out), section)
-    console.print(f"this invocation: {(time.perf_counter() - start) / 60:.1f} min")
     console.print(section)
     console.print(f"written to {known.out}")
     sys.stdout.flush()

@@ -12,7 +12,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from affectlab.cli.configs import config_path
+from affectlab.runs.configs import config_path
 
 EXPERIMENT = "experiment/synth/supervised.yaml"
 HEADS = ("video", "audio", "text", "fused")
@@ -40,7 +40,7 @@ def demo_command(args: list[str]) -> int:
     parser.add_argument("--num-clips", "--num_clips", dest="num_clips", type=int, default=None)
     parser.add_argument("--max-epochs", "--max_epochs", dest="max_epochs", type=int, default=None)
     options, extra = parser.parse_known_args(args)
-    from affectlab.cli.lightning_cli import AffectLabCLI
+    from affectlab.runs.lightning_cli import AffectLabCLI
 
     cli_args = ["--config", str(config_path(EXPERIMENT)), "--data.init_args.root", options.data_root]
     if options.store:

@@ -17,46 +17,24 @@ import yaml
 
 from affectlab.errors import ConfigError
 
-# Options whose value may be a YAML file.
-_FILE_OPTIONS = ("--config", "-c", "--model", "--data", "--trainer")
-
-
-def config_files(argv: list[str]) -> list[tuple[str, Path]]:
-    """``(option, path)`` for every YAML file given to a file-taking option, in order."""
-    found = []
-    for i, arg in enumerate(argv):
-        option, value = arg, None
-        if "=" in arg and arg.split("=", 1)[0] in _FILE_OPTIONS:
-            option, value = arg.split("=", 1)
-        elif arg in _FILE_OPTIONS and i + 1 < len(argv):
-            value = argv[i + 1]
-        if value is None or option not in _FILE_OPTIONS:
-            continue
-        looks_like_file = value.endswith((".yaml", ".yml")) or option in ("--config", "-c")
-        if looks_like_file:
-            found.append((option, Path(value)))
-    return found
-
-
-def check_yaml_files(argv: list[str]) -> None:
-    """Raise ConfigError naming file, line and column for a missing file or a YAML syntax error."""
-    for option, path in config_files(argv):
-        if not path.is_file():
-            raise ConfigError(f"{option} {path}: no such file (paths are relative to {Path.cwd()})")
-        try:
-            yaml.safe_load(path.read_text())
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark
-            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-            hint = ""
-            if "mapping values are not allowed" in str(error.problem):
-                hint = (
-                    " -- a key is indented differently from the keys beside it (e.g. 'init_args' one space further "
-                    "than 'class_path'); keys of one mapping must start in the same column"
-                )
-            raise ConfigError(f"{where}: {error.problem}{hint}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+def check_yaml_file(option: str, path: Path) -> object:
+    """The file's content; a ConfigError naming file, line and column for a missing file or a YAML syntax error."""
+    if not path.is_file():
+        raise ConfigError(f"{option} {path}: no such file (paths are relative to {Path.cwd()})")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        hint = ""
+        if "mapping values are not allowed" in str(error.problem):
+            hint = (
+                " -- a key is indented differently from the keys beside it (e.g. 'init_args' one space further "
+                "than 'class_path'); keys of one mapping must start in the same column"
+            )
+        raise ConfigError(f"{where}: {error.problem}{hint}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
 
 
 def _key_path(message: str) -> str:
@@ -112,7 +90,3 @@ def explain_argument_error(message: str) -> str:
         return f"{key + '.' if key else ''}{name}: not accepted{owner}; check the spelling (--print_config shows every key)."
     first = message.strip().splitlines()[0] if message.strip() else "invalid configuration"
     return f"{message.strip()}\n(--print_config shows the merged configuration; {first})"
-
-
-def raise_readable(message: str) -> None:
-    raise ConfigError(explain_argument_error(message))

@@ -17,39 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from affectlab.errors import ConfigError
-
-
-def build_run_model(run_id: str, store: str | None = None) -> nn.Module:
-    """The run's model built from its first config, with freshly initialised weights; ``model.run_config``
-    keeps the config (the data's image size, say)."""
-    from jsonargparse import ArgumentParser
-    from lightning.pytorch import LightningModule
-
-    from affectlab.runs.store import RunStore
-
-    config = yaml.safe_load(RunStore.resolve(store).first_config(run_id).read_text())
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_subclass_arguments(LightningModule, "model", required=True)
-    model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
-    model.run_config = config
-    return model
-
-
-def load_run_model(run_id: str, store: str | None = None, checkpoint: str = "best.ckpt") -> nn.Module:
-    """The run's model (``build_run_model``) loaded with its checkpoint's weights, in eval mode."""
-    from affectlab.runs.checkpoints import load_checkpoint
-    from affectlab.runs.store import RunStore
-
-    model = build_run_model(run_id, store)
-    path = RunStore.resolve(store).checkpoint_dir(run_id) / checkpoint
-    if not path.is_file():
-        raise ConfigError(f"run {run_id} has no {checkpoint} in {path.parent}; was it trained (fit)?")
-    model.load_state_dict(load_checkpoint(path)["state_dict"])
-    return model.eval()
+from affectlab.runs.models import load_run_model
 
 
 class _OnnxGraph(nn.Module):

@@ -61,8 +61,9 @@ def predict_command(args: list[str]) -> int:
 
     from rich.progress import Progress
 
-    from affectlab.cli.export import export_onnx, load_run_model
+    from affectlab.cli.export import export_onnx
     from affectlab.data.media.face_detection import FaceDetector
+    from affectlab.runs.models import load_run_model
     from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
 
     model = load_run_model(options.run_id, options.store, options.checkpoint)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from affectlab.cli.evaluation._batches import frame_image, stage_loader
+from affectlab.runs.evaluation._batches import frame_image, stage_loader
 from affectlab.plots import log_figure, plt
 
 

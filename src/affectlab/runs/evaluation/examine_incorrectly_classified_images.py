@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from affectlab.cli.evaluation._batches import frame_image, stage_loader, to_device
+from affectlab.runs.evaluation._batches import frame_image, stage_loader, to_device
 from affectlab.errors import ConfigError
 from affectlab.plots import log_figure, plt
-from affectlab.runs.checkpoints import load_checkpoint
+from affectlab.io import load_checkpoint
 
 
 def examine_incorrectly_classified_images(

@@ -1,7 +1,7 @@
 """Evaluation functions run by the ``eval`` command, chosen by ``eval_func`` with keyword arguments from ``eval:``.
 
 Each is ``fn(model, datamodule, trainer, **kwargs)``; the CLI supplies the first three. To add one, write
-``affectlab/cli/evaluation/<name>.py`` with a function of that name and list it in ``EVALUATIONS``.
+``affectlab/runs/evaluation/<name>.py`` with a function of that name and list it in ``EVALUATIONS``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from jsonargparse import ArgumentParser
 
-from affectlab.cli.evaluation.examine_incorrectly_classified_images import examine_incorrectly_classified_images
-from affectlab.cli.evaluation.inspect_batch_inputs import inspect_batch_inputs
+from affectlab.runs.evaluation.examine_incorrectly_classified_images import examine_incorrectly_classified_images
+from affectlab.runs.evaluation.inspect_batch_inputs import inspect_batch_inputs
 from affectlab.errors import ConfigError
 
 EVALUATIONS: dict[str, Callable[..., Any]] = {

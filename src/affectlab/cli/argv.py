@@ -1,0 +1,67 @@
+"""The one pass over a run's arguments before jsonargparse sees them.
+
+It reads the arguments once and returns them rewritten:
+- ``--data rafdb`` (a name, not a file) becomes the bundled ``configs/data/rafdb.yaml``; a data set whose
+  reader does not exist yet stops with the layout it will read;
+- every YAML file given to ``--config``, ``--model``, ``--data`` or ``--trainer`` is checked, so that a
+  syntax error names its file and line (jsonargparse would only say that parsing failed);
+- a run id (``--run_id``, or ``run_id:`` in a ``--config`` file) puts that run's first config in front, so
+  that every other option overrides it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+from affectlab.cli.errors import check_yaml_file
+from affectlab.data.registry import dataset_names, layout_error
+from affectlab.runs.configs import config_root
+
+# Options whose value may be a YAML file.
+FILE_OPTIONS = ("--config", "-c", "--model", "--data", "--trainer")
+_VALUE_OPTIONS = (*FILE_OPTIONS, "--run_id", "--store")
+
+
+def _data_config(name: str) -> str | None:
+    """The bundled config of data set ``name``; None when ``name`` is a path, a class path or inline YAML."""
+    if not name.replace("_", "").isalnum():
+        return None
+    path = config_root() / "data" / f"{name}.yaml"
+    if path.is_file():
+        return str(path)
+    if name in dataset_names():
+        raise layout_error(name)
+    return None
+
+
+def prepare_run_args(args: list[str]) -> list[str]:
+    """``args`` with data names resolved, YAML files checked and a given run's first config in front."""
+    result = list(args)
+    given: dict[str, str] = {}  # option -> its last value, as the parser takes it
+    config_run_id = None
+    for i, arg in enumerate(result):
+        if "=" in arg and arg.split("=", 1)[0] in _VALUE_OPTIONS:
+            option, value = arg.split("=", 1)
+            index, prefix = i, option + "="
+        elif arg in _VALUE_OPTIONS and i + 1 < len(result):
+            option, value, index, prefix = arg, result[i + 1], i + 1, ""
+        else:
+            continue
+        if option == "--data":
+            resolved = _data_config(value)
+            if resolved is not None:
+                value = resolved
+                result[index] = prefix + value
+        given[option] = value
+        if option in FILE_OPTIONS and (value.endswith((".yaml", ".yml")) or option in ("--config", "-c")):
+            content = check_yaml_file(option, Path(value))
+            if option in ("--config", "-c") and isinstance(content, dict) and content.get("run_id"):
+                config_run_id = str(content["run_id"])
+    run_id = given.get("--run_id") or config_run_id
+    if not run_id or run_id in ("null", "None"):
+        return result
+    from affectlab.runs.store import RunStore
+
+    first = RunStore.resolve(given.get("--store")).first_config(run_id)
+    return ["--config", str(first), *result]

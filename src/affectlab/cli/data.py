@@ -1,0 +1,88 @@
+"""``affectlab data synth|export|check|prepare``: data set tools; every name is looked up in
+``affectlab.data.registry``."""
+
+from __future__ import annotations
+
+import argparse
+
+from affectlab.data.registry import MAX_ROWS, check_dataset, dataset_names, export_dataset, prepare_dataset
+
+
+def data_command(args: list[str]) -> int:
+    names = ", ".join(dataset_names())
+    parser = argparse.ArgumentParser(prog="affectlab data", description="Data set tools.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    synth = sub.add_parser("synth", help="generate AffectSynth into a folder (memory-mapped, checksummed)")
+    synth.add_argument("--out", required=True, help="folder to write")
+    _synth_options(synth)
+    export = sub.add_parser("export", help="write AffectSynth in a real data set's native layout (for readers' tests)")
+    export.add_argument("name", help="the data set whose layout to write: " + names)
+    export.add_argument("--out", required=True, help="folder to write the data set into")
+    export.add_argument("--cache", default="data/affectsynth", help="where AffectSynth is generated (or found)")
+    export.add_argument("--styles", nargs="+", default=None,
+                        help="AffectSynth render styles to draw (default: all for images; 'shaded' for videos, the "
+                        "style MTCNN finds most reliably)")
+    export.add_argument("--frames-per-clip", dest="frames_per_clip", type=int, default=None,
+                        help="videos: frames per clip, the clip played back and forth (default: its own frames)")
+    _synth_options(export)
+    prepare = sub.add_parser("prepare", help="convert a data set once into a feature store (resumable)")
+    prepare.add_argument("name", help="the feature or video data set to prepare: " + names)
+    prepare.add_argument("--raw", required=True, help="the data set as distributed (a folder, or the MMSA pickle)")
+    prepare.add_argument("--out", required=True, help="the feature store's folder")
+    prepare.add_argument("--shard-samples", dest="shard_samples", type=int, default=None,
+                         help="samples per shard (default 4096 for features, 256 for videos)")
+    prepare.add_argument("--max-rows", dest="max_rows", type=int, default=MAX_ROWS,
+                         help="feature rows per sample, at most")
+    video = prepare.add_argument_group("video data sets (data/video_prepare.py)")
+    video.add_argument("--num-frames", dest="num_frames", type=int, help="frames per clip, evenly spaced (default 8)")
+    video.add_argument("--fps", type=float, help="instead: frames per second of video, at most --max-frames")
+    video.add_argument("--max-frames", dest="max_frames", type=int, help="with --fps: frames per clip at most (64)")
+    video.add_argument("--size", type=int, help="side of the square face crops in pixels (64)")
+    video.add_argument("--scale", type=float, help="crop side over the detected face's size (1.3)")
+    video.add_argument("--no-face", dest="no_face", choices=("nearest", "frame", "skip"),
+                       help="a frame without a face: the nearest frame's face box (default), the whole frame, or "
+                       "dropped")
+    video.add_argument("--min-face-size", dest="min_face_size", type=int, help="MTCNN's smallest face in pixels (20)")
+    video.add_argument("--device", help="where MTCNN and --encoder run (cpu, cuda)")
+    video.add_argument("--encoder", help="a timm model name: store its pooled features of each face crop instead of "
+                       "the crops (random init unless --encoder-checkpoint; nothing is downloaded)")
+    video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
+                       help="a local state dict for --encoder (torch.save(model.state_dict(), PATH))")
+    video.add_argument("--encoder-batch", dest="encoder_batch", type=int, help="crops per encoder forward pass (64)")
+    check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
+    check.add_argument("name", help="the data set: " + names)
+    check.add_argument("--root", required=True, help="the data set's folder")
+    check.add_argument("--quick", action="store_true", help="open every file without decoding it (faster, misses "
+                       "truncated files)")
+    options = parser.parse_args(args)
+    if options.action == "synth":
+        from affectlab.data.synth import synth_command
+
+        synth_command(
+            out=options.out, num_clips=options.num_clips, seed=options.seed, num_identities=options.num_identities,
+            num_frames=options.num_frames, image_size=options.image_size,
+        )
+        return 0
+    if options.action == "export":
+        counts = export_dataset(options.name, options.out, cache=options.cache, num_clips=options.num_clips,
+                                seed=options.seed, num_identities=options.num_identities, num_frames=options.num_frames,
+                                image_size=options.image_size, styles=options.styles,
+                                frames_per_clip=options.frames_per_clip)
+        print(f"wrote {options.name} to {options.out}: " + ", ".join(f"{split} {n}" for split, n in counts.items()))
+        return 0
+    if options.action == "prepare":
+        video_keys = ("num_frames", "fps", "max_frames", "size", "scale", "no_face", "min_face_size", "device",
+                      "encoder", "encoder_checkpoint", "encoder_batch")
+        video = {key: getattr(options, key) for key in video_keys if getattr(options, key) is not None}
+        prepare_dataset(options.name, options.raw, options.out, shard_samples=options.shard_samples,
+                        max_rows=options.max_rows, **video)
+        return 0
+    return check_dataset(options.name, options.root, decode=not options.quick)
+
+
+def _synth_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-clips", "--num_clips", dest="num_clips", type=int, default=1200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-identities", "--num_identities", dest="num_identities", type=int, default=60)
+    parser.add_argument("--num-frames", "--num_frames", dest="num_frames", type=int, default=8)
+    parser.add_argument("--image-size", "--image_size", dest="image_size", type=int, default=64)

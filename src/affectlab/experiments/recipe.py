@@ -1,0 +1,337 @@
+"""The ConCluGen recipe (``affectlab recipe VARIANT DATASET``): pretrain a ConCluGen variant, probe it, print the table.
+
+The equivalent of seed 000's ``run.sh model_name dataset_name``, as a chain of ordinary AffectLab runs in the
+run store (each can be opened, re-run or resumed on its own):
+
+1. pretrain ``configs/model/conclugen/<VARIANT>.yaml`` on the unlabelled clips
+   (``configs/experiment/synth/pretrain.yaml``: labels are never read);
+2. per label fraction (1 %, 10 %, 100 % by default): the linear probe (``configs/model/probe.yaml``) on the
+   frozen pretrained representations, trained on that fraction of the train labels, tested on the test split;
+3. beside it, the floor: the same probe on the same architecture, randomly initialised;
+4. and the ceiling: the supervised baseline (``configs/experiment/synth/supervised.yaml``) on all labels.
+
+Optional rows: ``--finetune`` (the probe with the backbone trained too), ``--per-modality`` (a probe per
+single modality at 100 % labels, to see what fusing them adds).
+
+Every finished step is recorded in ``<store>/recipes/<VARIANT>-<DATASET>-seed<SEED>.json``; running the same
+recipe again skips what is done and resumes an interrupted pretraining from its run id. The record keeps a
+digest of the bundled configs and options its numbers depend on, and a record made with others is refused
+rather than mixed into a table with new numbers (code changes are not seen: delete records after those).
+
+Probes train for a fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one
+batch per epoch) gets as many updates as 100 %.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from affectlab.data.registry import get_dataset, layout_error
+from affectlab.errors import ConfigError
+from affectlab.experiments.train import RunResult, train
+from affectlab.io import atomic_write_json
+from affectlab.runs.configs import config_path, config_root
+from affectlab.runs.lifecycle import BEST, DEFAULT_SEED
+from affectlab.runs.store import RunStore
+
+DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
+FLOOR, CEILING = "floor (random init)", "ceiling (supervised)"
+METRICS = ("acc", "f1_weighted")
+
+
+def variants() -> list[str]:
+    return sorted(p.stem for p in (config_root() / "model/conclugen").glob("*.yaml"))
+
+
+def floor_name(variant: str) -> str:
+    """The floor's row name: one shared floor for the variants with ConCluGen's three-modality architecture
+    (the same randomly initialised model), a floor of their own for the others (fewer modalities, SimCLR)."""
+    config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
+    modalities = set(config.get("init_args", {}).get("modalities") or ("video", "audio", "text"))
+    if config.get("class_path", "").endswith("ConCluGen") and modalities == {"video", "audio", "text"}:
+        return FLOOR
+    return f"{FLOOR[:-1]}, {variant})"
+
+
+@dataclass
+class Row:
+    representation: str  # what was probed: the variant, the floor, the ceiling, a modality
+    fraction: float  # of the train labels
+    acc: float
+    f1_weighted: float
+    run_id: str
+
+
+@dataclass
+class RecipeRecord:
+    """What a recipe has done so far; saved after every step so a re-run continues where it stopped."""
+
+    variant: str
+    dataset: str
+    seed: int
+    pretrain_run_id: str | None = None
+    pretrain_done: bool = False
+    rows: list[Row] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the runs so far, across interruptions
+    config_digest: str | None = None  # of what the numbers depend on (``recipe_digest``); None: not yet known
+
+    @classmethod
+    def load(cls, path: Path, variant: str, dataset: str, seed: int) -> "RecipeRecord":
+        if not path.is_file():
+            return cls(variant, dataset, seed)
+        data = json.loads(path.read_text())
+        data["rows"] = [Row(**row) for row in data.get("rows", [])]
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        atomic_write_json(path, asdict(self), indent=2)  # a killed recipe never leaves half a record
+
+    def find(self, representation: str, fraction: float) -> Row | None:
+        return next((r for r in self.rows if r.representation == representation and r.fraction == fraction), None)
+
+
+@dataclass
+class RecipeOptions:
+    variant: str
+    dataset: str
+    seed: int = DEFAULT_SEED
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    floor: bool = True
+    ceiling: bool = True
+    finetune: bool = False
+    per_modality: bool = False
+    pretrain_epochs: int | None = None  # None: the experiment config's (configs/experiment/synth/pretrain.yaml)
+    ceiling_epochs: int | None = None
+    probe_steps: int = 500
+    data_root: str | None = None
+    store: str | None = None
+    extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 600
+    quiet: bool = False
+
+
+class Recipe:
+    def __init__(self, options: RecipeOptions) -> None:
+        if options.variant not in variants():
+            raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
+        layout = get_dataset(options.dataset)
+        if layout.reader is None or not layout.labelled:
+            # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
+            raise layout_error(options.dataset, options.data_root)
+        if options.dataset != "synth":
+            what = {"mosei": "feature sequences (the original set-up on precomputed features)",
+                    "mmsa": "feature sequences", "disfa": "face frames with action units",
+                    "caer": "video clips with 7 emotion labels",
+                    "meld": "utterance video clips with emotion (7) and sentiment (3) labels",
+                    "openface": "per-frame face analysis tables with emotion labels",
+                    "pyfeat": "per-frame face analysis tables with emotion labels"}.get(
+                        options.dataset, "face images only")
+            raise ConfigError(
+                f"recipe: {options.dataset} is read ({layout.reader}) and holds {what}, but its recipe (pretraining "
+                "configs, probe task, ceiling) does not exist yet; recipes run on 'synth'. Train on it with "
+                f"'affectlab run --data {options.dataset} --model ...'"
+            )
+        bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
+        if bad:
+            raise ConfigError(f"--fractions: {bad} are not fractions in (0, 1]; e.g. --fractions 0.01 0.1 1")
+        self.options = options
+        self.store = options.store
+        self.root = Path(options.store or "runs") / "recipes"
+        self.record_path = self.root / f"{options.variant}-{options.dataset}-seed{options.seed}.json"
+        self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
+        digest = recipe_digest(options)
+        if self.record.config_digest not in (None, digest):
+            raise ConfigError(
+                f"{self.record_path} was made with other configs or options than this recipe's (digest "
+                f"{self.record.config_digest} against {digest}: a bundled config under configs/ or one of "
+                "--pretrain-epochs, --ceiling-epochs, --probe-steps, --data-root or the model options changed); its "
+                "numbers would be mixed with new ones. Delete it to run this recipe afresh, or restore what changed"
+            )
+        self.record.config_digest = digest  # records from before digests existed are taken as they are
+        self.data_root = options.data_root or layout.default_root
+
+    # -- runs -------------------------------------------------------------------------------------------------
+    def _common(self) -> dict[str, Any]:
+        """Overrides of every run."""
+        overrides: dict[str, Any] = {"seed_everything": self.options.seed, "data.init_args.root": self.data_root}
+        if self.store:
+            overrides["store"] = self.store
+        if self.options.quiet:
+            overrides |= {"trainer.enable_progress_bar": False, "trainer.enable_model_summary": False}
+        return overrides
+
+    def _run(self, configs: list[Path], overrides: dict[str, Any], role: str, model: Path | None = None,
+             **kwargs: Any) -> RunResult:
+        """One run of ``role`` (pretrain, probe, ceiling: where the user's model options go)."""
+        result = train(configs, {**overrides, **self._common()}, model, model_overrides(self.options.extra, role),
+                       **kwargs)
+        self.record.seconds += result.seconds
+        return result
+
+    def _write_config(self, name: str, content: dict[str, Any]) -> Path:
+        path = self.root / f"{self.record_path.stem}-{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(content, sort_keys=False))
+        return path
+
+    def pretrain(self) -> Path:
+        """Pretrain the variant (or finish an interrupted pretraining); the path of its best checkpoint."""
+        record = self.record
+        if not record.pretrain_done:
+            configs = [config_path("experiment/synth/pretrain.yaml")]
+            if self.options.pretrain_epochs:
+                configs.append(self._write_config("pretrain-epochs", pretrain_schedule(self.options.pretrain_epochs)))
+            overrides: dict[str, Any] = {"run_name": f"{self.options.variant}-{self.options.dataset}-seed{self.options.seed}"}
+            if record.pretrain_run_id:  # interrupted: the spine resumes fit from the run's last.ckpt
+                overrides["run_id"] = record.pretrain_run_id
+
+            def opened(run_id: str) -> None:
+                record.pretrain_run_id = run_id
+                record.save(self.record_path)
+
+            self._run(configs, overrides, "pretrain", config_path(f"model/conclugen/{self.options.variant}.yaml"),
+                      on_open=opened)
+            record.pretrain_done = True
+            record.save(self.record_path)
+        checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
+        if not checkpoint.is_file():
+            raise ConfigError(f"pretraining run {record.pretrain_run_id} has no {BEST}; delete {self.record_path} to start over")
+        return checkpoint
+
+    def probe(self, representation: str, fraction: float, checkpoint: Path | None, freeze: bool = True,
+              modalities: list[str] | None = None) -> Row:
+        """One probe run (or its recorded result): train on ``fraction`` of the labels, test."""
+        done = self.record.find(representation, fraction)
+        if done is not None:
+            return done
+        backbone = config_path(f"model/conclugen/{self.options.variant}.yaml")
+        model = {
+            "backbone": str(backbone),
+            "checkpoint_path": str(checkpoint) if checkpoint else None,
+            "freeze": freeze,
+            "modalities": modalities,
+        }
+        probe_config = self._write_config(f"probe-{slug(representation)}", {"model": {"init_args": model}})
+        overrides = {
+            "run_name": f"probe-{slug(representation)}-{fraction:g}-seed{self.options.seed}",
+            "data.init_args.label_fraction": fraction,
+            "data.init_args.label_seed": self.options.seed,
+            "trainer.max_steps": self.options.probe_steps,
+            "trainer.max_epochs": -1,
+            "trainer.check_val_every_n_epoch": None,
+            "trainer.val_check_interval": max(1, self.options.probe_steps // 20),
+        }
+        result = self._run([config_path("experiment/synth/probe.yaml"), probe_config], overrides, "probe",
+                           config_path("model/probe.yaml"))
+        return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}))
+
+    def ceiling(self) -> Row:
+        done = self.record.find(CEILING, 1.0)
+        if done is not None:
+            return done
+        overrides: dict[str, Any] = {"run_name": f"supervised-ceiling-seed{self.options.seed}"}
+        if self.options.ceiling_epochs:
+            overrides["trainer.max_epochs"] = self.options.ceiling_epochs
+        result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
+        return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}))
+
+    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float]) -> Row:
+        missing = [f"test/{m}" for m in METRICS if f"test/{m}" not in metrics]
+        if missing:
+            raise ConfigError(f"run {run_id} logged no {missing}; was the test split empty?")
+        row = Row(representation, fraction, metrics["test/acc"], metrics["test/f1_weighted"], run_id)
+        self.record.rows.append(row)
+        self.record.save(self.record_path)
+        return row
+
+    # -- the whole recipe ---------------------------------------------------------------------------------------
+    def run(self) -> list[Row]:
+        options = self.options
+        checkpoint = self.pretrain()
+        rows = []
+        for fraction in options.fractions:
+            rows.append(self.probe(options.variant, fraction, checkpoint))
+            if options.finetune:
+                rows.append(self.probe(f"{options.variant} fine-tuned", fraction, checkpoint, freeze=False))
+            if options.floor:
+                rows.append(self.probe(floor_name(options.variant), fraction, None))
+        if options.per_modality:
+            for modality in self.modalities():
+                rows.append(self.probe(f"{options.variant} {modality} only", 1.0, checkpoint, modalities=[modality]))
+        if options.ceiling:
+            rows.append(self.ceiling())
+        return rows
+
+    def modalities(self) -> list[str]:
+        config = yaml.safe_load(config_path(f"model/conclugen/{self.options.variant}.yaml").read_text())
+        return list(config["init_args"].get("modalities") or ["video"])
+
+
+def recipe_digest(options: RecipeOptions) -> str:
+    """A short hash of what a recipe's numbers depend on besides the code: the bundled configs its runs read
+    (the variant, every encoder, the reconstruction targets the variant names, the synth experiments and data
+    sets, the probe and supervised models) and the options that change a run. Fractions, ``--finetune`` and
+    ``--per-modality`` only add rows, so they are out."""
+    root = config_root()
+    variant = root / f"model/conclugen/{options.variant}.yaml"
+    targets = sorted({Path(os.path.normpath(variant.parent / name)) for name in re.findall(r"[\w./]*nn/targets/[\w.]+\.yaml", variant.read_text())})
+    files = [variant, root / "model/probe.yaml", root / "model/supervised.yaml",
+             *sorted((root / "nn/encoders").glob("*.yaml")), *targets, *sorted((root / "experiment/synth").glob("*.yaml")),
+             *sorted((root / "data").glob("synth*.yaml"))]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    changing = [options.dataset, options.pretrain_epochs, options.ceiling_epochs, options.probe_steps,
+                options.data_root, list(options.extra)]
+    digest.update(json.dumps(changing).encode())
+    return digest.hexdigest()[:16]
+
+
+def pretrain_schedule(epochs: int) -> dict[str, Any]:
+    """Override of the pretraining experiment for ``epochs`` epochs, its cosine schedule shortened to match."""
+    # timm warms up per epoch: a run under 20 epochs cannot spare a whole one at 1e-5 (as pretrain.yaml's 10)
+    warmup = epochs // 20
+    return {
+        "trainer": {"max_epochs": epochs},
+        "model": {"init_args": {"lr_scheduler_init": {
+            "class_path": "timm.scheduler.CosineLRScheduler",
+            "init_args": {"t_initial": epochs, "warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
+        }}},
+    }
+
+
+MODEL_PREFIX = "--model.init_args."
+
+
+def model_overrides(extra: list[str], role: str) -> list[str]:
+    """The extra command-line options as they apply to a run of ``role``.
+
+    ``--model.init_args.X`` options are meant for the pretrained variant: the pretraining takes them as they
+    are, a probe passes them on to its backbone (``--model.init_args.backbone.init_args.X``, so that the
+    architecture matches the checkpoint), and the supervised ceiling, another model, drops them.
+    """
+    result: list[str] = []
+    i = 0
+    while i < len(extra):
+        option = extra[i]
+        takes_value = "=" not in option and i + 1 < len(extra) and not extra[i + 1].startswith("--")
+        group = extra[i : i + 2] if takes_value else extra[i : i + 1]
+        i += len(group)
+        if option.startswith(MODEL_PREFIX):
+            if role == "ceiling":
+                continue
+            if role == "probe":
+                group = [option.replace(MODEL_PREFIX, MODEL_PREFIX + "backbone.init_args.", 1), *group[1:]]
+        result += group
+    return result
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.split(" (")[0]).strip("_")

@@ -1,0 +1,75 @@
+"""AffectLabCLI's own options and command chain: what ``--commands``, ``--run_id``, ``--eval_func`` and the
+per-command sections (``--fit.ckpt_path``, ...) accept, and ``$ckpt_dir`` resolution in their values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning.pytorch import Callback, Trainer
+
+from affectlab.errors import ConfigError
+
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+COMMANDS = (*TRAINER_COMMANDS, "eval")
+# Arguments of each Trainer method that the CLI supplies itself, not the config.
+_METHOD_SKIP = {
+    "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
+    "validate": {"model", "dataloaders", "datamodule"},
+    "test": {"model", "dataloaders", "datamodule"},
+    "predict": {"model", "dataloaders", "datamodule", "return_predictions"},
+}
+TRAINER_DEFAULTS = {
+    "max_epochs": 20,
+    "deterministic": True,  # same config and seed, same numbers (a test checks equality)
+    "log_every_n_steps": 10,
+}
+
+
+def parse_commands(text: str) -> list[str]:
+    commands = [c for c in str(text).split("-") if c]
+    unknown = [c for c in commands if c not in COMMANDS]
+    if unknown or not commands:
+        raise ConfigError(
+            f"commands: {text!r} is not a '-'-joined chain of {', '.join(COMMANDS)}; e.g. --commands fit-test-eval"
+        )
+    return commands
+
+
+def as_list(value: Any) -> list:
+    if value is None or isinstance(value, bool):
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def resolve_ckpt_dir(value: Any, ckpt_dir: Path) -> Any:
+    """Replace ``$ckpt_dir`` in every string inside ``value`` (nested dicts, lists, namespaces)."""
+    if isinstance(value, str):
+        return value.replace("$ckpt_dir", str(ckpt_dir))
+    if isinstance(value, Namespace):
+        return Namespace(**{k: resolve_ckpt_dir(v, ckpt_dir) for k, v in vars(value).items()})
+    if isinstance(value, dict):
+        return {k: resolve_ckpt_dir(v, ckpt_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_ckpt_dir(v, ckpt_dir) for v in value]
+    return value
+
+
+def add_run_arguments(parser) -> None:
+    """The options AffectLabCLI adds to LightningCLI's: the run, the command chain, each command's arguments."""
+    parser.add_argument("--commands", type=str, default="fit-test", help="'-'-joined chain of " + ", ".join(COMMANDS))
+    parser.add_argument("--run_id", type=str | None, default=None, help="reuse this run: its config, checkpoints")
+    parser.add_argument("--exp_name", type=str, default="affectlab", help="MLflow experiment of new runs")
+    parser.add_argument("--run_name", type=str | None, default=None, help="name of a new run (default: generated)")
+    parser.add_argument("--store", type=str | None, default=None, help="run store folder (default: ./runs)")
+    parser.add_argument(
+        "--additional_callbacks", type=list[Callback] | None, default=None,
+        help="callbacks added to the default ones (trainer.callbacks would replace them)",
+    )
+    parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
+    parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
+    for command, skip in _METHOD_SKIP.items():
+        parser.add_method_arguments(Trainer, command, command, skip=skip)
+    # The CLI prints one results table at the end of the chain; Lightning's own would repeat it.
+    parser.set_defaults({"validate.verbose": False, "test.verbose": False})

@@ -1,0 +1,160 @@
+"""AffectLabCLI: LightningCLI plus seed 000's command chains, run ids and the run store.
+
+One parser builds everything from the config (``--model``, ``--data``, ``--trainer``, repeated
+``--config``, dotted overrides); then ``commands`` (``fit-test``, ``fit-test-eval``, ...) run in order on
+one trainer. ``affectlab fit ...`` is ``affectlab run --commands fit ...``.
+
+Per run: the run is opened in the store (new, or reused by ``--run_id``), ``run_id: <id>`` is printed,
+the config is logged (``config.yaml`` first, ``config_<timestamp>.yaml`` after), with the environment and,
+for a new run, the flattened config as params. ``$ckpt_dir`` in any string value resolves to the run's
+checkpoint folder. ``fit`` on a reused run resumes from its ``last.ckpt``; ``validate``/``test``/``predict``
+use the run's ``best.ckpt`` unless told otherwise.
+
+The run's life in the store (opening, logging, predictions) is ``affectlab.runs.lifecycle``'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jsonargparse import Namespace
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from affectlab.runs.arguments import (
+    TRAINER_COMMANDS,
+    TRAINER_DEFAULTS,
+    add_run_arguments,
+    as_list,
+    parse_commands,
+    resolve_ckpt_dir,
+)
+from affectlab.runs.evaluation import check_evaluation, run_evaluation
+from affectlab.io import load_checkpoint
+from affectlab.runs.checkpoints import AtomicCheckpointIO
+from affectlab.runs.determinism import EpochSeed
+from affectlab.runs.lifecycle import BEST, DEFAULT_SEED, LAST, log_predictions, log_run_contents, open_run
+from affectlab.runs.names import run_name
+
+
+class AffectLabCLI(LightningCLI):
+    def __init__(self, args: list[str]) -> None:
+        self.argv = list(args)
+        self.results: dict[str, dict[str, float]] = {}
+        super().__init__(
+            LightningModule,
+            LightningDataModule,
+            save_config_callback=None,  # the run store logs the config
+            trainer_defaults=TRAINER_DEFAULTS,
+            seed_everything_default=DEFAULT_SEED,
+            parser_kwargs={"exit_on_error": False},
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            run=False,
+            auto_configure_optimizers=False,  # methods configure their own (optimizer_init/lr_scheduler_init)
+            load_from_checkpoint_support=False,  # checkpoints hold tensors only; configs live in the run store
+        )
+
+    # -- parsing ----------------------------------------------------------------------------------------------
+    def add_arguments_to_parser(self, parser) -> None:
+        add_run_arguments(parser)
+
+    def before_instantiate_classes(self) -> None:
+        self.commands = parse_commands(self.config.commands)
+        if "eval" in self.commands:
+            check_evaluation(self.config.eval_func, self.config.eval or {})
+
+    # -- the run ----------------------------------------------------------------------------------------------
+    def _open_run(self) -> None:
+        seed = self.config.seed_everything
+        name = self.config.run_name or run_name(type(self.model).__name__, type(self.datamodule).__name__)
+        self.run = open_run(self.config.store, self.config.run_id, self.config.exp_name, name, seed, rank_zero_only.rank)
+        self.store, self.run_id, self.reused = self.run.store, self.run.run_id, self.run.reused
+        if rank_zero_only.rank == 0:
+            # dumped before $ckpt_dir resolution: the logged config stays portable
+            log_run_contents(self.run, self.parser.dump(self.config, skip_none=False), seed, self.argv)
+            info = self.store.get_run(self.run_id).info
+            print(f"run: {info.run_name} ({'reused' if self.reused else 'new'}) in {self.store.tracking_uri}")
+            print(f"run_id: {self.run_id}", flush=True)
+        self.ckpt_dir = self.run.checkpoint_dir
+
+    # -- the trainer ------------------------------------------------------------------------------------------
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        self._open_run()
+        for command in (*TRAINER_COMMANDS, "eval"):
+            if self.config_init.get(command) is not None:
+                self.config_init[command] = resolve_ckpt_dir(self.config_init[command], self.ckpt_dir)
+        config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
+        callbacks = as_list(config.pop("callbacks", None))
+        callbacks += self._default_callbacks(config)
+        callbacks += as_list(self.config_init.get("additional_callbacks"))
+        self.mlflow_logger = MLFlowLogger(
+            experiment_name=self.config.exp_name,
+            tracking_uri=self.store.tracking_uri,
+            run_id=self.run_id,
+            log_model=not self.store.is_local(self.run_id) if rank_zero_only.rank == 0 else False,
+        )
+        loggers = [self.mlflow_logger] + [lg for lg in as_list(config.pop("logger", None)) if isinstance(lg, Logger)]
+        plugins = as_list(config.pop("plugins", None))
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+        return self.trainer_class(**config, callbacks=callbacks, logger=loggers, plugins=plugins)
+
+    def _default_callbacks(self, trainer_config: dict[str, Any]) -> list[Callback]:
+        callbacks: list[Callback] = [
+            ModelCheckpoint(
+                dirpath=self.ckpt_dir,
+                filename=Path(BEST).stem,
+                monitor=getattr(self.model, "monitor", None),
+                mode=getattr(self.model, "monitor_mode", "min"),
+                save_top_k=1,
+                save_last=True,
+                auto_insert_metric_name=False,
+                enable_version_counter=False,
+            ),
+            LearningRateMonitor(logging_interval="epoch"),
+        ]
+        if isinstance(self.config.seed_everything, int) and not isinstance(self.config.seed_everything, bool):
+            callbacks.append(EpochSeed(self.config.seed_everything))
+        if trainer_config.get("enable_progress_bar", True) is not False:
+            callbacks.append(RichProgressBar(leave=True))
+        return callbacks
+
+    # -- the command chain ------------------------------------------------------------------------------------
+    def _command_kwargs(self, command: str) -> dict[str, Any]:
+        section = self.config_init.get(command)
+        kwargs = section.as_dict() if isinstance(section, Namespace) else dict(section or {})
+        if kwargs.get("ckpt_path") is None:
+            default = self.ckpt_dir / (LAST if command == "fit" else BEST)
+            if default.is_file():
+                kwargs["ckpt_path"] = str(default)
+                if rank_zero_only.rank == 0:
+                    print(f"{command}: {'resuming from' if command == 'fit' else 'using'} {default}", flush=True)
+        return kwargs
+
+    def run_commands(self) -> dict[str, dict[str, float]]:
+        for command in self.commands:
+            if command == "eval":
+                self._load_best_weights()
+                run_evaluation(self.config.eval_func, self.config_init.get("eval") or {}, self.model, self.datamodule, self.trainer)
+                continue
+            output = getattr(self.trainer, command)(self.model, datamodule=self.datamodule, **self._command_kwargs(command))
+            if command in ("validate", "test"):
+                merged: dict[str, float] = {}
+                for metrics in output or []:
+                    merged.update({k: float(v) for k, v in metrics.items()})
+                self.results[command] = merged
+            elif command == "predict" and rank_zero_only.rank == 0:
+                log_predictions(self.run, output or [], getattr(self.model, "class_names", None))
+        return self.results
+
+    def _load_best_weights(self) -> None:
+        best = self.ckpt_dir / BEST
+        if best.is_file():
+            self.model.load_state_dict(load_checkpoint(best)["state_dict"])

@@ -1,0 +1,50 @@
+"""The run lifecycle outside the trainer: opening runs, DDP ranks, params, predictions CSV."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from affectlab.errors import ConfigError
+from affectlab.runs.lifecycle import RUN_ID_ENV, flatten, log_run_contents, open_run, predictions_csv
+
+
+def test_a_new_run_is_created_and_a_reused_one_found(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    run = open_run(str(tmp_path), None, "affectlab", "first", 127, rank=0)
+    assert not run.reused and run.store.get_run(run.run_id).info.run_name == "first"
+    again = open_run(str(tmp_path), run.run_id, "affectlab", "ignored", 127, rank=0)
+    assert again.reused and again.run_id == run.run_id
+    assert run.checkpoint_dir.name == "checkpoints"
+
+
+def test_other_ranks_take_rank_zeros_run(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    with pytest.raises(ConfigError, match="global rank 1 has no run id"):
+        open_run(str(tmp_path), None, "affectlab", "x", 0, rank=1)
+    run = open_run(str(tmp_path), None, "affectlab", "x", 0, rank=0)
+    other = open_run(str(tmp_path), None, "affectlab", "x", 0, rank=1)  # through the environment
+    assert other.run_id == run.run_id and other.reused
+
+
+def test_contents_of_a_new_run_are_its_config_environment_and_params(tmp_path, monkeypatch):
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    run = open_run(str(tmp_path), None, "affectlab", "x", 3, rank=0)
+    log_run_contents(run, "model:\n  init_args:\n    fusion_dim: 64\n", 3, ["run", "--x"])
+    assert {"config.yaml", "environment.json"} <= set(run.store.artifact_names(run.run_id))
+    logged = run.store.get_run(run.run_id).data
+    assert logged.params["model.init_args.fusion_dim"] == "64" and logged.tags["affectlab.seed"] == "3"
+
+
+def test_flatten_joins_keys_with_dots():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}, "d": {}}) == {"a.b": "1", "a.c": "[1, 2]", "d": "{}"}
+
+
+def test_predictions_become_one_csv_row_per_sample():
+    batches = [{"index": torch.tensor([0, 1]), "probabilities": torch.tensor([[0.25, 0.75], [1.0, 0.0]])},
+               {"index": torch.tensor([2]), "probabilities": torch.tensor([[0.5, 0.5]])}]
+    text, count = predictions_csv(batches, ["happy", "sad"])
+    assert count == 3
+    assert text.splitlines() == ["index,p_happy,p_sad", "0,0.250000,0.750000", "1,1.000000,0.000000",
+                                 "2,0.500000,0.500000"]
+    assert predictions_csv([], None) is None and predictions_csv([torch.zeros(2)], None) is None
