@@ -46,7 +46,7 @@ def test_recipe_refuses_unknown_variant_and_dataset(tmp_path):
     result = affectlab("recipe", "conclugen", "affectnet2", check=False)
     assert result.returncode == 2 and "unknown data set 'affectnet2'" in result.stderr
     result = affectlab("recipe", "conclugen", "rafdb", check=False)
-    assert result.returncode == 2 and "holds face images only" in result.stderr
+    assert result.returncode == 2 and "rafdb (RAF-DB basic expressions" in result.stderr  # the registry's words
     result = affectlab("recipe", "conclugen", "mosei", check=False)
     assert result.returncode == 2 and "its recipe (pretraining configs, probe task, ceiling) does not exist yet" in result.stderr
 

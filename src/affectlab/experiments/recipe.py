@@ -122,21 +122,14 @@ class Recipe:
         if options.variant not in variants():
             raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
         layout = get_dataset(options.dataset)
-        if layout.reader is None or not layout.labelled:
+        if not layout.labelled:
             # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
             raise layout_error(options.dataset, options.data_root)
         if options.dataset != "synth":
-            what = {"mosei": "feature sequences (the original set-up on precomputed features)",
-                    "mmsa": "feature sequences", "disfa": "face frames with action units",
-                    "caer": "video clips with 7 emotion labels",
-                    "meld": "utterance video clips with emotion (7) and sentiment (3) labels",
-                    "openface": "per-frame face analysis tables with emotion labels",
-                    "pyfeat": "per-frame face analysis tables with emotion labels"}.get(
-                        options.dataset, "face images only")
             raise ConfigError(
-                f"recipe: {options.dataset} is read ({layout.reader}) and holds {what}, but its recipe (pretraining "
-                "configs, probe task, ceiling) does not exist yet; recipes run on 'synth'. Train on it with "
-                f"'affectlab run --data {options.dataset} --model ...'"
+                f"recipe: {options.dataset} ({layout.description}) is read ({layout.reader}), but its recipe "
+                "(pretraining configs, probe task, ceiling) does not exist yet; recipes run on 'synth'. Train on it "
+                f"with 'affectlab run --data {options.dataset} --model ...'"
             )
         bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
         if bad:
