@@ -59,20 +59,41 @@ class BaseMethod(LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None:
             return
-        served = list(getattr(datamodule, "modalities", self.modalities))
+        name = type(datamodule).__name__
+        # A data module that declares nothing cannot vouch for the batch: defaulting to the method's own
+        # needs would make the check pass by construction.
+        for declared in ("modalities", "tasks"):
+            if getattr(datamodule, declared, None) is None:
+                raise ConfigError(
+                    f"data module {name} declares no {declared}; the model needs {getattr(self, declared)} "
+                    f"(give {name} a {declared} attribute listing what its batches hold)"
+                )
+        served = list(datamodule.modalities)
         missing = [m for m in self.modalities if m not in served]
         if missing:
             raise ConfigError(
-                f"model reads modalities {missing} that data module {type(datamodule).__name__} does not serve "
+                f"model reads modalities {missing} that data module {name} does not serve "
                 f"(it serves {served}); set model.init_args.modalities to a subset of {served} or add them to "
                 "data.init_args.modalities"
             )
-        tasks = list(getattr(datamodule, "tasks", self.tasks))
+        tasks = list(datamodule.tasks)
         missing = [t for t in self.tasks if t not in tasks]
         if missing:
+            raise ConfigError(f"model needs labels for tasks {missing}; data module {name} provides {tasks}")
+
+    def data_class_names(self, task: str, num_classes: int) -> list[str] | None:
+        """The data module's class names of ``task`` (None when it names none), checked against the model's
+        ``num_classes``: a mismatch is a ConfigError naming the key to change, not a shape error later."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = getattr(datamodule, "class_names", {}).get(task) if datamodule is not None else None
+        if names is None:
+            return None
+        if len(names) != num_classes:
             raise ConfigError(
-                f"model needs labels for tasks {missing}; data module {type(datamodule).__name__} provides {tasks}"
+                f"model.init_args.num_classes is {num_classes} but the data's {task!r} task has "
+                f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
             )
+        return list(names)
 
     # -- training ---------------------------------------------------------------------------------------------
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -166,9 +187,6 @@ class BaseMethod(LightningModule):
             scheduler.step()
         else:
             scheduler.step(metric)
-
-    def num_trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
 def check_modalities(requested: list[str] | None, available: list[str], key: str) -> list[str]:

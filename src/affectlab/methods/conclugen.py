@@ -82,9 +82,6 @@ class ConCluGen(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoders: dict[str, nn.Module],

@@ -20,7 +20,6 @@ are inverse. And ``freeze=False`` fine-tunes the backbone too (not in the paper)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from torch import nn
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.errors import ConfigError
+from affectlab.io import load_checkpoint
 from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
 from affectlab.metrics.classification import (
     classification_metrics,
@@ -83,9 +83,6 @@ class LinearProbe(BaseMethod):
             group of each optimiser, at ``backbone_lr_scale`` times its learning rate.
         lr_scheduler_init: see ``BaseMethod``.
     """
-
-    monitor = "val/loss"
-    monitor_mode = "min"
 
     def __init__(
         self,
@@ -163,14 +160,7 @@ class LinearProbe(BaseMethod):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None:
             return
-        names = getattr(datamodule, "class_names", {}).get(self.task)
-        if names is not None:
-            if len(names) != self.num_classes:
-                raise ConfigError(
-                    f"model.init_args.num_classes is {self.num_classes} but the data's {self.task!r} task has "
-                    f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
-                )
-            self.class_names = list(names)
+        self.class_names = self.data_class_names(self.task, self.num_classes) or self.class_names
         if self.class_weighting and stage == "fit":
             if not hasattr(datamodule, "class_counts"):
                 raise ConfigError(
@@ -260,19 +250,11 @@ class LinearProbe(BaseMethod):
 def load_backbone_weights(backbone: nn.Module, path: str) -> None:
     """Load ``backbone``'s weights from the ``state_dict`` of the Lightning checkpoint at ``path``, strictly.
 
-    Loaded with ``weights_only=True`` (tensors and plain data only, like every AffectLab checkpoint), here
-    rather than through ``affectlab.runs``, which methods may not import (layering).
+    Loaded through ``affectlab.io.load_checkpoint`` (``weights_only=True``: tensors and plain data only).
     """
     key = "model.init_args.checkpoint_path"
-    if "$ckpt_dir" in path:
-        raise ConfigError(f"{key}: {path!r} still holds $ckpt_dir; the CLI resolves it only where a run is given")
-    if not Path(path).is_file():
-        raise ConfigError(f"{key}: checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors have no common base class
-        raise ConfigError(f"{key}: {path} is not a checkpoint readable with weights_only=True ({error})") from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+    checkpoint = load_checkpoint(path, key=key)
+    if not isinstance(checkpoint.get("state_dict"), dict):
         raise ConfigError(f"{key}: {path} holds no 'state_dict'; give a Lightning checkpoint of the pretraining run")
     state = checkpoint["state_dict"]
     expected = set(backbone.state_dict())

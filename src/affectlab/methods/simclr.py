@@ -37,9 +37,6 @@ class SimCLR(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoder: nn.Module,

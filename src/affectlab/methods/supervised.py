@@ -47,9 +47,6 @@ class SupervisedClassifier(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoders: dict[str, nn.Module],
@@ -96,15 +93,7 @@ class SupervisedClassifier(BaseMethod):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        names = getattr(datamodule, "class_names", {}).get(self.task) if datamodule is not None else None
-        if names is not None:
-            if len(names) != self.num_classes:
-                raise ValueError(
-                    f"model.init_args.num_classes is {self.num_classes} but the data's {self.task!r} task has "
-                    f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
-                )
-            self.class_names = list(names)
+        self.class_names = self.data_class_names(self.task, self.num_classes) or self.class_names
 
     @property
     def representation_dims(self) -> dict[str, int]:
