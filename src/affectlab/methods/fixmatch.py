@@ -4,7 +4,7 @@
 Per step, a labelled batch (x_l, y) and an unlabelled batch x_u (``unlabelled: separate`` data):
 1. views        weak(x_l), strong(x_l) (DeFixMatch only), weak(x_u), strong(x_u): one forward pass for all
 2. supervised   L_s = loss of every head on weak(x_l)   (DeFixMatch: the mean over weak(x_l) and strong(x_l))
-3. pseudo-label for each occurrence head, p = sigmoid(logits of weak(x_u)), no gradient;
+3. pseudo-label for each occurrence head (``losses/fixmatch.py``), p = sigmoid(logits of weak(x_u)), no gradient;
                 per AU and sample keep = p >= tau or p <= 1 - tau (confident either way), target = [p >= 0.5]
 4. unsupervised L_u = mean over samples and AUs of keep * BCE(logits of strong(x_u), target)
 5. total        FixMatch: L = L_s + lambda_u L_u
@@ -21,22 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from affectlab.data.transforms import augment_frames, strong_augment_frames
 from affectlab.errors import ConfigError
+from affectlab.losses.fixmatch import pseudo_label_loss
 from affectlab.methods.au import AUModel
 from affectlab.methods.base import OptimizerInit
 from affectlab.nn.au_heads import AUHead
-
-
-def pseudo_label_loss(weak_logits: torch.Tensor, strong_logits: torch.Tensor, p_cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Steps 3-4 for one multi-label head: ``(loss, fraction of kept entries)`` from ``[N, A]`` logits."""
-    p = weak_logits.detach().sigmoid()
-    keep = ((p >= p_cutoff) | (p <= 1 - p_cutoff)).float()
-    target = (p >= 0.5).float()
-    loss = F.binary_cross_entropy_with_logits(strong_logits, target, reduction="none")
-    return (loss * keep).mean(), keep.mean()
 
 
 class FixMatchAU(AUModel):

@@ -21,26 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from affectlab.errors import ConfigError
+from affectlab.losses.miro import VAR_EPS, miro_regulariser
 from affectlab.methods.au import AUModel
 from affectlab.methods.base import OptimizerInit
 from affectlab.nn.au_heads import AUHead
-
-VAR_EPS = 1e-5
-
-
-def miro_regulariser(features: list[torch.Tensor], oracle: list[torch.Tensor], log_var_raw: list[torch.Tensor]) -> torch.Tensor:
-    """Step 3 over stages: ``features`` and ``oracle`` ``[N, C_s, H_s, W_s]``, ``log_var_raw`` the ``[C_s]``
-    parameters b_s (var_s = softplus(b_s) + 1e-5)."""
-    total = features[0].new_zeros(())
-    for f, g, raw in zip(features, oracle, log_var_raw):
-        var = (F.softplus(raw) + VAR_EPS).view(1, -1, *([1] * (f.ndim - 2)))
-        total = total + (((g - f) ** 2) / var + var.log()).mean() / 2
-    return total
-
 
 class MiroAU(AUModel):
     """AUModel with the MIRO regulariser (args beyond ``AUModel``'s):
