@@ -5,7 +5,8 @@ config), and implements ``training_loss`` (the loss of one training batch, logge
 ``evaluation_step(batch, stage)`` and, if it accumulates metrics, ``evaluation_epoch_end(stage)``, both
 shared by validation and test. BaseMethod supplies:
 
-- optimisers and schedulers from config (``methods/optim.py``), validated when the model is built;
+- optimisers and schedulers from config (``methods/optim.py``), validated when the model is built, a
+  schedule's horizon taken from the trainer when the config leaves it out;
 - the training step itself: with one optimiser Lightning's automatic optimisation steps it; with several,
   Lightning 2 requires manual optimisation, which happens here once so no method re-implements it;
 - the check that the data module serves the modalities and tasks the method reads.
@@ -19,7 +20,7 @@ import torch
 from lightning.pytorch import LightningModule
 
 from affectlab.errors import ConfigError
-from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers
+from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers, scheduler_init_args
 from affectlab.plots import confusion_matrix_figure, log_figure
 
 OptimizerInit = dict | list[dict]
@@ -168,7 +169,8 @@ class BaseMethod(LightningModule):
         optimizers = build_optimizers(self, self._optimizer_specs, self.param_groups)
         schedulers = []
         for index, spec in self._scheduler_pairs:
-            scheduler = spec.cls(optimizers[index], **spec.init_args)
+            trainer = self.trainer if self._trainer is not None else None
+            scheduler = spec.cls(optimizers[index], **scheduler_init_args(spec, trainer))
             entry = {"scheduler": scheduler, "interval": spec.interval, "frequency": spec.frequency}
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or spec.monitor:
                 entry["monitor"] = spec.monitor or self.monitor
