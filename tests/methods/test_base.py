@@ -67,3 +67,36 @@ def test_a_real_reader_with_other_classes_fails_before_training(tiny_data):
     trainer = Trainer(fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
     with pytest.raises(ConfigError, match="model.init_args.num_classes is 5"):
         trainer.fit(_model(num_classes=5), datamodule=data)
+
+
+def test_frozen_modules_stay_in_eval_through_train_and_a_fit_with_validation(datamodule):
+    model = SupervisedClassifier({"audio": AudioConvEncoder(channels=8)}, fusion_dim=8)
+    assert model.frozen_modules() == []
+    probe_like = _FrozenAudio()
+    probe_like.train()
+    assert probe_like.training and not probe_like.encoders.training
+    modes = []
+    probe_like.on_train_batch_start = _recording(probe_like, modes)
+    trainer = Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", logger=False,
+                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(probe_like, datamodule=datamodule)
+    assert modes == [(True, False)] * 4  # (method, frozen encoders) at every training step, after validation too
+
+
+class _FrozenAudio(SupervisedClassifier):
+    def __init__(self) -> None:
+        super().__init__({"audio": AudioConvEncoder(channels=8)}, fusion_dim=8, lr_scheduler_init=None)
+        self.encoders.requires_grad_(False)
+
+    def frozen_modules(self) -> list:
+        return [self.encoders]
+
+
+def _recording(model: BaseMethod, modes: list):
+    hook = model.on_train_batch_start
+
+    def record(batch, batch_idx):
+        hook(batch, batch_idx)
+        modes.append((model.training, model.encoders.training))
+
+    return record

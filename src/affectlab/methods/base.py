@@ -9,7 +9,13 @@ shared by validation and test. BaseMethod supplies:
   schedule's horizon taken from the trainer when the config leaves it out;
 - the training step itself: with one optimiser Lightning's automatic optimisation steps it; with several,
   Lightning 2 requires manual optimisation, which happens here once so no method re-implements it;
-- the check that the data module serves the modalities and tasks the method reads.
+- the check that the data module serves the modalities and tasks the method reads, and that its class
+  count is the configured one (``data_class_names``);
+- frozen parts in eval mode: a method lists them in ``frozen_modules()`` and they stay in eval (no dropout,
+  no BatchNorm statistics updates) whatever mode Lightning or a caller puts the method in.
+
+``MultimodalMethod`` adds what every method with one encoder per modality shares: the encoders, the
+modality subset, freezing them, and ``represent`` (what downstream probes read).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from torch import nn
 
+from affectlab.data.contract import mask_key
 from affectlab.errors import ConfigError
 from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers, scheduler_init_args
 from affectlab.plots import confusion_matrix_figure, log_figure
@@ -95,6 +103,23 @@ class BaseMethod(LightningModule):
                 f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
             )
         return list(names)
+
+    # -- frozen parts -------------------------------------------------------------------------------------------
+    def frozen_modules(self) -> list[nn.Module]:
+        """Parts that never train and must run in eval mode; none by default."""
+        return []
+
+    def train(self, mode: bool = True) -> BaseMethod:
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's mode by attribute after validation, bypassing train(): re-freeze
+        # before every step so a frozen part never updates BatchNorm statistics or applies dropout.
+        for module in self.frozen_modules():
+            module.eval()
 
     # -- training ---------------------------------------------------------------------------------------------
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -199,3 +224,51 @@ def check_modalities(requested: list[str] | None, available: list[str], key: str
     if unknown or not requested:
         raise ConfigError(f"{key}: {requested} must be a non-empty subset of the configured encoders {available}")
     return list(requested)
+
+
+class MultimodalMethod(BaseMethod):
+    """A method with one encoder per modality, keyed by the batch entry it reads.
+
+    Args:
+        encoders: one encoder per modality (``video``, ``audio``, ``text``), each giving ``[B, D_m]``.
+        modalities: the subset of ``encoders`` to use; None uses them all.
+        freeze_encoders: keep the encoders' weights fixed and run them in eval mode.
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        modalities: list[str] | None = None,
+        freeze_encoders: bool = False,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
+        self.freeze_encoders = freeze_encoders
+        if freeze_encoders:
+            self.encoders.requires_grad_(False)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.encoders] if self.freeze_encoders else []
+
+    def encode(self, batch: dict[str, Any], encoders: nn.ModuleDict | None = None) -> dict[str, torch.Tensor]:
+        """Each modality's encoder vector ``(B, D_m)``, from ``encoders`` (default: the method's own)."""
+        encoders = self.encoders if encoders is None else encoders
+        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in encoders.items()}
+
+    @property
+    def representation_dims(self) -> dict[str, int]:
+        """Size of each modality's vector that ``represent`` returns; the encoder's unless a method maps it."""
+        return {m: encoder.num_features for m, encoder in self.encoders.items()}
+
+    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Each modality's representation ``(B, D_m)``, what downstream probes read."""
+        return self.encode(batch)

@@ -30,7 +30,7 @@ from torch import nn
 from affectlab.data.contract import EMOTIONS, mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
 from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
-from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.methods.base import MultimodalMethod, OptimizerInit
 from affectlab.nn.encoders import PrecomputedFeatures
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
 from affectlab.plots import log_figure, loss_curves_figure, embedding_map_figure
@@ -50,7 +50,7 @@ def augment_batch(batch: dict[str, Any], modalities: list[str]) -> dict[str, Any
     return view
 
 
-class ConCluGen(BaseMethod):
+class ConCluGen(MultimodalMethod):
     """Multi-modal self-supervised pretraining; the eight ablation variants are configs of this class.
 
     Args:
@@ -108,8 +108,9 @@ class ConCluGen(BaseMethod):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
     ) -> None:
-        super().__init__(optimizer_init, lr_scheduler_init)
-        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        super().__init__(encoders=encoders, modalities=modalities, freeze_encoders=freeze_encoders,
+                         optimizer_init=optimizer_init, lr_scheduler_init=lr_scheduler_init)
+        used = list(self.encoders)
         self.weights = {"contrastive": loss_weight_contrastive, "clustering": loss_weight_clustering,
                         "reconstruction": loss_weight_reconstruction}
         if not any(self.weights.values()):
@@ -118,10 +119,6 @@ class ConCluGen(BaseMethod):
             raise ValueError(f"the contrastive loss needs two modalities or more; model.init_args.modalities is {used}")
         if clustering_mode not in ("joint", "individual"):
             raise ValueError(f"clustering_mode must be 'joint' or 'individual', got {clustering_mode!r}")
-        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
-        self.freeze_encoders = freeze_encoders
-        if freeze_encoders:
-            self.encoders.requires_grad_(False)
         dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
         self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
         self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
@@ -162,27 +159,19 @@ class ConCluGen(BaseMethod):
 
     # -- the representation downstream methods read ---------------------------------------------------------
     @property
-    def modalities(self) -> list[str]:
-        return list(self.encoders)
-
-    @property
     def representation_dims(self) -> dict[str, int]:
         return {m: self.representation_dim for m in self.encoders}
 
-    def _features(self, encoders: nn.ModuleDict, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if encoders is self.target_encoders or self.freeze_encoders:
-            # Frozen parts run in eval mode (no dropout, no BatchNorm statistics updates). Set here, not in a
-            # train() override: Lightning restores each submodule's mode by attribute after validation.
-            encoders.eval()
-        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in encoders.items()}  # (B, D_m)
+    def frozen_modules(self) -> list[nn.Module]:
+        return [*super().frozen_modules(), *([self.target_encoders] if self.target_encoders is not None else [])]
 
     def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        features = self._features(self.encoders, batch)
+        features = self.encode(batch)
         return {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
 
     # -- the losses -------------------------------------------------------------------------------------------
     def _losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
-        features = self._features(self.encoders, batch)  # (B, D_m)
+        features = self.encode(batch)  # (B, D_m)
         represented = {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
         projected = {m: self.projection(r) for m, r in represented.items()}  # (B, Q), before normalisation
         losses: dict[str, torch.Tensor] = {}
@@ -199,7 +188,7 @@ class ConCluGen(BaseMethod):
             with torch.no_grad():
                 targets = dict(features)  # frozen encoders: their own features
                 if self.target_encoders is not None:
-                    targets.update(self._features(self.target_encoders, batch))
+                    targets.update(self.encode(batch, self.target_encoders))
                 targets.update({m: target(batch[m], batch.get(mask_key(m))) for m, target in self.reconstruction_targets.items()})
             rebuilt = {m: self.reconstruction[m](r) for m, r in represented.items()}
             losses["reconstruction"], per_modality = reconstruction_loss(rebuilt, {m: t.detach() for m, t in targets.items()})

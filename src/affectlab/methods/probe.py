@@ -118,7 +118,7 @@ class LinearProbe(BaseMethod):
         self.backbone_lr_scale = backbone_lr_scale
         if freeze:
             backbone.requires_grad_(False)
-            backbone.eval()
+            backbone.eval()  # already now: a representation cached before training must be the eval one
         self.task = task
         self.num_classes = num_classes
         self.multi_label = multi_label
@@ -145,6 +145,10 @@ class LinearProbe(BaseMethod):
     @property
     def tasks(self) -> list[str]:
         return [self.task]
+
+    def frozen_modules(self) -> list[nn.Module]:
+        # The frozen backbone runs in eval mode: no dropout, BatchNorm statistics stay those of pretraining.
+        return [self.backbone] if self.freeze else []
 
     def param_groups(self, parameters: list[nn.Parameter]) -> list[dict]:
         # A second group rather than a second optimiser: two optimisers would switch Lightning to manual
@@ -174,10 +178,6 @@ class LinearProbe(BaseMethod):
     # -- the probe ----------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Logits ``(B, C)`` of the linear classifier on the concatenated representations."""
-        if self.freeze:
-            # The frozen backbone runs in eval mode: no dropout, BatchNorm statistics stay those of pretraining.
-            # Set here, not in a train() override: Lightning restores each submodule's mode by attribute.
-            self.backbone.eval()
         z = self._cached(batch) if self.freeze and self.cache_representations else None
         if z is None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):  # frozen: keep no graph
