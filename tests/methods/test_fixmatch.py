@@ -38,7 +38,7 @@ def test_separate_batches_hold_labelled_and_unlabelled_clips(tiny_data):
 
 @pytest.mark.parametrize("debiased", [False, True])
 def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
-    model = FixMatchAU("test_convnext", p_cutoff=0.6, debiased=debiased)
+    model = FixMatchAU(backbone="test_convnext", p_cutoff=0.6, debiased=debiased)
     trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False,
                       enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     trainer.fit(model, datamodule=_semi(tiny_data))
@@ -49,7 +49,7 @@ def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
 
 
 def test_fixmatch_refuses_mixed_batches(datamodule):
-    model = FixMatchAU("test_convnext")
+    model = FixMatchAU(backbone="test_convnext")
     with pytest.raises(Exception, match="unlabelled: separate"):
         Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False).fit(model, datamodule=datamodule)
 

@@ -17,7 +17,6 @@ Intensity heads learn from the labelled batch only (pseudo-labelling is defined 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,35 +25,22 @@ from affectlab.data.transforms import augment_frames, strong_augment_frames
 from affectlab.errors import ConfigError
 from affectlab.losses.fixmatch import pseudo_label_loss
 from affectlab.methods.au import AUModel
-from affectlab.methods.base import OptimizerInit
-from affectlab.nn.au_heads import AUHead
 
 
 class FixMatchAU(AUModel):
     """AUModel trained with FixMatch or DeFixMatch on labelled and unlabelled batches.
 
-    Args (beyond ``AUModel``'s):
+    Args:
         p_cutoff: confidence threshold tau of the pseudo-labels (0.95 in FixMatch and FaceFlow).
         lambda_u: weight of the unsupervised term.
         debiased: DeFixMatch's anti term and its supervised loss over both views.
+        au_model: ``AUModel``'s arguments, by keyword only (the CLI and ``--print_config`` list them from
+            ``AUModel``'s signature, so they are stated once and cannot be miswired by position; an unknown
+            name is rejected by the parser and by ``AUModel`` alike).
     """
 
-    def __init__(
-        self,
-        backbone: str = "test_convnext",
-        backbone_kwargs: dict[str, Any] | None = None,
-        feature_stage: int = -1,
-        heads: list[Callable[[int], AUHead]] | None = None,
-        occurrence_threshold: float | None = None,
-        p_cutoff: float = 0.95,
-        lambda_u: float = 1.0,
-        debiased: bool = False,
-        optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
-        backbone_init: str | None = None,
-    ) -> None:
-        super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init, backbone_init=backbone_init)
+    def __init__(self, p_cutoff: float = 0.95, lambda_u: float = 1.0, debiased: bool = False, **au_model: Any) -> None:
+        super().__init__(**au_model)
         if not 0.5 < p_cutoff < 1:
             raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
         self.p_cutoff, self.lambda_u, self.debiased = p_cutoff, lambda_u, debiased
@@ -65,7 +51,7 @@ class FixMatchAU(AUModel):
                               "data.init_args.unlabelled: separate (and label_fraction below 1)")
         labelled, unlabelled = batch["labelled"], batch["unlabelled"]
         x_l, x_u = labelled["video"], unlabelled["video"]
-        views = [augment_frames(x_l)]
+        views = [self.training_frames(labelled)]  # the weak view of AUModel's own training
         if self.debiased:
             views.append(strong_augment_frames(x_l))
         views += [augment_frames(x_u), strong_augment_frames(x_u)]
