@@ -23,17 +23,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
 import torch
+from lightning.pytorch import Callback
 from torch import nn
 
-from affectlab.data.contract import EMOTIONS, mask_key
+from affectlab.data.contract import mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
 from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
 from affectlab.methods.base import MultimodalMethod, OptimizerInit
+from affectlab.methods.callbacks import LossCurves, RepresentationMap
 from affectlab.nn.encoders import PrecomputedFeatures
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
-from affectlab.plots import log_figure, loss_curves_figure, embedding_map_figure
 
 TERMS = ("contrastive", "clustering", "reconstruction")
 
@@ -153,9 +153,6 @@ class ConCluGen(MultimodalMethod):
         self.augment = augment
         self.queue: FeatureQueue | None = None  # built at the first step, when the batch size is known
         self.register_buffer("centroids", torch.zeros(0, num_clusters), persistent=False)
-        # Per-epoch means of every loss term, for the loss-curve picture (sums and counts within an epoch).
-        self.epoch_losses: dict[str, list[float]] = {}
-        self._sums: dict[str, list[float]] = {}
 
     # -- the representation downstream methods read ---------------------------------------------------------
     @property
@@ -231,71 +228,23 @@ class ConCluGen(MultimodalMethod):
         raw = [m for m, encoder in self.encoders.items() if not isinstance(encoder, PrecomputedFeatures)]
         return augment_batch(batch, raw)
 
-    def _accumulate(self, stage: str, losses: dict[str, torch.Tensor], size: int) -> None:
-        for term in ("loss", *TERMS):
-            if term in losses:
-                total = self._sums.setdefault(f"{stage}/{term}", [0.0, 0])
-                total[0] += float(losses[term].detach()) * size
-                total[1] += size
-
-    def _close_epoch(self, stage: str) -> None:
-        for key in [k for k in self._sums if k.startswith(stage + "/")]:
-            total, count = self._sums.pop(key)
-            self.epoch_losses.setdefault(key, []).append(total / max(count, 1))
-
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = self._losses(self._view(batch), "train")
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=len(batch["id"]))
-        self._accumulate("train", losses, len(batch["id"]))
         return losses["loss"]
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         losses = self._losses(batch, stage)
         self.log_dict({f"{stage}/{k}": v for k, v in losses.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
-        if not self.trainer.sanity_checking:
-            self._accumulate(stage, losses, len(batch["id"]))
 
-    # -- pictures ---------------------------------------------------------------------------------------------
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        self._close_epoch("train")
+    # -- pictures: callbacks any method can use ----------------------------------------------------------------
+    def configure_callbacks(self) -> list[Callback]:
+        return [LossCurves(("loss", *TERMS), "ConCluGen loss terms per epoch"), RepresentationMap("test")]
 
-    def evaluation_epoch_end(self, stage: str) -> None:
-        if stage == "val":
-            self._close_epoch("val")
-        elif stage == "test":
-            self.log_representation_map("test")
-
-    def on_train_end(self) -> None:
-        curves = {k: v for k, v in self.epoch_losses.items() if v}
-        if curves:
-            log_figure(self.trainer, loss_curves_figure(curves, "ConCluGen loss terms per epoch"), "plots/loss_terms.png")
-
-    def log_representation_map(self, stage: str, max_samples: int = 2000) -> None:
-        """2D t-SNE map of the fused representation of ``stage``'s clips, coloured by emotion and by cluster."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is None or not self.trainer.is_global_zero:
-            return
-        vectors, emotions, clusters = [], [], []
-        loader = getattr(datamodule, f"{stage}_dataloader")()
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            for batch in loader:
-                batch = self.transfer_batch_to_device(batch, self.device, 0)
-                represented = self.represent(batch)
-                vectors.append(torch.cat(list(represented.values()), dim=-1).cpu())
-                emotions.append(batch["targets"]["emotion"].cpu() if "emotion" in batch.get("targets", {}) else None)
-                projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
-                if self.centroids.shape[0] == self.num_clusters:
-                    clusters.append((nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1).cpu())
-                if sum(len(v) for v in vectors) >= max_samples:
-                    break
-        self.train(was_training)
-        points = torch.cat(vectors).numpy()
-        colours = {"emotion": torch.cat(emotions).numpy() if emotions and emotions[0] is not None else None,
-                   "cluster": torch.cat(clusters).numpy() if clusters else None}
-        names = {"emotion": list(getattr(datamodule, "class_names", {}).get("emotion", EMOTIONS)), "cluster": None}
-        figure = embedding_map_figure(points, {k: v for k, v in colours.items() if v is not None}, names,
-                                      f"{stage} representations (t-SNE)", seed=int(np.uint32(self.global_step)))
-        log_figure(self.trainer, figure, f"plots/{stage}_representation_map.png")
+    def cluster_assignments(self, represented: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Each clip's nearest centroid ``(B,)`` from its modalities' mean cluster-head output; None before
+        k-means has run."""
+        if self.centroids.shape[0] != self.num_clusters:
+            return None
+        projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
+        return (nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1)
