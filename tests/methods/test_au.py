@@ -127,7 +127,7 @@ def test_backbone_init_loads_an_earlier_runs_backbone_and_miro_takes_it_as_oracl
         torch.nn.init.normal_(p)  # far from any fresh initialisation
     path = tmp_path / "best.ckpt"
     torch.save({"state_dict": source.state_dict()}, path)
-    model = MiroAU("test_convnext", feature_stage=-1, backbone_init=str(path))
+    model = MiroAU(backbone="test_convnext", feature_stage=-1, backbone_init=str(path))
     for (name, a), b, c in zip(source.backbone.state_dict().items(), model.backbone.state_dict().values(),
                                model.oracle.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(a, c), name
@@ -135,3 +135,31 @@ def test_backbone_init_loads_an_earlier_runs_backbone_and_miro_takes_it_as_oracl
         AUModel("resnet10t", feature_stage=1, backbone_init=str(path))
     with pytest.raises(ConfigError, match="is not a file"):
         AUModel("test_convnext", backbone_init=str(tmp_path / "missing.ckpt"))
+
+
+@pytest.mark.parametrize("method", ["FixMatchAU", "MiroAU"])
+def test_au_variants_take_the_au_model_arguments_by_keyword_only(method):
+    import affectlab.methods as methods
+
+    cls = getattr(methods, method)
+    model = cls(backbone="test_convnext", occurrence_threshold=0.3, augment=False)
+    assert model.occurrence_threshold == 0.3 and model.augment is False
+    with pytest.raises(TypeError):
+        cls(0.9, 1.0, False, "test_convnext")  # a position cannot miswire an AUModel argument
+    with pytest.raises(TypeError, match="occurence_threshold"):
+        cls(backbone="test_convnext", occurence_threshold=0.3)  # a misspelt name is not swallowed
+
+
+def test_the_au_model_configs_share_one_architecture():
+    """The four AU model configs differ in their method's own arguments only (they used to drift)."""
+    import yaml
+
+    shared = {}
+    for experiment in ("au_synth", "au_fixmatch_synth", "au_defixmatch_synth", "au_miro_synth"):
+        printed = affectlab("run", "--config", str(CONFIGS / f"experiment/{experiment}.yaml"), "--print_config").stdout
+        init_args = yaml.safe_load(printed)["model"]["init_args"]
+        shared[experiment] = {k: init_args[k] for k in ("backbone", "feature_stage", "heads", "optimizer_init",
+                                                       "occurrence_threshold", "augment", "backbone_init")}
+    first = shared["au_synth"]
+    assert first["heads"][0]["init_args"]["positive_weighting"] is True
+    assert all(args == first for args in shared.values())

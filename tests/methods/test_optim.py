@@ -81,3 +81,36 @@ def test_short_names_and_timm_classes_resolve():
     optimizers = parse_optimizers({"class_path": "timm.optim.Lamb", "init_args": {"lr": 1e-3}})
     (_, spec), = parse_schedulers({"class_path": "CosineLRScheduler", "init_args": {"t_initial": 10}}, optimizers)
     assert spec.cls.__name__ == "CosineLRScheduler"
+
+
+def _cosine_horizon(model_scheduler: dict, **trainer_args) -> object:
+    from lightning.pytorch import Trainer
+
+    from affectlab.methods import SupervisedClassifier
+    from affectlab.nn.encoders import AudioConvEncoder
+
+    model = SupervisedClassifier({"audio": AudioConvEncoder(channels=8)}, fusion_dim=8, lr_scheduler_init=model_scheduler)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, **trainer_args)
+    model.trainer = trainer
+    _, schedulers = model.configure_optimizers()
+    return schedulers[0]["scheduler"]
+
+
+@pytest.mark.parametrize("max_epochs", [3, 20])
+def test_an_epoch_horizon_left_out_follows_trainer_max_epochs(max_epochs):
+    cosine = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR"}
+    assert _cosine_horizon(cosine, max_epochs=max_epochs).T_max == max_epochs
+    timm_cosine = {"class_path": "timm.scheduler.CosineLRScheduler", "init_args": {"lr_min": 1e-5}}
+    assert _cosine_horizon(timm_cosine, max_epochs=max_epochs).t_initial == max_epochs
+
+
+def test_a_given_horizon_is_kept_and_a_step_horizon_counts_steps():
+    given = {"class_path": "CosineAnnealingLR", "init_args": {"T_max": 7}}
+    assert _cosine_horizon(given, max_epochs=3).T_max == 7
+    per_step = {"class_path": "CosineAnnealingLR", "interval": "step"}
+    assert _cosine_horizon(per_step, max_epochs=-1, max_steps=150).T_max == 150
+
+
+def test_an_epoch_horizon_without_max_epochs_names_the_key():
+    with pytest.raises(ConfigError, match=r"lr_scheduler_init\.init_args\.T_max: .* no max_epochs"):
+        _cosine_horizon({"class_path": "CosineAnnealingLR"}, max_epochs=-1, max_steps=150)

@@ -9,8 +9,23 @@ from affectlab.metrics.action_units import (
     AUOccurrenceMetrics,
     best_thresholds,
     f1_per_au,
-    icc_3_1,
 )
+
+_EPS = 1e-12
+
+
+def icc_3_1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ICC(3,1) per column of ``x`` and ``y`` ``[N, A]`` (the direct two-way ANOVA formula: the test oracle
+    of the moment-based metric)."""
+    data = torch.stack([x, y], dim=-1).double()  # (N, A, 2)
+    n, k = data.shape[0], 2
+    grand = data.mean(dim=(0, 2))  # (A,)
+    ss_rows = k * ((data.mean(dim=2) - grand) ** 2).sum(dim=0)
+    ss_cols = n * ((data.mean(dim=0) - grand[:, None]) ** 2).sum(dim=1)
+    ss_total = ((data - grand[None, :, None]) ** 2).sum(dim=(0, 2))
+    ms_rows = ss_rows / (n - 1)
+    ms_error = (ss_total - ss_rows - ss_cols) / ((n - 1) * (k - 1))
+    return ((ms_rows - ms_error) / (ms_rows + (k - 1) * ms_error + _EPS)).float()
 
 
 def test_icc_3_1_by_hand():

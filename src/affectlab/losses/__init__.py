@@ -2,6 +2,8 @@
 
 from affectlab.losses.clustering import FeatureQueue, clustering_loss, cosine_kmeans
 from affectlab.losses.contrastive import mcn_pair_loss, nt_xent_loss, ring_contrastive_loss
+from affectlab.losses.fixmatch import pseudo_label_loss
+from affectlab.losses.miro import miro_regulariser
 from affectlab.losses.reconstruction import reconstruction_loss
 
 __all__ = [
@@ -9,7 +11,9 @@ __all__ = [
     "clustering_loss",
     "cosine_kmeans",
     "mcn_pair_loss",
+    "miro_regulariser",
     "nt_xent_loss",
+    "pseudo_label_loss",
     "reconstruction_loss",
     "ring_contrastive_loss",
 ]

@@ -15,6 +15,7 @@ heads ICC(3,1), Pearson and MAE per AU and mean; a per-AU bar chart per stage.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import timm
@@ -24,6 +25,7 @@ from torch import nn
 from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.transforms import augment_frames
 from affectlab.errors import ConfigError
+from affectlab.io import load_checkpoint
 from affectlab.methods.base import BaseMethod, OptimizerInit
 from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics, best_thresholds
 from affectlab.metrics.classification import classification_metrics
@@ -53,12 +55,13 @@ def build_stages(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_
 
 def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
     """Copies the ``backbone.*`` weights of an AffectLab checkpoint into ``backbone`` (every one must fit)."""
-    from pathlib import Path
-
+    key = "model.init_args.backbone_init"
     if not Path(checkpoint).is_file():
-        raise ConfigError(f"model.init_args.backbone_init: {checkpoint} is not a file; give the best.ckpt of an "
+        raise ConfigError(f"{key}: {checkpoint} is not a file; give the best.ckpt of an "
                           "earlier AU run (runs/artifacts/<experiment>/<run id>/artifacts/checkpoints/best.ckpt)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_checkpoint(checkpoint, key=key).get("state_dict")
+    if not isinstance(state, dict):
+        raise ConfigError(f"{key}: {checkpoint} holds no 'state_dict'; give the best.ckpt of an earlier AU run")
     weights = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
     try:
         backbone.load_state_dict(weights, strict=True)
@@ -97,9 +100,6 @@ class AUModel(BaseMethod):
             ``data/transforms.py``), the same weak view FixMatch's labelled loss sees, so a comparison of the
             two measures the unlabelled data and nothing else.
     """
-
-    monitor = "val/loss"
-    monitor_mode = "min"
 
     def __init__(
         self,

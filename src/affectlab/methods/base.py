@@ -5,10 +5,17 @@ config), and implements ``training_loss`` (the loss of one training batch, logge
 ``evaluation_step(batch, stage)`` and, if it accumulates metrics, ``evaluation_epoch_end(stage)``, both
 shared by validation and test. BaseMethod supplies:
 
-- optimisers and schedulers from config (``methods/optim.py``), validated when the model is built;
+- optimisers and schedulers from config (``methods/optim.py``), validated when the model is built, a
+  schedule's horizon taken from the trainer when the config leaves it out;
 - the training step itself: with one optimiser Lightning's automatic optimisation steps it; with several,
   Lightning 2 requires manual optimisation, which happens here once so no method re-implements it;
-- the check that the data module serves the modalities and tasks the method reads.
+- the check that the data module serves the modalities and tasks the method reads, and that its class
+  count is the configured one (``data_class_names``);
+- frozen parts in eval mode: a method lists them in ``frozen_modules()`` and they stay in eval (no dropout,
+  no BatchNorm statistics updates) whatever mode Lightning or a caller puts the method in.
+
+``MultimodalMethod`` adds what every method with one encoder per modality shares: the encoders, the
+modality subset, freezing them, and ``represent`` (what downstream probes read).
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule
+from torch import nn
 
+from affectlab.data.contract import mask_key
 from affectlab.errors import ConfigError
-from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers
+from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers, scheduler_init_args
 from affectlab.plots import confusion_matrix_figure, log_figure
 
 OptimizerInit = dict | list[dict]
@@ -59,20 +68,58 @@ class BaseMethod(LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None:
             return
-        served = list(getattr(datamodule, "modalities", self.modalities))
+        name = type(datamodule).__name__
+        # A data module that declares nothing cannot vouch for the batch: defaulting to the method's own
+        # needs would make the check pass by construction.
+        for declared in ("modalities", "tasks"):
+            if getattr(datamodule, declared, None) is None:
+                raise ConfigError(
+                    f"data module {name} declares no {declared}; the model needs {getattr(self, declared)} "
+                    f"(give {name} a {declared} attribute listing what its batches hold)"
+                )
+        served = list(datamodule.modalities)
         missing = [m for m in self.modalities if m not in served]
         if missing:
             raise ConfigError(
-                f"model reads modalities {missing} that data module {type(datamodule).__name__} does not serve "
+                f"model reads modalities {missing} that data module {name} does not serve "
                 f"(it serves {served}); set model.init_args.modalities to a subset of {served} or add them to "
                 "data.init_args.modalities"
             )
-        tasks = list(getattr(datamodule, "tasks", self.tasks))
+        tasks = list(datamodule.tasks)
         missing = [t for t in self.tasks if t not in tasks]
         if missing:
+            raise ConfigError(f"model needs labels for tasks {missing}; data module {name} provides {tasks}")
+
+    def data_class_names(self, task: str, num_classes: int) -> list[str] | None:
+        """The data module's class names of ``task`` (None when it names none), checked against the model's
+        ``num_classes``: a mismatch is a ConfigError naming the key to change, not a shape error later."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = getattr(datamodule, "class_names", {}).get(task) if datamodule is not None else None
+        if names is None:
+            return None
+        if len(names) != num_classes:
             raise ConfigError(
-                f"model needs labels for tasks {missing}; data module {type(datamodule).__name__} provides {tasks}"
+                f"model.init_args.num_classes is {num_classes} but the data's {task!r} task has "
+                f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
             )
+        return list(names)
+
+    # -- frozen parts -------------------------------------------------------------------------------------------
+    def frozen_modules(self) -> list[nn.Module]:
+        """Parts that never train and must run in eval mode; none by default."""
+        return []
+
+    def train(self, mode: bool = True) -> BaseMethod:
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's mode by attribute after validation, bypassing train(): re-freeze
+        # before every step so a frozen part never updates BatchNorm statistics or applies dropout.
+        for module in self.frozen_modules():
+            module.eval()
 
     # -- training ---------------------------------------------------------------------------------------------
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -147,7 +194,8 @@ class BaseMethod(LightningModule):
         optimizers = build_optimizers(self, self._optimizer_specs, self.param_groups)
         schedulers = []
         for index, spec in self._scheduler_pairs:
-            scheduler = spec.cls(optimizers[index], **spec.init_args)
+            trainer = self.trainer if self._trainer is not None else None
+            scheduler = spec.cls(optimizers[index], **scheduler_init_args(spec, trainer))
             entry = {"scheduler": scheduler, "interval": spec.interval, "frequency": spec.frequency}
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or spec.monitor:
                 entry["monitor"] = spec.monitor or self.monitor
@@ -167,9 +215,6 @@ class BaseMethod(LightningModule):
         else:
             scheduler.step(metric)
 
-    def num_trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
 
 def check_modalities(requested: list[str] | None, available: list[str], key: str) -> list[str]:
     """Validate a ``modalities`` subset against what is configured."""
@@ -179,3 +224,51 @@ def check_modalities(requested: list[str] | None, available: list[str], key: str
     if unknown or not requested:
         raise ConfigError(f"{key}: {requested} must be a non-empty subset of the configured encoders {available}")
     return list(requested)
+
+
+class MultimodalMethod(BaseMethod):
+    """A method with one encoder per modality, keyed by the batch entry it reads.
+
+    Args:
+        encoders: one encoder per modality (``video``, ``audio``, ``text``), each giving ``[B, D_m]``.
+        modalities: the subset of ``encoders`` to use; None uses them all.
+        freeze_encoders: keep the encoders' weights fixed and run them in eval mode.
+        optimizer_init: see ``BaseMethod``.
+        lr_scheduler_init: see ``BaseMethod``.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        modalities: list[str] | None = None,
+        freeze_encoders: bool = False,
+        optimizer_init: OptimizerInit | None = None,
+        lr_scheduler_init: OptimizerInit | None = None,
+    ) -> None:
+        super().__init__(optimizer_init, lr_scheduler_init)
+        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
+        self.freeze_encoders = freeze_encoders
+        if freeze_encoders:
+            self.encoders.requires_grad_(False)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.encoders)
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.encoders] if self.freeze_encoders else []
+
+    def encode(self, batch: dict[str, Any], encoders: nn.ModuleDict | None = None) -> dict[str, torch.Tensor]:
+        """Each modality's encoder vector ``(B, D_m)``, from ``encoders`` (default: the method's own)."""
+        encoders = self.encoders if encoders is None else encoders
+        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in encoders.items()}
+
+    @property
+    def representation_dims(self) -> dict[str, int]:
+        """Size of each modality's vector that ``represent`` returns; the encoder's unless a method maps it."""
+        return {m: encoder.num_features for m, encoder in self.encoders.items()}
+
+    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Each modality's representation ``(B, D_m)``, what downstream probes read."""
+        return self.encode(batch)

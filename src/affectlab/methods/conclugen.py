@@ -23,17 +23,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numpy as np
 import torch
+from lightning.pytorch import Callback
 from torch import nn
 
-from affectlab.data.contract import EMOTIONS, mask_key
+from affectlab.data.contract import mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
 from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
-from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.methods.base import MultimodalMethod, OptimizerInit
+from affectlab.methods.callbacks import LossCurves, RepresentationMap
 from affectlab.nn.encoders import PrecomputedFeatures
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
-from affectlab.plots import log_figure, loss_curves_figure, embedding_map_figure
 
 TERMS = ("contrastive", "clustering", "reconstruction")
 
@@ -50,7 +50,7 @@ def augment_batch(batch: dict[str, Any], modalities: list[str]) -> dict[str, Any
     return view
 
 
-class ConCluGen(BaseMethod):
+class ConCluGen(MultimodalMethod):
     """Multi-modal self-supervised pretraining; the eight ablation variants are configs of this class.
 
     Args:
@@ -82,9 +82,6 @@ class ConCluGen(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoders: dict[str, nn.Module],
@@ -111,8 +108,9 @@ class ConCluGen(BaseMethod):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
     ) -> None:
-        super().__init__(optimizer_init, lr_scheduler_init)
-        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
+        super().__init__(encoders=encoders, modalities=modalities, freeze_encoders=freeze_encoders,
+                         optimizer_init=optimizer_init, lr_scheduler_init=lr_scheduler_init)
+        used = list(self.encoders)
         self.weights = {"contrastive": loss_weight_contrastive, "clustering": loss_weight_clustering,
                         "reconstruction": loss_weight_reconstruction}
         if not any(self.weights.values()):
@@ -121,10 +119,6 @@ class ConCluGen(BaseMethod):
             raise ValueError(f"the contrastive loss needs two modalities or more; model.init_args.modalities is {used}")
         if clustering_mode not in ("joint", "individual"):
             raise ValueError(f"clustering_mode must be 'joint' or 'individual', got {clustering_mode!r}")
-        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
-        self.freeze_encoders = freeze_encoders
-        if freeze_encoders:
-            self.encoders.requires_grad_(False)
         dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
         self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
         self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
@@ -159,33 +153,22 @@ class ConCluGen(BaseMethod):
         self.augment = augment
         self.queue: FeatureQueue | None = None  # built at the first step, when the batch size is known
         self.register_buffer("centroids", torch.zeros(0, num_clusters), persistent=False)
-        # Per-epoch means of every loss term, for the loss-curve picture (sums and counts within an epoch).
-        self.epoch_losses: dict[str, list[float]] = {}
-        self._sums: dict[str, list[float]] = {}
 
     # -- the representation downstream methods read ---------------------------------------------------------
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.encoders)
-
     @property
     def representation_dims(self) -> dict[str, int]:
         return {m: self.representation_dim for m in self.encoders}
 
-    def _features(self, encoders: nn.ModuleDict, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if encoders is self.target_encoders or self.freeze_encoders:
-            # Frozen parts run in eval mode (no dropout, no BatchNorm statistics updates). Set here, not in a
-            # train() override: Lightning restores each submodule's mode by attribute after validation.
-            encoders.eval()
-        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in encoders.items()}  # (B, D_m)
+    def frozen_modules(self) -> list[nn.Module]:
+        return [*super().frozen_modules(), *([self.target_encoders] if self.target_encoders is not None else [])]
 
     def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        features = self._features(self.encoders, batch)
+        features = self.encode(batch)
         return {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
 
     # -- the losses -------------------------------------------------------------------------------------------
     def _losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
-        features = self._features(self.encoders, batch)  # (B, D_m)
+        features = self.encode(batch)  # (B, D_m)
         represented = {m: self.representation[m](f) for m, f in features.items()}  # (B, R)
         projected = {m: self.projection(r) for m, r in represented.items()}  # (B, Q), before normalisation
         losses: dict[str, torch.Tensor] = {}
@@ -202,7 +185,7 @@ class ConCluGen(BaseMethod):
             with torch.no_grad():
                 targets = dict(features)  # frozen encoders: their own features
                 if self.target_encoders is not None:
-                    targets.update(self._features(self.target_encoders, batch))
+                    targets.update(self.encode(batch, self.target_encoders))
                 targets.update({m: target(batch[m], batch.get(mask_key(m))) for m, target in self.reconstruction_targets.items()})
             rebuilt = {m: self.reconstruction[m](r) for m, r in represented.items()}
             losses["reconstruction"], per_modality = reconstruction_loss(rebuilt, {m: t.detach() for m, t in targets.items()})
@@ -245,71 +228,23 @@ class ConCluGen(BaseMethod):
         raw = [m for m, encoder in self.encoders.items() if not isinstance(encoder, PrecomputedFeatures)]
         return augment_batch(batch, raw)
 
-    def _accumulate(self, stage: str, losses: dict[str, torch.Tensor], size: int) -> None:
-        for term in ("loss", *TERMS):
-            if term in losses:
-                total = self._sums.setdefault(f"{stage}/{term}", [0.0, 0])
-                total[0] += float(losses[term].detach()) * size
-                total[1] += size
-
-    def _close_epoch(self, stage: str) -> None:
-        for key in [k for k in self._sums if k.startswith(stage + "/")]:
-            total, count = self._sums.pop(key)
-            self.epoch_losses.setdefault(key, []).append(total / max(count, 1))
-
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         losses = self._losses(self._view(batch), "train")
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=len(batch["id"]))
-        self._accumulate("train", losses, len(batch["id"]))
         return losses["loss"]
 
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         losses = self._losses(batch, stage)
         self.log_dict({f"{stage}/{k}": v for k, v in losses.items()}, on_epoch=True, sync_dist=True, batch_size=len(batch["id"]))
-        if not self.trainer.sanity_checking:
-            self._accumulate(stage, losses, len(batch["id"]))
 
-    # -- pictures ---------------------------------------------------------------------------------------------
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        self._close_epoch("train")
+    # -- pictures: callbacks any method can use ----------------------------------------------------------------
+    def configure_callbacks(self) -> list[Callback]:
+        return [LossCurves(("loss", *TERMS), "ConCluGen loss terms per epoch"), RepresentationMap("test")]
 
-    def evaluation_epoch_end(self, stage: str) -> None:
-        if stage == "val":
-            self._close_epoch("val")
-        elif stage == "test":
-            self.log_representation_map("test")
-
-    def on_train_end(self) -> None:
-        curves = {k: v for k, v in self.epoch_losses.items() if v}
-        if curves:
-            log_figure(self.trainer, loss_curves_figure(curves, "ConCluGen loss terms per epoch"), "plots/loss_terms.png")
-
-    def log_representation_map(self, stage: str, max_samples: int = 2000) -> None:
-        """2D t-SNE map of the fused representation of ``stage``'s clips, coloured by emotion and by cluster."""
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is None or not self.trainer.is_global_zero:
-            return
-        vectors, emotions, clusters = [], [], []
-        loader = getattr(datamodule, f"{stage}_dataloader")()
-        was_training = self.training
-        self.eval()
-        with torch.no_grad():
-            for batch in loader:
-                batch = self.transfer_batch_to_device(batch, self.device, 0)
-                represented = self.represent(batch)
-                vectors.append(torch.cat(list(represented.values()), dim=-1).cpu())
-                emotions.append(batch["targets"]["emotion"].cpu() if "emotion" in batch.get("targets", {}) else None)
-                projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
-                if self.centroids.shape[0] == self.num_clusters:
-                    clusters.append((nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1).cpu())
-                if sum(len(v) for v in vectors) >= max_samples:
-                    break
-        self.train(was_training)
-        points = torch.cat(vectors).numpy()
-        colours = {"emotion": torch.cat(emotions).numpy() if emotions and emotions[0] is not None else None,
-                   "cluster": torch.cat(clusters).numpy() if clusters else None}
-        names = {"emotion": list(getattr(datamodule, "class_names", {}).get("emotion", EMOTIONS)), "cluster": None}
-        figure = embedding_map_figure(points, {k: v for k, v in colours.items() if v is not None}, names,
-                                      f"{stage} representations (t-SNE)", seed=int(np.uint32(self.global_step)))
-        log_figure(self.trainer, figure, f"plots/{stage}_representation_map.png")
+    def cluster_assignments(self, represented: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Each clip's nearest centroid ``(B,)`` from its modalities' mean cluster-head output; None before
+        k-means has run."""
+        if self.centroids.shape[0] != self.num_clusters:
+            return None
+        projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
+        return (nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1)

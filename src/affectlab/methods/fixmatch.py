@@ -4,7 +4,7 @@
 Per step, a labelled batch (x_l, y) and an unlabelled batch x_u (``unlabelled: separate`` data):
 1. views        weak(x_l), strong(x_l) (DeFixMatch only), weak(x_u), strong(x_u): one forward pass for all
 2. supervised   L_s = loss of every head on weak(x_l)   (DeFixMatch: the mean over weak(x_l) and strong(x_l))
-3. pseudo-label for each occurrence head, p = sigmoid(logits of weak(x_u)), no gradient;
+3. pseudo-label for each occurrence head (``losses/fixmatch.py``), p = sigmoid(logits of weak(x_u)), no gradient;
                 per AU and sample keep = p >= tau or p <= 1 - tau (confident either way), target = [p >= 0.5]
 4. unsupervised L_u = mean over samples and AUs of keep * BCE(logits of strong(x_u), target)
 5. total        FixMatch: L = L_s + lambda_u L_u
@@ -17,53 +17,30 @@ Intensity heads learn from the labelled batch only (pseudo-labelling is defined 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from affectlab.data.transforms import augment_frames, strong_augment_frames
 from affectlab.errors import ConfigError
+from affectlab.losses.fixmatch import pseudo_label_loss
 from affectlab.methods.au import AUModel
-from affectlab.methods.base import OptimizerInit
-from affectlab.nn.au_heads import AUHead
-
-
-def pseudo_label_loss(weak_logits: torch.Tensor, strong_logits: torch.Tensor, p_cutoff: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Steps 3-4 for one multi-label head: ``(loss, fraction of kept entries)`` from ``[N, A]`` logits."""
-    p = weak_logits.detach().sigmoid()
-    keep = ((p >= p_cutoff) | (p <= 1 - p_cutoff)).float()
-    target = (p >= 0.5).float()
-    loss = F.binary_cross_entropy_with_logits(strong_logits, target, reduction="none")
-    return (loss * keep).mean(), keep.mean()
 
 
 class FixMatchAU(AUModel):
     """AUModel trained with FixMatch or DeFixMatch on labelled and unlabelled batches.
 
-    Args (beyond ``AUModel``'s):
+    Args:
         p_cutoff: confidence threshold tau of the pseudo-labels (0.95 in FixMatch and FaceFlow).
         lambda_u: weight of the unsupervised term.
         debiased: DeFixMatch's anti term and its supervised loss over both views.
+        au_model: ``AUModel``'s arguments, by keyword only (the CLI and ``--print_config`` list them from
+            ``AUModel``'s signature, so they are stated once and cannot be miswired by position; an unknown
+            name is rejected by the parser and by ``AUModel`` alike).
     """
 
-    def __init__(
-        self,
-        backbone: str = "test_convnext",
-        backbone_kwargs: dict[str, Any] | None = None,
-        feature_stage: int = -1,
-        heads: list[Callable[[int], AUHead]] | None = None,
-        occurrence_threshold: float | None = None,
-        p_cutoff: float = 0.95,
-        lambda_u: float = 1.0,
-        debiased: bool = False,
-        optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
-        backbone_init: str | None = None,
-    ) -> None:
-        super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init, backbone_init=backbone_init)
+    def __init__(self, p_cutoff: float = 0.95, lambda_u: float = 1.0, debiased: bool = False, **au_model: Any) -> None:
+        super().__init__(**au_model)
         if not 0.5 < p_cutoff < 1:
             raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
         self.p_cutoff, self.lambda_u, self.debiased = p_cutoff, lambda_u, debiased
@@ -74,7 +51,7 @@ class FixMatchAU(AUModel):
                               "data.init_args.unlabelled: separate (and label_fraction below 1)")
         labelled, unlabelled = batch["labelled"], batch["unlabelled"]
         x_l, x_u = labelled["video"], unlabelled["video"]
-        views = [augment_frames(x_l)]
+        views = [self.training_frames(labelled)]  # the weak view of AUModel's own training
         if self.debiased:
             views.append(strong_augment_frames(x_l))
         views += [augment_frames(x_u), strong_augment_frames(x_u)]

@@ -17,57 +17,27 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from affectlab.errors import ConfigError
+from affectlab.losses.miro import VAR_EPS, miro_regulariser
 from affectlab.methods.au import AUModel
-from affectlab.methods.base import OptimizerInit
-from affectlab.nn.au_heads import AUHead
-
-VAR_EPS = 1e-5
-
-
-def miro_regulariser(features: list[torch.Tensor], oracle: list[torch.Tensor], log_var_raw: list[torch.Tensor]) -> torch.Tensor:
-    """Step 3 over stages: ``features`` and ``oracle`` ``[N, C_s, H_s, W_s]``, ``log_var_raw`` the ``[C_s]``
-    parameters b_s (var_s = softplus(b_s) + 1e-5)."""
-    total = features[0].new_zeros(())
-    for f, g, raw in zip(features, oracle, log_var_raw):
-        var = (F.softplus(raw) + VAR_EPS).view(1, -1, *([1] * (f.ndim - 2)))
-        total = total + (((g - f) ** 2) / var + var.log()).mean() / 2
-    return total
-
 
 class MiroAU(AUModel):
-    """AUModel with the MIRO regulariser (args beyond ``AUModel``'s):
+    """AUModel with the MIRO regulariser.
 
     Args:
         miro_weight: lambda, the regulariser's weight.
         var_init: the initial variance of every channel.
         encoder_lr_scale: learning rate of the variance parameters relative to the model's.
+        au_model: ``AUModel``'s arguments, by keyword only (see ``FixMatchAU``).
     """
 
-    def __init__(
-        self,
-        backbone: str = "test_convnext",
-        backbone_kwargs: dict[str, Any] | None = None,
-        feature_stage: int = -1,
-        heads: list[Callable[[int], AUHead]] | None = None,
-        occurrence_threshold: float | None = None,
-        miro_weight: float = 0.1,
-        var_init: float = 0.1,
-        encoder_lr_scale: float = 10.0,
-        optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
-        augment: bool = True,
-        backbone_init: str | None = None,
-    ) -> None:
-        super().__init__(backbone, backbone_kwargs, feature_stage, heads, occurrence_threshold, optimizer_init,
-                         lr_scheduler_init, augment, backbone_init)
+    def __init__(self, miro_weight: float = 0.1, var_init: float = 0.1, encoder_lr_scale: float = 10.0, **au_model: Any) -> None:
+        super().__init__(**au_model)
         if miro_weight < 0 or var_init <= VAR_EPS:
             raise ConfigError(f"model.init_args: miro_weight must be >= 0 and var_init > {VAR_EPS}")
         self.miro_weight, self.encoder_lr_scale = miro_weight, encoder_lr_scale
@@ -76,6 +46,9 @@ class MiroAU(AUModel):
         self.log_var_raw = nn.ParameterList(
             [nn.Parameter(torch.full((c,), raw)) for c in self.backbone.feature_info.channels()]
         )
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.oracle]  # no BatchNorm statistics updates: it stays the initial backbone
 
     def param_groups(self, parameters: list[nn.Parameter]) -> list[dict]:
         variances = {id(p) for p in self.log_var_raw.parameters()}
@@ -87,7 +60,6 @@ class MiroAU(AUModel):
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         frames = self.training_frames(batch).flatten(0, 1)  # (B*T, 3, H, W), the oracle sees the same view
         features = self.backbone(frames)  # per stage (B*T, C_s, H_s, W_s)
-        self.oracle.eval()  # frozen: no BatchNorm statistics updates (set here: Lightning restores train mode)
         with torch.no_grad():
             oracle = self.oracle(frames)
         B, T = batch["video"].shape[:2]

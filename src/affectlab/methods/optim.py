@@ -13,6 +13,11 @@ An optimiser spec takes ``class_path``, ``init_args``, an optional ``name`` and 
 A scheduler spec takes ``class_path``, ``init_args``, an optional ``optimizer_name`` and the Lightning
 settings ``interval`` (``epoch`` or ``step``), ``frequency`` and ``monitor``.
 
+Horizons come from the trainer: a schedule whose length is an argument (``T_max`` of cosine annealing,
+``t_initial`` of timm's cosine, ``total_steps`` of one-cycle) and that the config leaves out runs over the
+whole training, ``trainer.max_epochs`` for ``interval: epoch`` and ``trainer.estimated_stepping_batches``
+for ``interval: step``, so changing ``--trainer.max_epochs`` moves the schedule with it.
+
 Pairing: one scheduler and several optimisers -> a copy of it per optimiser; as many schedulers as
 optimisers and no names -> in order; otherwise every scheduler names its optimiser.
 Short class names resolve in ``torch.optim``, ``torch.optim.lr_scheduler``, ``timm.optim`` and
@@ -52,6 +57,36 @@ class SchedulerSpec:
     interval: str = "epoch"
     frequency: int = 1
     monitor: str | None = None
+
+
+#: per scheduler class name, the argument that is its horizon, in the units of its interval.
+HORIZONS = {"CosineAnnealingLR": "T_max", "CosineLRScheduler": "t_initial", "OneCycleLR": "total_steps"}
+#: arguments that, when given, set the horizon another way (OneCycleLR: epochs x steps_per_epoch).
+_HORIZON_ALTERNATIVES = {"OneCycleLR": ("epochs",)}
+
+
+def scheduler_init_args(spec: SchedulerSpec, trainer: Any, key: str = "model.init_args.lr_scheduler_init") -> dict[str, Any]:
+    """``spec.init_args``, with the schedule's horizon filled from ``trainer`` when the config leaves it out."""
+    name = next((k.__name__ for k in spec.cls.__mro__ if k.__name__ in HORIZONS), None)
+    init_args = dict(spec.init_args)
+    if name is None or trainer is None:
+        return init_args
+    argument = HORIZONS[name]
+    if argument in init_args or any(a in init_args for a in _HORIZON_ALTERNATIVES.get(name, ())):
+        return init_args
+    if spec.interval == "step":
+        horizon = trainer.estimated_stepping_batches
+    else:
+        horizon = trainer.max_epochs
+        if horizon is None or horizon < 0:
+            raise ConfigError(
+                f"{key}.init_args.{argument}: {spec.cls.__name__} runs per epoch but the trainer has no "
+                "max_epochs to take its length from; give it, or set interval: step"
+            )
+    if horizon == float("inf"):
+        raise ConfigError(f"{key}.init_args.{argument}: the trainer has no max_steps or max_epochs to take it from")
+    init_args[argument] = int(horizon)
+    return init_args
 
 
 def import_class(path: str, key: str) -> type:

@@ -20,7 +20,6 @@ are inverse. And ``freeze=False`` fine-tunes the backbone too (not in the paper)
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +28,7 @@ from torch import nn
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.errors import ConfigError
+from affectlab.io import load_checkpoint
 from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
 from affectlab.metrics.classification import (
     classification_metrics,
@@ -84,9 +84,6 @@ class LinearProbe(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         backbone: nn.Module,
@@ -121,7 +118,7 @@ class LinearProbe(BaseMethod):
         self.backbone_lr_scale = backbone_lr_scale
         if freeze:
             backbone.requires_grad_(False)
-            backbone.eval()
+            backbone.eval()  # already now: a representation cached before training must be the eval one
         self.task = task
         self.num_classes = num_classes
         self.multi_label = multi_label
@@ -149,6 +146,10 @@ class LinearProbe(BaseMethod):
     def tasks(self) -> list[str]:
         return [self.task]
 
+    def frozen_modules(self) -> list[nn.Module]:
+        # The frozen backbone runs in eval mode: no dropout, BatchNorm statistics stay those of pretraining.
+        return [self.backbone] if self.freeze else []
+
     def param_groups(self, parameters: list[nn.Parameter]) -> list[dict]:
         # A second group rather than a second optimiser: two optimisers would switch Lightning to manual
         # optimisation, which drops gradient clipping and accumulation.
@@ -163,14 +164,7 @@ class LinearProbe(BaseMethod):
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None:
             return
-        names = getattr(datamodule, "class_names", {}).get(self.task)
-        if names is not None:
-            if len(names) != self.num_classes:
-                raise ConfigError(
-                    f"model.init_args.num_classes is {self.num_classes} but the data's {self.task!r} task has "
-                    f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
-                )
-            self.class_names = list(names)
+        self.class_names = self.data_class_names(self.task, self.num_classes) or self.class_names
         if self.class_weighting and stage == "fit":
             if not hasattr(datamodule, "class_counts"):
                 raise ConfigError(
@@ -184,10 +178,6 @@ class LinearProbe(BaseMethod):
     # -- the probe ----------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Logits ``(B, C)`` of the linear classifier on the concatenated representations."""
-        if self.freeze:
-            # The frozen backbone runs in eval mode: no dropout, BatchNorm statistics stay those of pretraining.
-            # Set here, not in a train() override: Lightning restores each submodule's mode by attribute.
-            self.backbone.eval()
         z = self._cached(batch) if self.freeze and self.cache_representations else None
         if z is None:
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):  # frozen: keep no graph
@@ -260,19 +250,11 @@ class LinearProbe(BaseMethod):
 def load_backbone_weights(backbone: nn.Module, path: str) -> None:
     """Load ``backbone``'s weights from the ``state_dict`` of the Lightning checkpoint at ``path``, strictly.
 
-    Loaded with ``weights_only=True`` (tensors and plain data only, like every AffectLab checkpoint), here
-    rather than through ``affectlab.runs``, which methods may not import (layering).
+    Loaded through ``affectlab.io.load_checkpoint`` (``weights_only=True``: tensors and plain data only).
     """
     key = "model.init_args.checkpoint_path"
-    if "$ckpt_dir" in path:
-        raise ConfigError(f"{key}: {path!r} still holds $ckpt_dir; the CLI resolves it only where a run is given")
-    if not Path(path).is_file():
-        raise ConfigError(f"{key}: checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unpickling errors have no common base class
-        raise ConfigError(f"{key}: {path} is not a checkpoint readable with weights_only=True ({error})") from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+    checkpoint = load_checkpoint(path, key=key)
+    if not isinstance(checkpoint.get("state_dict"), dict):
         raise ConfigError(f"{key}: {path} holds no 'state_dict'; give a Lightning checkpoint of the pretraining run")
     state = checkpoint["state_dict"]
     expected = set(backbone.state_dict())

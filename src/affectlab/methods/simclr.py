@@ -16,14 +16,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from affectlab.data.contract import mask_key
 from affectlab.data.transforms import augment_frames
 from affectlab.losses import nt_xent_loss
-from affectlab.methods.base import BaseMethod, OptimizerInit
+from affectlab.methods.base import MultimodalMethod, OptimizerInit
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead
 
 
-class SimCLR(BaseMethod):
+class SimCLR(MultimodalMethod):
     """Video-only contrastive pretraining between two augmented views.
 
     Args:
@@ -37,9 +36,6 @@ class SimCLR(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoder: nn.Module,
@@ -51,28 +47,19 @@ class SimCLR(BaseMethod):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
     ) -> None:
-        super().__init__(optimizer_init, lr_scheduler_init)
-        self.encoders = nn.ModuleDict({"video": encoder})
-        self.freeze_encoder = freeze_encoder
-        if freeze_encoder:
-            self.encoders.requires_grad_(False)
+        super().__init__(encoders={"video": encoder}, freeze_encoders=freeze_encoder, optimizer_init=optimizer_init,
+                         lr_scheduler_init=lr_scheduler_init)
         self.representation = nn.ModuleDict({"video": GatedEmbeddingUnit(encoder.num_features, representation_dim)})
         self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
         self.representation_dim = representation_dim
         self.temperature = temperature
 
     @property
-    def modalities(self) -> list[str]:
-        return ["video"]
-
-    @property
     def representation_dims(self) -> dict[str, int]:
         return {"video": self.representation_dim}
 
     def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        if self.freeze_encoder:
-            self.encoders.eval()  # frozen: no BatchNorm statistics updates (see ConCluGen._features)
-        features = self.encoders["video"](batch["video"], batch.get(mask_key("video")))  # (B, D)
+        features = self.encode(batch)["video"]  # (B, D)
         return {"video": self.representation["video"](features)}  # (B, R)
 
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:

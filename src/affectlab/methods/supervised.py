@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from affectlab.data.contract import EMOTIONS, mask_key
-from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.data.contract import EMOTIONS
+from affectlab.methods.base import MultimodalMethod, OptimizerInit
 from affectlab.metrics.classification import classification_metrics, confusion_matrix
 from affectlab.nn.fusion import create_fusion
 from affectlab.nn.heads import ClassificationHead
@@ -30,7 +30,7 @@ from affectlab.nn.heads import ClassificationHead
 FUSED = "fused"
 
 
-class SupervisedClassifier(BaseMethod):
+class SupervisedClassifier(MultimodalMethod):
     """Supervised classification from any subset of the modalities the data module serves.
 
     Args:
@@ -47,9 +47,6 @@ class SupervisedClassifier(BaseMethod):
         lr_scheduler_init: see ``BaseMethod``.
     """
 
-    monitor = "val/loss"
-    monitor_mode = "min"
-
     def __init__(
         self,
         encoders: dict[str, nn.Module],
@@ -64,9 +61,8 @@ class SupervisedClassifier(BaseMethod):
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: OptimizerInit | None = None,
     ) -> None:
-        super().__init__(optimizer_init, lr_scheduler_init)
-        used = check_modalities(modalities, list(encoders), "model.init_args.modalities")
-        self.encoders = nn.ModuleDict({m: encoders[m] for m in used})
+        super().__init__(encoders=encoders, modalities=modalities, optimizer_init=optimizer_init,
+                         lr_scheduler_init=lr_scheduler_init)
         self.task = task
         self.num_classes = num_classes
         self.class_names = list(EMOTIONS) if num_classes == len(EMOTIONS) else [str(i) for i in range(num_classes)]
@@ -87,36 +83,15 @@ class SupervisedClassifier(BaseMethod):
         self.confusion = nn.ModuleDict({stage: confusion_matrix(num_classes) for stage in ("val", "test")})
 
     @property
-    def modalities(self) -> list[str]:
-        return list(self.encoders)
-
-    @property
     def tasks(self) -> list[str]:
         return [self.task]
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        names = getattr(datamodule, "class_names", {}).get(self.task) if datamodule is not None else None
-        if names is not None:
-            if len(names) != self.num_classes:
-                raise ValueError(
-                    f"model.init_args.num_classes is {self.num_classes} but the data's {self.task!r} task has "
-                    f"{len(names)} classes {list(names)}; set model.init_args.num_classes: {len(names)}"
-                )
-            self.class_names = list(names)
-
-    @property
-    def representation_dims(self) -> dict[str, int]:
-        """Size of each modality's pooled vector, the vectors ``represent`` returns."""
-        return {m: encoder.num_features for m, encoder in self.encoders.items()}
-
-    def represent(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """Step 1: each modality's pooled encoder vector ``(B, D_m)``, what downstream probes read."""
-        return {m: encoder(batch[m], batch.get(mask_key(m))) for m, encoder in self.encoders.items()}
+        self.class_names = self.data_class_names(self.task, self.num_classes) or self.class_names
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        vectors = self.represent(batch)  # (B, D_m) per modality
+        vectors = self.represent(batch)  # 1. (B, D_m) per modality
         fused = self.fusion(vectors)  # (B, D)
         outputs = {"embedding": fused, FUSED: self.head(fused)}  # logits (B, C)
         for m, vector in vectors.items():

@@ -26,19 +26,6 @@ from torchmetrics import Metric
 _EPS = 1e-12
 
 
-def icc_3_1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ICC(3,1) per column of ``x`` and ``y`` ``[N, A]`` (direct formula, for tests and small data)."""
-    data = torch.stack([x, y], dim=-1).double()  # (N, A, 2)
-    n, k = data.shape[0], 2
-    grand = data.mean(dim=(0, 2))  # (A,)
-    ss_rows = k * ((data.mean(dim=2) - grand) ** 2).sum(dim=0)
-    ss_cols = n * ((data.mean(dim=0) - grand[:, None]) ** 2).sum(dim=1)
-    ss_total = ((data - grand[None, :, None]) ** 2).sum(dim=(0, 2))
-    ms_rows = ss_rows / (n - 1)
-    ms_error = (ss_total - ss_rows - ss_cols) / ((n - 1) * (k - 1))
-    return ((ms_rows - ms_error) / (ms_rows + (k - 1) * ms_error + _EPS)).float()
-
-
 class AUIntensityMetrics(Metric):
     """Per-AU ICC(3,1), Pearson's r and MAE of intensity predictions ``[B, A]`` against targets ``[B, A]``."""
 
