@@ -17,7 +17,7 @@ from affectlab.losses.miro import VAR_EPS
 def test_variances_start_at_var_init_and_oracle_stays_fixed(datamodule):
     model = MiroAU(backbone="test_convnext", feature_stage=-1, var_init=0.1, miro_weight=1.0)
     assert all(torch.allclose(F.softplus(p) + VAR_EPS, torch.tensor(0.1)) for p in model.log_var_raw)
-    assert len(model.log_var_raw) == len(model.backbone.feature_info.channels()) == 4
+    assert len(model.log_var_raw) == len(model.backbone.stage_channels) == 4
     oracle = {k: v.clone() for k, v in model.oracle.state_dict().items()}
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False,

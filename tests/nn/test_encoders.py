@@ -15,6 +15,7 @@ CASES = {
     "TextTransformerEncoder": ({"vocab_size": 50}, lambda: torch.randint(1, 50, (2, 7))),
     "FeatureSequenceEncoder": ({"in_features": 10, "dim": 8}, lambda: torch.randn(2, 5, 10)),
     "PrecomputedFeatures": ({"in_features": 10}, lambda: torch.randn(2, 5, 10).requires_grad_()),
+    "StageEncoder": ({"backbone": "test_convnext", "feature_stage": 2}, lambda: torch.rand(2, 3, 3, 32, 32)),
 }
 
 

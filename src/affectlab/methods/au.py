@@ -3,6 +3,7 @@ list of AU heads, each with its own AU subset, loss and activation (``nn/au_head
 
 Per batch of clips ``[B, T, 3, H, W]`` (images are clips of one frame):
 1. features   f = backbone(frames)                            (B*T, C, h, w)  the chosen stage's feature map
+                (``nn/encoders``' ``StageEncoder``, built through the encoder registry)
 2. heads      z_h = head_h(f)                                 (B*T, A_h, L_h) 1x1 conv + global average pool
 3. over time  z_h = max over the T frames                     (B, A_h, L_h)   a clip's label is its apex
 4. loss       L = sum_h w_h loss_h(z_h, y[:, AUs of h])       over the samples that carry the head's target
@@ -18,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
 from torch import nn
 
@@ -27,30 +27,12 @@ from affectlab.data.transforms import augment_frames
 from affectlab.errors import ConfigError
 from affectlab.io import load_checkpoint
 from affectlab.methods.base import BaseMethod, OptimizerInit
-from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics, best_thresholds
-from affectlab.metrics.classification import classification_metrics
+from affectlab.methods.au_tasks import au_name, task_of
 from affectlab.nn.au_heads import AUHead, IntensityHead, OccurrenceHead
+from affectlab.nn.encoders import StageEncoder, create_encoder
 from affectlab.plots import log_figure, per_au_bar_figure
 
 STAGES = ("val", "test")
-
-
-def au_name(au: int) -> str:
-    return f"AU{au}"
-
-
-def build_stages(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_stage: int) -> nn.Module:
-    """A timm feature extractor returning the maps of every stage up to ``feature_stage`` (the heads read
-    the last; MIRO regularises them all). The stages after it are not built. Random initialisation: weights
-    come from a local ``checkpoint_path`` in ``backbone_kwargs`` or not at all."""
-    if not timm.is_model(backbone):
-        raise ValueError(f"{backbone!r} is not a timm model name; pick one from timm.list_models()")
-    kwargs = dict(backbone_kwargs or {})
-    stages = len(timm.create_model(backbone, pretrained=False, features_only=True, **kwargs).feature_info)
-    if not -stages <= feature_stage < stages:
-        raise ValueError(f"feature_stage {feature_stage}: {backbone} has {stages} stages")
-    last = feature_stage % stages
-    return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=tuple(range(last + 1)), **kwargs)
 
 
 def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
@@ -69,14 +51,6 @@ def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
         first = str(error).splitlines()[0]
         raise ConfigError(f"model.init_args.backbone_init: {checkpoint} does not fit this backbone ({first}); "
                           "its run must use the same backbone and feature_stage") from None
-
-
-def _head_metrics(head: AUHead) -> nn.Module:
-    if head.task == "au":
-        return AUOccurrenceMetrics(len(head.aus))
-    if head.task == "emotion":
-        return classification_metrics(head.num_classes)
-    return AUIntensityMetrics(len(head.aus))
 
 
 class AUModel(BaseMethod):
@@ -116,23 +90,27 @@ class AUModel(BaseMethod):
         super().__init__(optimizer_init, lr_scheduler_init)
         self.augment = augment
         try:
-            self.backbone = build_stages(backbone, backbone_kwargs, feature_stage)
+            self.backbone: StageEncoder = create_encoder("StageEncoder", backbone=backbone, backbone_kwargs=backbone_kwargs,
+                                                         feature_stage=feature_stage)
         except ValueError as error:
             raise ConfigError(f"model.init_args.backbone: {error}") from None
         if backbone_init is not None:
             load_backbone(self.backbone, backbone_init)
-        channels = self.backbone.feature_info.channels()[-1]
+        channels = self.backbone.num_features
         factories = heads or [OccurrenceHead, IntensityHead]
         self.heads = nn.ModuleList([make(channels) for make in factories])
         if not self.heads:
             raise ConfigError("model.init_args.heads: give at least one AU head")
         self.occurrence_threshold = occurrence_threshold
-        self.metrics = nn.ModuleDict({stage: nn.ModuleList([_head_metrics(h) for h in self.heads]) for stage in STAGES})
+        # Plain list, not modules: each adapter only points at its head, which self.heads already holds.
+        self.head_tasks = [task_of(h) for h in self.heads]
+        self.metrics = nn.ModuleDict({stage: nn.ModuleList([t.make_metrics() for t in self.head_tasks])
+                                      for stage in STAGES})
         # Per occurrence head, its AUs' thresholds; chosen on validation, saved with the checkpoint.
         for i, head in enumerate(self.heads):
             self.register_buffer(f"thresholds_{i}", torch.full((len(head.aus),), occurrence_threshold or 0.5))
         self.data_aus: list[int] = list(ACTION_UNITS)  # the AU columns of the data's targets; set at setup
-        occurrence = next((h for h in self.heads if h.task == "au"), None)
+        occurrence = next((t.head for t in self.head_tasks if t.has_thresholds), None)
         self.class_names = [au_name(a) for a in occurrence.aus] if occurrence is not None else []
 
     @property
@@ -164,15 +142,13 @@ class AUModel(BaseMethod):
     def _columns(self, head: AUHead) -> list[int]:
         return [self.data_aus.index(au) for au in head.aus]
 
-    def _target(self, head: AUHead, batch: dict[str, Any]) -> torch.Tensor:
-        if head.task == "emotion":
-            return batch["targets"]["emotion"]  # (B,) class index
-        return batch["targets"][head.task][:, self._columns(head)].float()  # (B, A_h)
+    def _target(self, i: int, batch: dict[str, Any]) -> torch.Tensor:
+        return self.head_tasks[i].target(batch, self._columns(self.heads[i]))
 
     # -- the model ------------------------------------------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> list[torch.Tensor]:
         video = batch["video"]  # (B, T, 3, H, W)
-        features = self.backbone(video.flatten(0, 1))  # 1. per stage (B*T, C_s, h_s, w_s)
+        features = self.backbone.forward_stages(video.flatten(0, 1))  # 1. per stage (B*T, C_s, h_s, w_s)
         return self.apply_heads(features[-1], *video.shape[:2])
 
     def apply_heads(self, features: torch.Tensor, B: int, T: int) -> list[torch.Tensor]:
@@ -187,7 +163,7 @@ class AUModel(BaseMethod):
         losses = {}
         for i, (head, logits) in enumerate(zip(self.heads, outputs)):
             labelled = batch["target_mask"][head.task]
-            target = self._target(head, batch)
+            target = self._target(i, batch)
             term = head.loss(logits[labelled], target[labelled]) if labelled.any() else logits.sum() * 0.0
             losses[f"{head.task}_{i}"] = term
         losses["loss"] = sum(h.weight * losses[f"{h.task}_{i}"] for i, h in enumerate(self.heads))  # 4.
@@ -208,40 +184,27 @@ class AUModel(BaseMethod):
         outputs = self(batch)
         losses = self._losses(outputs, batch)
         self.log(f"{stage}/loss", losses["loss"], on_epoch=True, sync_dist=True, batch_size=len(batch["video"]))
-        for head, logits, metric in zip(self.heads, outputs, self.metrics[stage]):
-            labelled = batch["target_mask"][head.task]
+        for i, (task, logits, metric) in enumerate(zip(self.head_tasks, outputs, self.metrics[stage])):
+            labelled = batch["target_mask"][task.head.task]
             if labelled.any():
-                metric.update(head.predict(logits[labelled]), self._target(head, batch)[labelled])
+                task.update_metrics(metric, logits[labelled], self._target(i, batch)[labelled])
 
     def evaluation_epoch_end(self, stage: str) -> None:
         values: dict[str, torch.Tensor] = {}
         bars: dict[str, list[float]] = {}
         names: list[str] = []
-        for i, (head, metric) in enumerate(zip(self.heads, self.metrics[stage])):
+        choose = stage == "val" and self.occurrence_threshold is None and not self.trainer.sanity_checking
+        for i, (task, metric) in enumerate(zip(self.head_tasks, self.metrics[stage])):
+            head = task.head
             suffix = "" if sum(h.task == head.task for h in self.heads) == 1 else f"_{i}"
-            if isinstance(metric, AUOccurrenceMetrics):
-                thresholds = getattr(self, f"thresholds_{i}")
-                if stage == "val" and self.occurrence_threshold is None and not self.trainer.sanity_checking:
-                    probabilities, targets = metric.epoch_arrays()
-                    if len(probabilities):
-                        thresholds.copy_(best_thresholds(probabilities, targets))
-                result = metric.compute(thresholds)
-                keys = ("f1", "precision", "recall")
-                bars[f"F1{suffix}"] = result["f1"].tolist()
-            elif head.task == "emotion":
-                result = metric.compute()
-                metric.reset()
-                values.update({f"{stage}/emotion_{key}{suffix}": v for key, v in result.items()})
-                continue
-            else:
-                result = metric.compute()
-                keys = ("icc", "pearson", "mae")
-                bars[f"ICC{suffix}"] = result["icc"].tolist()
-            metric.reset()
-            names = [au_name(a) for a in head.aus]
-            for key in keys:
-                values[f"{stage}/au_{key}{suffix}_mean"] = result[f"{key}_mean"]
-                values.update({f"{stage}/au_{key}{suffix}/{n}": v for n, v in zip(names, result[key])})
+            thresholds = getattr(self, f"thresholds_{i}")
+            if choose and task.has_thresholds:
+                task.choose_thresholds(metric, thresholds)
+            head_values, head_bars = task.epoch_values(metric, stage, suffix, thresholds)
+            values.update(head_values)
+            if head_bars:  # the figure's x axis: the AUs of the last head with bars
+                bars.update(head_bars)
+                names = [au_name(a) for a in head.aus]
         self.log_dict(values)
         if not self.trainer.sanity_checking and len({len(v) for v in bars.values()}) == 1:
             figure = per_au_bar_figure(bars, names, f"{stage}, epoch {self.current_epoch}")
@@ -266,12 +229,6 @@ class AUModel(BaseMethod):
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         prediction: dict[str, torch.Tensor] = {"id": batch["id"]}
-        for i, (head, logits) in enumerate(zip(self.heads, self(batch))):
-            if head.task == "au" and "probabilities" not in prediction:  # the first occurrence head's, as class_names
-                prediction["probabilities"] = head.predict(logits)
-            elif head.task == "emotion":
-                prediction["emotion_probabilities"] = head.predict(logits)
-            else:
-                for au, column in zip(head.aus, head.predict(logits).T):
-                    prediction[f"{au_name(au)}_intensity"] = column
+        for task, logits in zip(self.head_tasks, self(batch)):
+            task.add_prediction(prediction, logits)
         return prediction

@@ -63,9 +63,10 @@ class FixMatchAU(AUModel):
             strong_l = [o[1] for o in outputs]
             supervised = (supervised + self._losses(strong_l, labelled)["loss"]) / 2
         unsup, anti, kept = [], [], []
-        for head, o in zip(self.heads, outputs):
-            if head.task != "au":
+        for task, o in zip(self.head_tasks, outputs):
+            if not task.pseudo_labelled:
                 continue
+            head = task.head
             loss, rate = pseudo_label_loss(o[-2][..., 0], o[-1][..., 0], self.p_cutoff)  # 3.-4.
             unsup.append(head.weight * loss)
             kept.append(rate)

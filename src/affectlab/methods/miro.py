@@ -44,7 +44,7 @@ class MiroAU(AUModel):
         self.oracle = copy.deepcopy(self.backbone).requires_grad_(False)  # the initial backbone, frozen
         raw = math.log(math.expm1(var_init - VAR_EPS))  # softplus^-1, so that var starts at var_init
         self.log_var_raw = nn.ParameterList(
-            [nn.Parameter(torch.full((c,), raw)) for c in self.backbone.feature_info.channels()]
+            [nn.Parameter(torch.full((c,), raw)) for c in self.backbone.stage_channels]
         )
 
     def frozen_modules(self) -> list[nn.Module]:
@@ -59,9 +59,9 @@ class MiroAU(AUModel):
 
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         frames = self.training_frames(batch).flatten(0, 1)  # (B*T, 3, H, W), the oracle sees the same view
-        features = self.backbone(frames)  # per stage (B*T, C_s, H_s, W_s)
+        features = self.backbone.forward_stages(frames)  # per stage (B*T, C_s, H_s, W_s)
         with torch.no_grad():
-            oracle = self.oracle(frames)
+            oracle = self.oracle.forward_stages(frames)
         B, T = batch["video"].shape[:2]
         losses = self._losses(self.apply_heads(features[-1], B, T), batch)
         regulariser = miro_regulariser(features, oracle, list(self.log_var_raw))

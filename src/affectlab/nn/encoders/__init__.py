@@ -3,7 +3,7 @@
 from affectlab.nn.encoders.audio import AudioConvEncoder
 from affectlab.nn.encoders.base import Encoder, create_encoder, list_encoders, register_encoder
 from affectlab.nn.encoders.features import FeatureSequenceEncoder, PrecomputedFeatures
-from affectlab.nn.encoders.frames import FrameEncoder
+from affectlab.nn.encoders.frames import FrameEncoder, StageEncoder
 from affectlab.nn.encoders.text import TextTransformerEncoder
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "FeatureSequenceEncoder",
     "FrameEncoder",
     "PrecomputedFeatures",
+    "StageEncoder",
     "TextTransformerEncoder",
     "create_encoder",
     "list_encoders",

@@ -132,3 +132,58 @@ class FrameEncoder(Encoder):
             clip_mean = (x * weight).sum(dim=1, keepdim=True) / weight.sum(dim=1, keepdim=True).clamp(min=1)
         embedded = self._embed_normalised((x - clip_mean).flatten(0, 1))  # (B*T, D)
         return embedded.view(B, T, -1), mask  # (B, T, D), (B, T)
+
+
+@register_encoder
+class StageEncoder(Encoder):
+    """The feature maps of a timm backbone's stages, from the first up to ``feature_stage`` (timm's
+    ``features_only``; the stages after it are not built), for models that read a map rather than a vector.
+
+    ``forward_stages(images [N, C, H, W])`` gives every built stage's map ``[N, C_s, H_s, W_s]`` (``stage_channels``
+    lists the ``C_s``); ``forward_features`` and ``forward`` average the last map over space, per frame and then
+    over frames, as every encoder does. Inputs are used as given (no normalisation), and weights are random
+    unless ``backbone_kwargs`` names a local ``checkpoint_path``.
+
+    Args:
+        backbone: timm model name.
+        backbone_kwargs: passed to ``timm.create_model``.
+        feature_stage: the last stage built and read (-1: the backbone's last).
+    """
+
+    modality = "video"
+
+    def __init__(self, backbone: str = "test_convnext", backbone_kwargs: dict[str, Any] | None = None,
+                 feature_stage: int = -1) -> None:
+        super().__init__()
+        if not timm.is_model(backbone):
+            raise ValueError(f"{backbone!r} is not a timm model name; pick one from timm.list_models()")
+        kwargs = dict(backbone_kwargs or {})
+        stages = len(timm.create_model(backbone, pretrained=False, features_only=True, **kwargs).feature_info)
+        if not -stages <= feature_stage < stages:
+            raise ValueError(f"feature_stage {feature_stage}: {backbone} has {stages} stages")
+        last = feature_stage % stages
+        extractor = timm.create_model(backbone, pretrained=False, features_only=True,
+                                      out_indices=tuple(range(last + 1)), **kwargs)
+        if dict(extractor.named_parameters(recurse=False)) or dict(extractor.named_buffers(recurse=False)):
+            raise ValueError(f"{backbone}: its feature extractor holds weights outside its submodules")
+        # The extractor's submodules become this encoder's own, so the state-dict keys are the extractor's
+        # (``stem_0.weight``, ...) and checkpoints written before this encoder existed still load. The
+        # extractor itself is kept out of the module tree (a list hides it) and only runs those shared modules.
+        for name, module in extractor.named_children():
+            self.add_module(name, module)
+        self._extractor = [extractor]
+        self.stage_channels: list[int] = list(extractor.feature_info.channels())
+        self.num_features = self.stage_channels[-1]
+        self.reduction = int(extractor.feature_info.reduction()[-1])
+
+    def forward_stages(self, images: torch.Tensor) -> list[torch.Tensor]:
+        return self._extractor[0](images)  # per stage (N, C_s, H_s, W_s)
+
+    def forward_features(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if x.ndim == 4:  # single images: a clip of one frame
+            x = x.unsqueeze(1)
+        B, T = x.shape[:2]
+        pooled = self.forward_stages(x.flatten(0, 1))[-1].mean(dim=(2, 3))  # (B*T, C)
+        return pooled.view(B, T, -1), mask  # (B, T, C), (B, T)
