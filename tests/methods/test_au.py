@@ -163,3 +163,37 @@ def test_the_au_model_configs_share_one_architecture():
     first = shared["au_synth"]
     assert first["heads"][0]["init_args"]["positive_weighting"] is True
     assert all(args == first for args in shared.values())
+
+
+def test_each_head_task_has_an_adapter_with_its_target_and_metrics():
+    from affectlab.methods.au_tasks import EmotionTask, IntensityTask, OccurrenceTask, task_of
+    from affectlab.metrics.action_units import AUIntensityMetrics, AUOccurrenceMetrics
+    from affectlab.nn.au_heads import EmotionHead
+
+    batch = {"targets": {"au": torch.tensor([[1, 0, 1], [0, 1, 0]]), "au_intensity": torch.tensor([[3, 0, 2], [0, 4, 0]]),
+                         "emotion": torch.tensor([2, 5])}}
+    occurrence, intensity, emotion = (task_of(h) for h in (OccurrenceHead(8, aus=[2, 4]), IntensityHead(8, aus=[1]),
+                                                           EmotionHead(8)))
+    assert (type(occurrence), type(intensity), type(emotion)) == (OccurrenceTask, IntensityTask, EmotionTask)
+    assert occurrence.target(batch, [1, 2]).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    assert intensity.target(batch, [0]).tolist() == [[3.0], [0.0]]
+    assert emotion.target(batch, []).tolist() == [2, 5]
+    assert isinstance(occurrence.make_metrics(), AUOccurrenceMetrics)
+    assert isinstance(intensity.make_metrics(), AUIntensityMetrics)
+    assert [t.pseudo_labelled for t in (occurrence, intensity, emotion)] == [True, False, False]
+    prediction: dict[str, torch.Tensor] = {}
+    for task, logits in ((occurrence, torch.zeros(2, 2, 1)), (intensity, torch.full((2, 1, 5), 10.0)),
+                         (emotion, torch.zeros(2, 1, 7))):
+        task.add_prediction(prediction, logits)
+    assert sorted(prediction) == ["AU1_intensity", "emotion_probabilities", "probabilities"]
+    assert prediction["AU1_intensity"].tolist() == [5.0, 5.0]
+
+
+def test_a_head_of_an_unknown_task_is_refused():
+    from affectlab.methods.au_tasks import task_of
+
+    class GazeHead(OccurrenceHead):
+        task = "gaze"
+
+    with pytest.raises(ValueError, match="gaze"):
+        task_of(GazeHead(8))

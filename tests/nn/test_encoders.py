@@ -113,3 +113,39 @@ def test_subtract_clip_mean_ignores_padded_frames_and_refuses_single_images():
         assert torch.allclose(encoder(clip), encoder(padded, mask), atol=1e-5)
     with pytest.raises(ValueError, match="subtract_clip_mean"):
         encoder(torch.rand(2, 3, 64, 64))  # images: a clip of one frame
+
+
+def test_stage_encoder_keeps_the_timm_extractors_state_dict_keys_and_maps():
+    import timm
+
+    torch.manual_seed(0)
+    timm.create_model("test_convnext", pretrained=False, features_only=True)  # the encoder probes the stage count first
+    extractor = timm.create_model("test_convnext", pretrained=False, features_only=True, out_indices=(0, 1))
+    torch.manual_seed(0)
+    encoder = create_encoder("StageEncoder", backbone="test_convnext", feature_stage=1)
+    assert list(encoder.state_dict()) == list(extractor.state_dict())
+    encoder.load_state_dict(extractor.state_dict())
+    images = torch.rand(2, 3, 32, 32)
+    maps = encoder.eval().forward_stages(images)
+    expected = extractor.eval()(images)
+    assert len(maps) == 2 and encoder.stage_channels == [m.shape[1] for m in expected]
+    assert all(torch.equal(a, b) for a, b in zip(maps, expected))
+
+
+def test_stage_encoder_refuses_a_stage_the_backbone_lacks():
+    with pytest.raises(ValueError, match="has 4 stages"):
+        create_encoder("StageEncoder", backbone="test_convnext", feature_stage=4)
+
+
+def test_a_copied_stage_encoder_runs_its_own_weights():
+    import copy
+
+    encoder = create_encoder("StageEncoder", backbone="test_convnext", feature_stage=0).eval()
+    copied = copy.deepcopy(encoder)
+    images = torch.rand(1, 3, 32, 32)
+    before = encoder.forward_stages(images)[-1]
+    with torch.no_grad():
+        for p in copied.parameters():
+            p.add_(1.0)
+    assert torch.equal(encoder.forward_stages(images)[-1], before)
+    assert not torch.equal(copied.forward_stages(images)[-1], before)
