@@ -23,12 +23,13 @@ def tiny_recipe_args(data_root, store) -> list[str]:
 
 
 @pytest.mark.parametrize("dataset, expected", [
-    ("caer", "recipe: caer is read (affectlab.data.CaerDataModule)"),
-    ("meld", "recipe: meld is read (affectlab.data.MeldDataModule)"),
+    ("caer", "is read (affectlab.data.CaerDataModule)"),
+    ("meld", "is read (affectlab.data.MeldDataModule)"),
 ])
 def test_recipe_names_a_dataset_that_is_read_but_has_no_recipe_yet(dataset, expected, tmp_path):
     result = affectlab("recipe", "conclugen", dataset, "--data-root", str(tmp_path / dataset), check=False)
     assert result.returncode == 2
+    assert f"recipe: {dataset} (" in result.stderr  # the registry's description follows the name
     assert expected in result.stderr and "does not exist yet" in result.stderr
     assert "Traceback" not in result.stderr
 
