@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from conftest import ROOT, affectlab
+from conftest import ROOT, affectlab_inline
 
 SUPERVISED = "configs/experiment/synth/supervised.yaml"
 TINY = ["--num-clips", "12", "--num-identities", "3", "--num-frames", "2", "--image-size", "16"]
@@ -85,7 +85,7 @@ def test_every_readme_command_is_run_here_or_listed_as_checked_elsewhere():
 def test_readme_command_works(command, tmp_path):
     (tmp_path / "my_edits.yaml").write_text("trainer:\n  max_epochs: 3\n")
     for args in RUN[command]:
-        result = affectlab(*[a.replace("{tmp}", str(tmp_path)) for a in args], cwd=ROOT)
+        result = affectlab_inline(*[a.replace("{tmp}", str(tmp_path)) for a in args], cwd=ROOT)
         assert result.returncode == 0
         if "--print_config" in args:
             assert "class_path:" in result.stdout and "seed_everything: 127" in result.stdout, shlex.join(args)

@@ -14,17 +14,17 @@ import urllib.request
 import pytest
 from pathlib import Path
 
-from conftest import CONFIGS, TEST_CONFIGS, affectlab, cli_env, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, affectlab, affectlab_inline, cli_env, mlflow_client, printed_run_id
 
 
 def test_help_lists_the_commands():
-    result = affectlab("--help")
+    result = affectlab_inline("--help")
     for command in ("fit", "run", "demo", "ui", "data synth"):
         assert command in result.stdout
 
 
 def test_print_config_shows_the_merged_config():
-    result = affectlab(
+    result = affectlab_inline(
         "run", "--config", str(CONFIGS / "experiment/synth/supervised.yaml"), "--model.init_args.fusion_dim", "64",
         "--print_config",
     )
@@ -35,7 +35,7 @@ def test_print_config_shows_the_merged_config():
 
 def test_data_synth_writes_a_verified_cache(tmp_path):
     out = tmp_path / "synth"
-    affectlab("data", "synth", "--out", str(out), "--num-clips", "12", "--seed", "3", "--num-identities", "3",
+    affectlab_inline("data", "synth", "--out", str(out), "--num-clips", "12", "--seed", "3", "--num-identities", "3",
               "--num-frames", "2", "--image-size", "16")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["num_clips"] == 12 and manifest["config"]["seed"] == 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from affectlab.cli.errors import explain_argument_error
-from conftest import CONFIGS, affectlab
+from conftest import CONFIGS, affectlab, affectlab_inline
 
 
 def _fails_readably(result) -> str:
@@ -21,7 +21,7 @@ def _fails_readably(result) -> str:
 def test_init_args_without_class_path(tmp_path):
     edit = tmp_path / "to_edit.yaml"
     edit.write_text("model:\n  init_args:\n    fusion_dim: 32\n")
-    message = _fails_readably(affectlab("run", "--config", str(edit), "--data", str(CONFIGS / "data/synth.yaml"), check=False))
+    message = _fails_readably(affectlab_inline("run", "--config", str(edit), "--data", str(CONFIGS / "data/synth.yaml"), check=False))
     assert "model.class_path is missing" in message
     assert "--model configs/model/" in message
 
@@ -29,7 +29,7 @@ def test_init_args_without_class_path(tmp_path):
 def test_required_argument_missing(tmp_path):
     model = tmp_path / "model.yaml"
     model.write_text("class_path: affectlab.methods.SupervisedClassifier\ninit_args:\n  fusion_dim: 32\n")
-    message = _fails_readably(affectlab("run", "--model", str(model), "--data", str(CONFIGS / "data/synth.yaml"), check=False))
+    message = _fails_readably(affectlab_inline("run", "--model", str(model), "--data", str(CONFIGS / "data/synth.yaml"), check=False))
     assert "model.init_args.encoders" in message
     assert "required" in message and "--model.init_args.encoders VALUE" in message
 
@@ -37,19 +37,19 @@ def test_required_argument_missing(tmp_path):
 def test_wrong_indent_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model:\n    class_path: affectlab.methods.SupervisedClassifier\n     init_args: {}\n")
-    message = _fails_readably(affectlab("run", "--config", str(bad), check=False))
+    message = _fails_readably(affectlab_inline("run", "--config", str(bad), check=False))
     assert f"{bad}, line 3" in message
     assert "mapping values are not allowed" in message and "same column" in message
 
 
 def test_no_model_at_all():
-    message = _fails_readably(affectlab("run", "--data", str(CONFIGS / "data/synth.yaml"), check=False))
+    message = _fails_readably(affectlab_inline("run", "--data", str(CONFIGS / "data/synth.yaml"), check=False))
     assert "no model is configured" in message
 
 
 def test_unknown_command_in_chain():
     message = _fails_readably(
-        affectlab("run", "--model", str(CONFIGS / "model/supervised.yaml"), "--data", str(CONFIGS / "data/synth.yaml"),
+        affectlab_inline("run", "--model", str(CONFIGS / "model/supervised.yaml"), "--data", str(CONFIGS / "data/synth.yaml"),
                   "--commands", "fit-tset", check=False)
     )
     assert "commands: 'fit-tset'" in message
@@ -65,7 +65,7 @@ def test_wrong_optimizer_argument_is_named():
 
 
 def test_missing_config_file():
-    message = _fails_readably(affectlab("run", "--config", "no/such/file.yaml", check=False))
+    message = _fails_readably(affectlab_inline("run", "--config", "no/such/file.yaml", check=False))
     assert "no/such/file.yaml: no such file" in message
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from lightning.pytorch import Trainer
 
-from conftest import CONFIGS, affectlab, mlflow_client, printed_run_id, tiny_data_args
+from conftest import CONFIGS, affectlab, affectlab_inline, mlflow_client, printed_run_id, tiny_data_args
 
 from affectlab.methods import AUModel
 from affectlab.nn.au_heads import IntensityHead, OccurrenceHead
@@ -156,7 +156,7 @@ def test_the_au_model_configs_share_one_architecture():
 
     shared = {}
     for experiment in ("au_synth", "au_fixmatch_synth", "au_defixmatch_synth", "au_miro_synth"):
-        printed = affectlab("run", "--config", str(CONFIGS / f"experiment/{experiment}.yaml"), "--print_config").stdout
+        printed = affectlab_inline("run", "--config", str(CONFIGS / f"experiment/{experiment}.yaml"), "--print_config").stdout
         init_args = yaml.safe_load(printed)["model"]["init_args"]
         shared[experiment] = {k: init_args[k] for k in ("backbone", "feature_stage", "heads", "optimizer_init",
                                                        "occurrence_threshold", "augment", "backbone_init")}
