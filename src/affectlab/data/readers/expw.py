@@ -223,7 +223,10 @@ def expw_layout(root: str | Path, layout: str) -> str:
 
 def grouped_holdout(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of a seeded ``fraction`` of the groups (photographs), stratified by each group's first
-    face's label: every member of a group is held out with it."""
+    face's label: every member of a group is held out with it. ``fraction`` 0 holds out nothing (the shared
+    ``stratified_holdout`` keeps at least one of each class)."""
+    if fraction <= 0:
+        return np.zeros(len(labels), dtype=bool)
     names, first = np.unique(groups, return_index=True)
     held = stratified_holdout(labels[first], fraction, seed)
     return np.isin(groups, names[held])
