@@ -166,21 +166,36 @@ def find_list(root: Path, name: str) -> Path | None:
     return None
 
 
+class _HeaderError(DataError):
+    """A first line that names columns other than AffectNet's."""
+
+
 def read_list(path: Path, images: Path, classes: int, corrupt: str) -> AffectNetRows:
     files, boxes, labels, valence, arousal, lines = [], [], [], [], [], []
     problems: list[str] = []
     left_out: Counter = Counter()
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
-        for number, row in enumerate(csv.reader(handle), 1):
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
             where = f"{path}:{number}"
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if number == 1 and row[0].strip() == COLUMNS[0]:
-                if [c.strip() for c in row] != list(COLUMNS):
-                    raise DataError(f"{where}: the header reads {','.join(row)!r}; {EXPECTED_ROW}")
-                continue
             try:
+                # Line by line, not one csv.reader over the file: a stray quote must not swallow the rows after it.
+                try:
+                    text = raw.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    raise DataError(f"{where}: not UTF-8 text; {EXPECTED_ROW}") from None
+                if not text:
+                    continue
+                try:
+                    row = next(csv.reader([text], strict=True))
+                except csv.Error as error:
+                    raise DataError(f"{where}: not a CSV row ({error}); {EXPECTED_ROW}") from None
+                if number == 1 and row[0].strip() == COLUMNS[0]:
+                    if [c.strip() for c in row] != list(COLUMNS):
+                        raise _HeaderError(f"{where}: the header reads {text!r}; {EXPECTED_ROW}")
+                    continue
                 name, box, code, v, a = parse_row(row, where)
+            except _HeaderError:
+                raise  # the list is not AffectNet's: no row of it can be trusted
             except DataError as error:
                 if corrupt == "raise":
                     raise DataError(f"{error}; or set data.init_args.corrupt: skip to leave such rows out") from None
