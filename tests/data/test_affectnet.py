@@ -268,6 +268,8 @@ def test_community_layout_and_wrong_roots(synth, affectnet_root, tmp_path):
     check_batch(batch, module.modalities, module.tasks)
     assert not batch["target_mask"]["valence"].any() and batch["target_mask"]["emotion"].all()
     assert sum(len(p["files"]) for p in module.splits.values()) == len(synth)
+    report = check_affectnet_dataset("affectnet", folders, decode=False)
+    assert not report.errors and sum(map(sum, report.counts.values())) == len(synth)
     with pytest.raises(DataError, match=r"found at .*: train_set/, val_set/; expected affectnet as its authors "
                                         r"distribute it .*\n(.*\n)*.*Manually_Annotated_Images/<subDirectory>/<file>"
                                         r"(.*\n)*.*--data.init_args.layout folders"):

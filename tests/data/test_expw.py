@@ -155,6 +155,17 @@ def test_a_malformed_line_is_a_counted_skip_or_an_error_naming_its_line(expw_roo
     assert sum(map(sum, report.counts.values())) == len(lines)
 
 
+def test_a_face_listed_twice_is_left_out_naming_both_lines(expw_root, tmp_path):
+    root = _copy(expw_root, tmp_path)
+    labels = root / EXPW_LABELS
+    lines = labels.read_text().splitlines()
+    labels.write_text("\n".join([*lines, lines[0]]) + "\n")
+    faces = read_label_list(root)
+    assert len(faces.files) == len(lines) and len(faces.problems) == 1
+    assert f"label.lst:{len(lines) + 1}: face 0 of {lines[0].split()[0]} is listed twice (first at " in faces.problems[0]
+    assert faces.problems[0].endswith("label.lst:1)")
+
+
 def test_fuzzed_label_lists_never_crash_and_count_every_line(expw_root, tmp_path):
     """Random mutations of valid lines: each line is either served or left out as malformed, never both or
     neither, and the reader never raises anything but a DataError."""
@@ -224,6 +235,9 @@ def test_community_folder_layout_is_read_automatically_or_on_request(synth, expw
     assert module.found_layout == "folders" and isinstance(module.dataset("train"), FolderImages)
     assert sum(len(module.splits[s][0]) for s in module.splits) == len(synth)
     check_batch(module.on_after_batch_transfer(next(iter(module.val_dataloader())), 0), ("video",), ("emotion",))
+    report = check_expw_dataset("expw", folders, decode=False)
+    assert not report.errors and sum(map(sum, report.counts.values())) == len(synth)
+    assert any("community folder-per-class layout" in note for note in report.notes)
     with pytest.raises(DataError, match=r"found at .*: angry/.*expected expw as its authors distribute it "
                                         r"\(layout: authors\):\n.*image/origin/<image_name>\n.*label/label.lst.*\n"
                                         r"That is the community folder-per-class layout: read it with "
