@@ -15,7 +15,11 @@ from conftest import TINY_DATA, affectlab
 
 from affectlab.data.check import check_folder_dataset
 from affectlab.data.contract import EMOTIONS, check_batch
-from affectlab.data.readers.caer_s import LABEL_CODES, CaerSDataModule, check_caer_s_dataset
+from affectlab.data.readers.caer_s import (
+    LABEL_CODES,
+    CaerSDataModule,
+    check_caer_s_dataset,
+)
 from affectlab.data.readers.folders import FOLDER_LAYOUTS
 from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import _identity_splits

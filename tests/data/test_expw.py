@@ -200,13 +200,13 @@ def test_missing_damaged_images_and_boxes_outside_are_skipped_with_line_and_box(
     root = _copy(expw_root, tmp_path)
     labels = root / EXPW_LABELS
     lines = labels.read_text().splitlines()
-    name, face, top, left, right, bottom, confidence, label = lines[0].split()
+    name, _, top, _, _, bottom, *_ = lines[0].split()
     with Image.open(root / "image" / "origin" / name) as image:
         width = image.width
     lines.append(f"{name} 9 {top} {width - 5} {width + 20} {bottom} 50.0 3")  # reaches past the right edge
-    lines.append(f"missing.jpg 0 1 2 30 40 50.0 3")
+    lines.append("missing.jpg 0 1 2 30 40 50.0 3")
     labels.write_text("\n".join(lines) + "\n")
-    damaged = sorted({line.split()[0] for line in lines[:-2]})[-1]
+    damaged = max({line.split()[0] for line in lines[:-2]})
     faces_in_damaged = sum(line.split()[0] == damaged for line in lines)
     (root / "image" / "origin" / damaged).write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     module = ExpwDataModule(str(root), image_size=16, batch_size=64, test_fraction=0.0, val_fraction=0.0)

@@ -53,7 +53,11 @@ import torch
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.readers.afe import FaceBoxError, face_region
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, FolderImages
+from affectlab.data.readers.folders import (
+    FOLDER_LAYOUTS,
+    FolderDataModule,
+    FolderImages,
+)
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import stratified_holdout
 from affectlab.errors import ConfigError, DataError
@@ -208,7 +212,7 @@ def resolve_layout(root: str | Path, layout: str, name: str, tree: str, present:
         hint = " (the authors' layout is there: set --data.init_args.layout authors or auto)" if present else ""
         raise DataError(f"{name}: found at {root}: {found_at(root)}{hint}; expected the community folder-per-class "
                         f"layout (layout: folders):\n{folders_tree}")
-    hint = (f"\nThat is the community folder-per-class layout: read it with --data.init_args.layout folders (or auto)"
+    hint = ("\nThat is the community folder-per-class layout: read it with --data.init_args.layout folders (or auto)"
             if community else f"\nor the community folder-per-class layout (--data.init_args.layout folders):\n"
             f"{folders_tree}")
     raise DataError(f"{name}: found at {root}: {found_at(root)}; expected {name} as its authors distribute it "
@@ -275,7 +279,7 @@ class FaceCrops(FolderImages):
     def __getitem__(self, item: int) -> dict[str, Any]:
         try:
             frames = self.load(item)
-        except Exception as error:  # PIL raises several unrelated types for missing, truncated or foreign files
+        except Exception as error:  # noqa: BLE001  (PIL raises several unrelated types for missing or foreign files)
             where = f"{self.files[item]} ({self.lines[item]}, box {tuple(int(v) for v in self.boxes[item])})"
             if self.corrupt == "raise":
                 raise DataError(f"{where}: {self.unreadable} ({error}); {self.remedy}, or set "
@@ -344,8 +348,9 @@ class ExpwDataModule(BaseDataModule):
             return
         self.found_layout = expw_layout(self.root, self.layout)
         if self.found_layout == "folders":
-            folders = FolderDataModule("expw", self.root, self.image_size, self.val_fraction, self.test_fraction,
-                                       self.split_seed, self.corrupt)
+            folders = FolderDataModule("expw", self.root, image_size=self.image_size, val_fraction=self.val_fraction,
+                                       test_fraction=self.test_fraction, split_seed=self.split_seed,
+                                       corrupt=self.corrupt)
             folders.setup()
             self.splits = {split: (files, None, labels, ids, [str(p) for p in files])
                            for split, (files, labels, ids) in folders.splits.items()}

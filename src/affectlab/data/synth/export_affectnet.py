@@ -33,7 +33,12 @@ def export_affectnet(arrays: AffectSynthArrays, out: str | Path, test_fraction: 
     validation.csv)."""
     from PIL import Image
 
-    from affectlab.data.readers.affectnet import AFFECTNET_IMAGES, AFFECTNET_LISTS, COLUMNS, LABEL_CODES
+    from affectlab.data.readers.affectnet import (
+        AFFECTNET_IMAGES,
+        AFFECTNET_LISTS,
+        COLUMNS,
+        LABEL_CODES,
+    )
 
     code_of = {emotion: code for code, emotion in LABEL_CODES.items() if emotion is not None}
     out = Path(out)
@@ -43,7 +48,7 @@ def export_affectnet(arrays: AffectSynthArrays, out: str | Path, test_fraction: 
     for clip in range(len(arrays)):
         frame = apex_frame(arrays, clip)
         size = frame.shape[0]
-        face_w, face_h = (int(round(size * rng.uniform(1.0, 1.5))) for _ in range(2))
+        face_w, face_h = (round(size * rng.uniform(1.0, 1.5)) for _ in range(2))
         width, height = face_w + int(rng.integers(8, size + 1)), face_h + int(rng.integers(8, size + 1))
         left, top = int(rng.integers(0, width - face_w + 1)), int(rng.integers(0, height - face_h + 1))
         scene = _background(rng, width, height).astype(np.uint8)  # (H, W, 3)

@@ -55,7 +55,7 @@ def export_expw(arrays: AffectSynthArrays, out: str | Path, seed: int = 0) -> di
         count = min(int(rng.integers(1, MAX_FACES_PER_PHOTOGRAPH + 1)), len(arrays) - clip)
         members = range(clip, clip + count)
         faces = [apex_frame(arrays, c) for c in members]
-        sizes = [(int(round(f.shape[1] * rng.uniform(1.0, 1.5))), int(round(f.shape[0] * rng.uniform(1.0, 1.5))))
+        sizes = [(round(f.shape[1] * rng.uniform(1.0, 1.5)), round(f.shape[0] * rng.uniform(1.0, 1.5)))
                  for f in faces]  # (width, height) of each face box
         gaps = [int(rng.integers(4, 17)) for _ in range(count + 1)]
         width = sum(w for w, _ in sizes) + sum(gaps)
