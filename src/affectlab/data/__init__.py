@@ -14,8 +14,11 @@ from affectlab.data import aliases
 DATA_MODULES: dict[str, str] = {
     "AffectSynthDataModule": "affectlab.data.synth.datamodule",
     "AfeDataModule": "affectlab.data.readers.afe",
+    "AffectNetDataModule": "affectlab.data.readers.affectnet",
     "CaerDataModule": "affectlab.data.readers.caer",
+    "CaerSDataModule": "affectlab.data.readers.caer_s",
     "DisfaDataModule": "affectlab.data.readers.disfa",
+    "ExpwDataModule": "affectlab.data.readers.expw",
     "FeatureStoreDataModule": "affectlab.data.store.feature_store",
     "FolderDataModule": "affectlab.data.readers.folders",
     "FrameTableDataModule": "affectlab.data.readers.frame_tables",

@@ -49,6 +49,8 @@ TASK_FORMS = {
     "sentiment": ("float", 0),
     "emotion_presence": ("float", 1),
     "emotion_intensity": ("float", 1),
+    "valence": ("float", 0),  # AffectNet: in [-1, 1]
+    "arousal": ("float", 0),
 }
 # Modality -> the dimensions its value may have (batch included).
 MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,)}

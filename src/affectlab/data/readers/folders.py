@@ -82,7 +82,7 @@ SPECS = tuple(
     DatasetSpec(name, _DESCRIPTIONS[name], f"data/{name}", layout.describe(), reader="affectlab.data.FolderDataModule",
                 init_args={"name": name}, check="affectlab.data.check.check_folder_dataset",
                 export="affectlab.data.synth.export.export_folder_dataset", export_args={"name": name})
-    for name, layout in FOLDER_LAYOUTS.items()
+    for name, layout in FOLDER_LAYOUTS.items() if name not in ("expw", "affectnet", "caer_s")  # own readers now
 )
 
 
