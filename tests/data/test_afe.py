@@ -14,6 +14,7 @@ from conftest import (
     TEST_CONFIGS,
     TINY_DATA,
     affectlab,
+    affectlab_inline,
     mlflow_client,
     printed_run_id,
 )
@@ -237,13 +238,13 @@ def test_unreadable_images_are_skipped_named_and_counted_or_raise(afe_root, tmp_
 def test_data_export_and_check_commands(tiny_data, synth, tmp_path):
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     root = tmp_path / "AFE"
-    result = affectlab("data", "export", "afe", "--out", str(root), "--cache", str(tiny_data), *sizes)
+    result = affectlab_inline("data", "export", "afe", "--out", str(root), "--cache", str(tiny_data), *sizes)
     assert f"wrote afe to {root}: train 40, test 8" in result.stdout
-    ok = affectlab("data", "check", "afe", "--root", str(root))
+    ok = affectlab_inline("data", "check", "afe", "--root", str(root))
     assert "OK: 0 error(s)" in ok.stdout and "faces per split and emotion" in ok.stdout
     csv = root / "annos" / "TrainTest" / "Train.csv"
     csv.write_text(csv.read_text() + "000/x.jpg 1 2 3\n")
-    malformed = affectlab("data", "check", "afe", "--root", str(root), check=False)
+    malformed = affectlab_inline("data", "check", "afe", "--root", str(root), check=False)
     assert malformed.returncode == 2 and f"{csv}:41: 4 field(s)" in malformed.stderr
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_DATA, affectlab
+from conftest import TINY_DATA, affectlab_inline
 from PIL import Image
 
 from affectlab.data.collate import collate_skipping
@@ -295,10 +295,10 @@ def test_export_is_byte_for_byte_deterministic(synth, affectnet_root, tmp_path):
 def test_data_export_and_check_commands(tiny_data, tmp_path):
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     root = tmp_path / "AffectNet"
-    result = affectlab("data", "export", "affectnet", "--out", str(root), "--cache", str(tiny_data), *sizes)
+    result = affectlab_inline("data", "export", "affectnet", "--out", str(root), "--cache", str(tiny_data), *sizes)
     assert f"wrote affectnet to {root}: train 40, test 8" in result.stdout
     training, _ = _lists(root)
     training.write_text(training.read_text() + "1/x.jpg,1,2\n")
-    bad = affectlab("data", "check", "affectnet", "--root", str(root), check=False)
+    bad = affectlab_inline("data", "check", "affectnet", "--root", str(root), check=False)
     assert bad.returncode == 1 and f"{training}:42: 3 column(s)" in bad.stdout
     assert "faces per split and emotion" in bad.stdout and "FAILED: 1 error(s)" in bad.stdout

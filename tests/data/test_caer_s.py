@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_DATA, affectlab
+from conftest import TINY_DATA, affectlab_inline
 
 from affectlab.data.check import check_folder_dataset
 from affectlab.data.contract import EMOTIONS, check_batch
@@ -138,8 +138,8 @@ def test_export_is_byte_for_byte_deterministic(synth, caer_s_root, tmp_path):
 def test_data_export_and_check_commands(tiny_data, tmp_path):
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     root = tmp_path / "CAER-S"
-    result = affectlab("data", "export", "caer_s", "--out", str(root), "--cache", str(tiny_data), *sizes)
+    result = affectlab_inline("data", "export", "caer_s", "--out", str(root), "--cache", str(tiny_data), *sizes)
     assert f"wrote caer_s to {root}: train 40, test 8" in result.stdout
     (root / "test" / "Sad" / "0099.png").write_bytes(b"junk")
-    bad = affectlab("data", "check", "caer_s", "--root", str(root), check=False)
+    bad = affectlab_inline("data", "check", "caer_s", "--root", str(root), check=False)
     assert bad.returncode == 1 and "0099.png: unreadable" in bad.stdout and "images per split and emotion" in bad.stdout

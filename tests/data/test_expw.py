@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_DATA, affectlab
+from conftest import TINY_DATA, affectlab_inline
 from PIL import Image
 
 from affectlab.data.collate import collate_skipping
@@ -284,10 +284,10 @@ def test_export_is_byte_for_byte_deterministic(synth, expw_root, tmp_path):
 def test_data_export_and_check_commands(tiny_data, tmp_path):
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     root = tmp_path / "ExpW"
-    result = affectlab("data", "export", "expw", "--out", str(root), "--cache", str(tiny_data), *sizes)
+    result = affectlab_inline("data", "export", "expw", "--out", str(root), "--cache", str(tiny_data), *sizes)
     assert f"wrote expw to {root}: all {TINY_DATA['num_clips']}" in result.stdout
     labels = root / EXPW_LABELS
     labels.write_text(labels.read_text() + "x.jpg 0 1 2\n")
-    bad = affectlab("data", "check", "expw", "--root", str(root), check=False)
+    bad = affectlab_inline("data", "check", "expw", "--root", str(root), check=False)
     assert bad.returncode == 1 and f"{labels}:{TINY_DATA['num_clips'] + 1}: 4 field(s)" in bad.stdout
     assert "faces per split and emotion" in bad.stdout and "FAILED: 1 error(s)" in bad.stdout

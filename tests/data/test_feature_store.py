@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, affectlab_inline, mlflow_client, printed_run_id
 
 from affectlab.data import feature_store
 from affectlab.data.synth.datamodule import AffectSynthDataModule
@@ -172,7 +172,7 @@ def test_prepared_mosei_serves_what_the_csd_reader_serves(synth, tmp_path):
 
 def test_supervised_model_trains_from_a_prepared_store(synth, tmp_path):
     export_frame_tables(synth, tmp_path / "openface", "openface")
-    affectlab("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
+    affectlab_inline("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
     store = tmp_path / "runs"
     result = affectlab(
         "run", "--model", str(CONFIGS / "model/supervised.yaml"), "--config", str(TEST_CONFIGS / "openface_supervised.yaml"),
@@ -182,14 +182,14 @@ def test_supervised_model_trains_from_a_prepared_store(synth, tmp_path):
     )
     metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
     assert "test/acc" in metrics and metrics["test/num_samples"] > 0
-    again = affectlab("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
+    again = affectlab_inline("data", "prepare", "openface", "--raw", str(tmp_path / "openface"), "--out", str(tmp_path / "store"))
     assert "already prepared" in again.stdout
 
 
 def test_prepare_refuses_image_sets_and_names_the_layout_of_a_missing_video_set(tmp_path):
-    result = affectlab("data", "prepare", "rafdb", "--raw", str(tmp_path), "--out", str(tmp_path / "s"), check=False)
+    result = affectlab_inline("data", "prepare", "rafdb", "--raw", str(tmp_path), "--out", str(tmp_path / "s"), check=False)
     assert result.returncode == 2 and "its reader serves directly (--data rafdb)" in result.stderr
-    result = affectlab("data", "prepare", "meld", "--raw", str(tmp_path / "meld"), "--out", str(tmp_path / "s"), check=False)
+    result = affectlab_inline("data", "prepare", "meld", "--raw", str(tmp_path / "meld"), "--out", str(tmp_path / "s"), check=False)
     assert result.returncode == 2 and "train_sent_emo.csv" in result.stderr and str(tmp_path / "meld") in result.stderr
 
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import affectlab
+from conftest import affectlab_inline
 
 from affectlab.data.check import check_video_dataset
 from affectlab.data.synth import SynthConfig, ensure
@@ -58,7 +58,7 @@ def test_a_speaker_in_dev_and_test_is_refused_and_checked(vox_root, tmp_path):
     with pytest.raises(DataError, match=rf"speaker {speaker.name} has clips in both .*dev/mp4 and .*test/mp4; "
                                         "VoxCeleb2's dev and test sets are speaker-disjoint"):
         VoxCeleb2DataModule(str(copy)).setup()
-    result = affectlab("data", "check", "voxceleb2", "--root", str(copy), "--quick", check=False)
+    result = affectlab_inline("data", "check", "voxceleb2", "--root", str(copy), "--quick", check=False)
     assert result.returncode == 1 and f"speaker {speaker.name} has clips in both" in result.stdout
     assert "OVERLAP" in result.stdout
 
