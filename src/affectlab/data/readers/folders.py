@@ -83,6 +83,7 @@ SPECS = tuple(
                 init_args={"name": name}, check="affectlab.data.check.check_folder_dataset",
                 export="affectlab.data.synth.export.export_folder_dataset", export_args={"name": name})
     for name, layout in FOLDER_LAYOUTS.items()
+    if name not in ("rafdb", "fer2013")  # their authors' layouts: readers/rafdb.py, readers/fer2013.py
 )
 
 
