@@ -6,17 +6,18 @@ error for a wrong layout, `affectlab data export|check fer2013`."""
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_DATA, affectlab
+from conftest import TINY_DATA
 from PIL import Image
 
+from affectlab.cli.main import main
 from affectlab.data.contract import EMOTIONS, check_batch
-from affectlab.data.registry import check_dataset
 from affectlab.data.readers import fer2013
 from affectlab.data.readers.fer2013 import (
     LABEL_CODES,
@@ -79,7 +80,7 @@ def test_reader_gets_back_every_face_with_its_emotion_and_usage(synth, fer_root,
     faces = fer2013_faces(synth)
     dataset = module.dataset("test")
     for item, row in enumerate(rows["test"]):
-        expected = Image.fromarray(faces[row], mode="L").convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
+        expected = Image.fromarray(faces[row]).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)
         expected = torch.from_numpy(np.asarray(expected).copy()).permute(2, 0, 1).float() / 255
         assert torch.equal(dataset[item]["video"][0], expected)  # exactly the CSV's pixels, as a PNG would load
     batch = module.on_after_batch_transfer(next(iter(module.train_dataloader())), 0)
@@ -119,6 +120,8 @@ def test_the_csv_is_decoded_once_and_epochs_read_the_memory_map(fer_root, tmp_pa
     assert [Path(name).suffix for name in cached] == [".npy", ".npz"]
     assert isinstance(first.dataset("train").pixels, np.memmap)
     assert first.dataset("train").pixels.shape == (len(first.rows.labels), 48, 48)
+    shipped = pickle.loads(pickle.dumps(first.dataset("val")))  # what a loader worker gets: the path, not the map
+    assert shipped._pixels is None and torch.equal(shipped[0]["video"], first.dataset("val")[0]["video"])
 
     def parse_again(path):
         raise AssertionError(f"{path} parsed again")
@@ -255,20 +258,22 @@ def test_export_is_byte_for_byte_deterministic_with_all_three_usages(synth, fer_
 
 
 def test_data_export_and_check_fer2013_commands(tiny_data, tmp_path, capsys):
+    """`affectlab data export|check fer2013` through the command's entry point, in process (a subprocess costs
+    seconds of start-up; tests/data/test_folders.py runs the command in one)."""
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     out = tmp_path / "fer2013"
-    result = affectlab("data", "export", "fer2013", "--out", str(out), "--cache", str(tiny_data), *sizes)
-    assert f"wrote fer2013 to {out}: train " in result.stdout
-    expected = dict(part.split() for part in result.stdout.strip().split(": ", 1)[1].split(", "))
-    ok = affectlab("data", "check", "fer2013", "--root", str(out))
-    assert "OK: 0 error(s)" in ok.stdout and "faces per split (Usage) and emotion" in ok.stdout
+    assert main(["data", "export", "fer2013", "--out", str(out), "--cache", str(tiny_data), *sizes]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote fer2013 to {out}: train " in printed
+    expected = dict(part.split() for part in printed.strip().split(": ", 1)[1].split(", "))
+    assert main(["data", "check", "fer2013", "--root", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "OK: 0 error(s)" in printed and "faces per split (Usage) and emotion" in printed
     for split, count in expected.items():  # the table's total column holds what the export wrote
         assert any(line.split("│")[1:2] == [f" {split:<5} "] and line.split("│")[-2].strip() == count
-                   for line in ok.stdout.splitlines()), (split, ok.stdout)
-    # The rest in process (each command costs seconds of start-up): the same function the command calls.
+                   for line in printed.splitlines()), (split, printed)
     _rewrite(out, lambda lines: lines.insert(2, "3,1 2 3,Training"))
-    capsys.readouterr()
-    assert check_dataset("fer2013", out) == 1
+    assert main(["data", "check", "fer2013", "--root", str(out)]) == 1
     assert "fer2013.csv:3: pixels hold 3 values, not 2304" in capsys.readouterr().out
-    with pytest.raises(DataError, match="does not hold the authors' layout"):
-        check_dataset("fer2013", tmp_path)
+    assert main(["data", "check", "fer2013", "--root", str(tmp_path)]) == 2
+    assert "does not hold the authors' layout" in capsys.readouterr().err

@@ -12,12 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_DATA, affectlab
+from conftest import TINY_DATA
 from PIL import Image
 
+from affectlab.cli.main import main
 from affectlab.data.contract import EMOTIONS, check_batch
-from affectlab.data.readers.rafdb import LABEL_CODES, LIST_FILE, RafdbDataModule, check_rafdb_dataset, read_list
-from affectlab.data.registry import check_dataset
+from affectlab.data.readers.rafdb import (
+    LABEL_CODES,
+    LIST_FILE,
+    RafdbDataModule,
+    check_rafdb_dataset,
+    read_list,
+)
 from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.data.synth.export_rafdb import ALIGNED_SIZE, export_rafdb, rafdb_names
@@ -192,7 +198,7 @@ def test_fuzzed_list_and_images_are_each_skipped_and_counted_never_a_crash(synth
         module.setup()
         served = sum(len(module.on_after_batch_transfer(b, 0)["id"]) for s in ("val", "test", "train")
                      for b in module.loader(s))
-    assert sorted(int(s.split(":")[1]) for s in module.skipped_lines) == bad_lines  # bad lines, then missing images
+    assert [int(s.split(":")[1]) for s in module.skipped_lines] == bad_lines  # in file order
     listed = sum(len(v[0]) for v in module.splits.values())
     assert listed == len(synth) - len(bad_lines)
     assert len(module.unreadable.paths) == len(unreadable) and served == listed - len(unreadable)
@@ -238,20 +244,22 @@ def test_export_is_byte_for_byte_deterministic_and_check_counts_what_it_wrote(sy
 
 
 def test_data_export_and_check_rafdb_commands(tiny_data, tmp_path, capsys):
+    """`affectlab data export|check rafdb` through the command's entry point, in process (a subprocess costs
+    seconds of start-up; tests/data/test_folders.py runs the command in one)."""
     sizes = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_DATA.items() if k != "batch_size"]
     out = tmp_path / "RAF-DB"
-    result = affectlab("data", "export", "rafdb", "--out", str(out), "--cache", str(tiny_data), *sizes)
-    assert f"wrote rafdb to {out}: train " in result.stdout
-    expected = dict(part.split() for part in result.stdout.strip().split(": ", 1)[1].split(", "))
-    ok = affectlab("data", "check", "rafdb", "--root", str(out))
-    assert "OK: 0 error(s)" in ok.stdout and "faces per split and emotion" in ok.stdout
+    assert main(["data", "export", "rafdb", "--out", str(out), "--cache", str(tiny_data), *sizes]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote rafdb to {out}: train " in printed
+    expected = dict(part.split() for part in printed.strip().split(": ", 1)[1].split(", "))
+    assert main(["data", "check", "rafdb", "--root", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "OK: 0 error(s)" in printed and "faces per split and emotion" in printed
     for split, count in expected.items():  # the table's total column holds what the export wrote
         assert any(line.split("│")[1:2] == [f" {split:<5} "] and line.split("│")[-2].strip() == count
-                   for line in ok.stdout.splitlines()), (split, ok.stdout)
-    # The rest in process (each command costs seconds of start-up): the same function the command calls.
+                   for line in printed.splitlines()), (split, printed)
     (out / "basic" / "Image" / "aligned" / "test_0001_aligned.jpg").unlink()
-    capsys.readouterr()
-    assert check_dataset("rafdb", out) == 1
+    assert main(["data", "check", "rafdb", "--root", str(out)]) == 1
     assert "list_patition_label.txt:1: its image" in capsys.readouterr().out
-    with pytest.raises(DataError, match="does not hold the authors' layout"):
-        check_dataset("rafdb", tmp_path)
+    assert main(["data", "check", "rafdb", "--root", str(tmp_path)]) == 2
+    assert "does not hold the authors' layout" in capsys.readouterr().err

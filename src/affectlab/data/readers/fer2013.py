@@ -57,7 +57,11 @@ from torch.utils.data import Dataset
 
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, FolderImages
+from affectlab.data.readers.folders import (
+    FOLDER_LAYOUTS,
+    FolderDataModule,
+    FolderImages,
+)
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
@@ -67,6 +71,7 @@ from affectlab.io import atomic_write_bytes
 LABEL_CODES: dict[str | int, str | None] = {
     0: "anger", 1: "disgust", 2: "fear", 3: "happy", 4: "sad", 5: "surprise", 6: "neutral"}
 USAGE_SPLITS = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}  # Usage -> AffectLab split
+SPLIT_USAGES = {split: usage for usage, split in USAGE_SPLITS.items()}
 CSV_FILES = ("fer2013.csv", "icml_face_data.csv")  # the challenge's file, then Kaggle's later copy
 COLUMNS = ("emotion", "pixels", "Usage")
 SIDE = 48  # FER2013's faces are SIDE x SIDE grey
@@ -178,7 +183,7 @@ def parse_row(fields: list[str], columns: dict[str, int], width: int) -> tuple[n
     try:
         values = np.fromstring(fields[columns["pixels"]], dtype=np.int64, sep=" ")  # text mode: fast, exact
     except ValueError:
-        raise ValueError(f"pixels hold something other than integers separated by spaces") from None
+        raise ValueError("pixels hold something other than integers separated by spaces") from None
     if values.size != SIDE * SIDE:
         raise ValueError(f"pixels hold {values.size} values, not {SIDE * SIDE} ({SIDE}x{SIDE})")
     if values.min() < 0 or values.max() > 255:
@@ -295,7 +300,8 @@ class Fer2013Faces(Dataset):
         from PIL import Image
 
         face = np.asarray(self.pixels[self.rows[item]])  # [48, 48] uint8, read from the map
-        image = Image.fromarray(face, mode="L").convert("RGB").resize((self.image_size,) * 2, Image.BILINEAR)
+        image = Image.fromarray(face).convert("RGB")  # [48, 48] uint8: mode L
+        image = image.resize((self.image_size,) * 2, Image.BILINEAR)
         frames = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div(255.0).unsqueeze(0)
         return {
             "video": frames, "video_mask": torch.ones(1, dtype=torch.bool),  # [1, 3, S, S]: a one-frame clip
@@ -370,7 +376,7 @@ class Fer2013DataModule(BaseDataModule):
             self.splits[split] = (rows, self.rows.labels[rows], rows)  # ids: the row's place in the array
             if not len(rows):
                 warnings.warn(f"fer2013: {path} holds no {split} rows (Usage "
-                              f"{[u for u, s in USAGE_SPLITS.items() if s == split][0]})", stacklevel=2)
+                              f"{SPLIT_USAGES[split]})", stacklevel=2)
 
     def class_counts(self, task: str = "emotion", split: str = "train") -> torch.Tensor:
         if task != "emotion":
@@ -407,7 +413,7 @@ def check_fer2013_dataset(name: str, root: str | Path, decode: bool = True) -> A
     for split, per_class in counts.items():
         if not sum(per_class):
             report.errors.append(f"split {split!r} is empty: {path} holds no row with Usage "
-                                 f"{[u for u, s in USAGE_SPLITS.items() if s == split][0]}")
+                                 f"{SPLIT_USAGES[split]}")
     report.errors += [f"skipped row {line}" for line in rows.skipped]
     return report
 

@@ -175,6 +175,8 @@ def scan(root: str | Path, images: str = "aligned") -> RafScan:
         files[split].append(path)
         labels[split].append(int(label))
         lines[split].append(where)
+    prefix = len(f"{base / LIST_FILE}:")  # every entry starts "<list file>:<line>:": list them in file order
+    skipped.sort(key=lambda entry: int(entry[prefix:].split(":", 1)[0]))
     return RafScan(files, {s: np.asarray(v, np.int64) for s, v in labels.items()}, lines, skipped, base / LIST_FILE)
 
 

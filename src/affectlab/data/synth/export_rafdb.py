@@ -64,7 +64,7 @@ def export_rafdb(arrays: AffectSynthArrays, out: str | Path, test_fraction: floa
         aligned = np.asarray(Image.fromarray(frame).resize((ALIGNED_SIZE, ALIGNED_SIZE), Image.BILINEAR))
         atomic_write_bytes(image_path(base, name, "aligned"), _jpeg(aligned))
         size = frame.shape[0]
-        width, height = (int(round(size * rng.uniform(1.5, 2.0))) for _ in range(2))
+        width, height = (round(size * rng.uniform(1.5, 2.0)) for _ in range(2))
         left, top = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
         scene = _background(rng, width, height).astype(np.uint8)  # (H, W, 3)
         scene[top:top + size, left:left + size] = frame
