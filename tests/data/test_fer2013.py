@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import warnings
 from pathlib import Path
 
@@ -48,8 +49,6 @@ def fer_root(synth, tmp_path_factory) -> Path:
 
 
 def _copy(root: Path, tmp_path: Path) -> Path:
-    import shutil
-
     return Path(shutil.copytree(root, tmp_path / "fer2013"))
 
 
@@ -139,6 +138,12 @@ def test_the_csv_is_decoded_once_and_epochs_read_the_memory_map(fer_root, tmp_pa
     os.utime(root / "fer2013.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # an edited copy
     _module(root, tmp_path).setup()
     assert len(list((tmp_path / "cache").iterdir())) == 2 and sorted(p.name for p in (tmp_path / "cache").iterdir()) != cached
+    other = Path(shutil.copytree(fer_root, tmp_path / "other copy"))
+    os.utime(other / "fer2013.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 2 * 10**9))
+    _module(other, tmp_path).setup()  # another copy sharing the cache keeps this copy's
+    assert len(list((tmp_path / "cache").iterdir())) == 4
+    monkeypatch.setattr(fer2013, "decode_csv", parse_again)
+    _module(root, tmp_path).setup()  # still cached
 
 
 def test_default_cache_sits_with_the_copy_and_an_unwritable_one_names_the_option(fer_root, tmp_path):
@@ -229,6 +234,9 @@ def test_the_community_folder_layout_is_read_and_a_wrong_layout_named(synth, fer
     module.setup()
     assert module.read_as == "folders" and sum(len(v[0]) for v in module.splits.values()) == len(synth)
     assert module.dataset("test")[0]["video"].shape == (1, 3, SIZE, SIZE)
+    report = check_fer2013_dataset("fer2013", folders)
+    assert not report.errors and sum(map(sum, report.counts.values())) == len(synth)
+    assert any("community folder layout" in note for note in report.notes)
     with pytest.raises(DataError, match=r"does not hold the authors' layout; it holds test/, train/; expected:\n"
                                         r".*fer2013.csv .*\n(.*\n)?It holds the community folder layout .* read it "
                                         r"with --data.init_args.layout folders"):

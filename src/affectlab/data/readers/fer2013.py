@@ -23,8 +23,9 @@ Decoding 35,887 rows of pixel strings takes seconds; an epoch must not pay that.
 CSV once into ``<cache>/fer2013-<digest>.npy`` (uint8 ``[N, 48, 48]``) plus ``<cache>/fer2013-<digest>.npz``
 (labels, splits, CSV line numbers, skipped rows), both written atomically, the ``.npz`` last (its presence
 means the cache is whole). The digest covers the CSV's name, size and modification time and the cache format,
-so an edited CSV is decoded again (and the stale cache removed). ``cache`` defaults to ``<root>/affectlab-cache``
-(with the copy it belongs to); a read-only root needs ``data.init_args.cache`` pointing somewhere writable.
+so an edited CSV is decoded again (and the cache of its earlier version removed; other copies' caches are
+kept). ``cache`` defaults to ``<root>/affectlab-cache`` (with the copy it belongs to); a read-only root needs
+``data.init_args.cache`` pointing somewhere writable.
 Every epoch reads the memory map (``np.load(mmap_mode="r")``), never the CSV. Each face is served as
 ``folders.FolderImages`` serves a 48x48 PNG: grey -> RGB, resized bilinear to ``image_size`` -> ``video``
 ``[1, 3, S, S]`` float in [0, 1]. FER2013 has no subject ids: ``subject`` is -1.
@@ -240,6 +241,15 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _source_of(meta_file: Path) -> str | None:
+    """The CSV a cache was decoded from (None: unreadable, so not known to be this CSV's)."""
+    try:
+        with np.load(meta_file) as meta:
+            return str(meta["source"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def cached_rows(path: Path, cache: Path, option: str = "data.init_args.cache") -> Fer2013Rows:
     """The rows of the CSV at ``path``, decoded once into ``cache`` and memory-mapped from there (module
     docstring); a cache folder that cannot be written is a ConfigError naming ``option``."""
@@ -248,17 +258,19 @@ def cached_rows(path: Path, cache: Path, option: str = "data.init_args.cache") -
     if not meta_file.is_file() or not pixels_file.is_file():
         rows = decode_csv(path)
         meta = io.BytesIO()
+        source = str(path.resolve())
         np.savez(meta, labels=rows.labels, splits=rows.splits, lines=rows.lines,
-                 skipped=np.asarray(rows.skipped, dtype=str))
+                 skipped=np.asarray(rows.skipped, dtype=str), source=np.asarray(source))
         try:
             atomic_write_bytes(pixels_file, _npy_bytes(rows.pixels))
             atomic_write_bytes(meta_file, meta.getvalue())  # last: its presence means the cache is whole
         except OSError as error:
             raise ConfigError(f"{option}: cannot write FER2013's decoded faces to {cache} ({error}); set {option} to a "
                               "writable folder (the CSV is decoded there once, then memory-mapped every epoch)") from None
-        for stale in cache.glob("fer2013-*.np[yz]"):  # an earlier version of the CSV
-            if stale.stem != f"fer2013-{digest}":
+        for stale in cache.glob("fer2013-*.npz"):  # an earlier version of this CSV (not another copy's cache)
+            if stale != meta_file and _source_of(stale) == source:
                 stale.unlink(missing_ok=True)
+                stale.with_suffix(".npy").unlink(missing_ok=True)
     with np.load(meta_file) as meta:
         labels, splits, lines, skipped = meta["labels"], meta["splits"], meta["lines"], meta["skipped"].tolist()
     return Fer2013Rows(np.load(pixels_file, mmap_mode="r"), labels, splits, lines, skipped)
