@@ -20,11 +20,13 @@ DATA_MODULES: dict[str, str] = {
     "DisfaDataModule": "affectlab.data.readers.disfa",
     "ExpwDataModule": "affectlab.data.readers.expw",
     "FeatureStoreDataModule": "affectlab.data.store.feature_store",
+    "Fer2013DataModule": "affectlab.data.readers.fer2013",
     "FolderDataModule": "affectlab.data.readers.folders",
     "FrameTableDataModule": "affectlab.data.readers.frame_tables",
     "MeldDataModule": "affectlab.data.readers.meld",
     "MmsaDataModule": "affectlab.data.readers.mmsa",
     "MoseiDataModule": "affectlab.data.readers.mosei",
+    "RafdbDataModule": "affectlab.data.readers.rafdb",
     "VoxCeleb2DataModule": "affectlab.data.readers.voxceleb2",
 }
 

@@ -13,8 +13,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from affectlab.data.readers import afe, caer, disfa, folders, frame_tables, meld, mmsa, mosei, voxceleb2
-from affectlab.data.readers import affectnet, caer_s, expw
+from affectlab.data.readers import (afe, affectnet, caer, caer_s, disfa, expw, fer2013, frame_tables, meld, mmsa, mosei,
+                                    rafdb, voxceleb2)
 from affectlab.data.spec import MAX_ROWS, DatasetSpec
 from affectlab.data.synth import datamodule as synth
 from affectlab.errors import ConfigError, DataError
@@ -23,7 +23,7 @@ __all__ = ["MAX_ROWS", "DatasetSpec", "check_dataset", "dataset_names", "export_
            "prepare_dataset", "specs"]
 
 _SPECS = (synth.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
-          voxceleb2.SPEC, *folders.SPECS, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
+          voxceleb2.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
 
 
 def _index(listed: tuple[DatasetSpec, ...]) -> dict[str, DatasetSpec]:

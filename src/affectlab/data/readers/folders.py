@@ -1,5 +1,7 @@
-"""Facial expression image data sets distributed as one folder per class: RAF-DB, FER2013, ExpW, AffectNet,
-CAER-S, read in their native layouts and served in the batch contract as one-frame clips.
+"""Facial expression image data sets laid out as one folder per class: CAER-S as its authors distribute it
+(``readers/caer_s.py`` checks its layout first), and the community re-packagings of RAF-DB, FER2013, ExpW and
+AffectNet, which their own readers (``rafdb.py``, ``fer2013.py``, ``expw.py``, ``affectnet.py``) fall back to
+(``layout: folders``, or found by ``layout: auto``); served in the batch contract as one-frame clips.
 
 Each data set's layout (``FOLDER_LAYOUTS``):
 
@@ -38,7 +40,6 @@ from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.images import IMAGE_EXTENSIONS, load_image
 from affectlab.data.splits import stratified_holdout
-from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 
@@ -72,18 +73,6 @@ FOLDER_LAYOUTS: dict[str, FolderLayout] = {
         "Sad": "sad", "Surprise": "surprise"}),
 }
 
-
-_DESCRIPTIONS = {
-    "rafdb": "RAF-DB basic expressions, aligned faces in folders 1-7", "fer2013": "FER2013 48x48 faces",
-    "expw": "ExpW in-the-wild faces (no official split)", "affectnet": "AffectNet, 8 folders (contempt left out)",
-    "caer_s": "CAER-S static frames",
-}
-SPECS = tuple(
-    DatasetSpec(name, _DESCRIPTIONS[name], f"data/{name}", layout.describe(), reader="affectlab.data.FolderDataModule",
-                init_args={"name": name}, check="affectlab.data.check.check_folder_dataset",
-                export="affectlab.data.synth.export.export_folder_dataset", export_args={"name": name})
-    for name, layout in FOLDER_LAYOUTS.items() if name not in ("expw", "affectnet", "caer_s")  # own readers now
-)
 
 
 @dataclass
