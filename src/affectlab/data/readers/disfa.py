@@ -372,7 +372,7 @@ class DisfaDataModule(BaseDataModule):
         self.image_size = image_size
         self.data: tuple[list[Path], np.ndarray, np.ndarray] | None = None
         self.scan: DisfaScan | None = None
-        self.sample_cameras = np.zeros(0, np.int64)
+        self.sample_cameras = self.sample_frames = np.zeros(0, np.int64)
         self.splits: dict[str, np.ndarray] = {}
         self.missing_images = 0
 
@@ -386,7 +386,7 @@ class DisfaDataModule(BaseDataModule):
         intensity, subjects, cameras, frames = scan.arrays(len(self.action_units))
         keep = np.flatnonzero((frames - 1) % self.frame_stride == 0)
         self.data = ([scan.files[i] for i in keep], intensity[keep], subjects[keep])
-        self.sample_cameras = cameras[keep]
+        self.sample_cameras, self.sample_frames = cameras[keep], frames[keep]  # per served sample
         try:
             self.splits = cross_validation_split(self.data[2], self.split, self.fold, self.num_folds, seed=self.split_seed)
         except DataError as error:
