@@ -156,3 +156,35 @@ def test_a_wrong_layout_names_what_it_found_and_the_option_for_the_csv(synth, tm
         DisfaDataModule(str(tmp_path / "own"), layout="csv").setup()
     with pytest.raises(ConfigError, match="camera: 'middle' is not one of left, right, both"):
         DisfaDataModule(str(tmp_path), camera="middle")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("3,1,2", r"line 3: '3,1,2' is not '<frame>,<intensity>'"),  # a column too many
+    ("3", r"line 3: '3' is not '<frame>,<intensity>'"),  # a column short
+    ("three,1", r"line 3: 'three,1' is not '<frame>,<intensity>'"),
+    ("3,6", r"line 3: intensity '6' is not a number from 0 to 5"),  # no such intensity code
+    ("2,1", r"line 3: frame 2 is labelled twice"),
+])
+def test_fuzzed_label_lines_are_errors_naming_file_and_line(synth, tmp_path, line, message):
+    export_disfa(synth, tmp_path, "frames")
+    path = tmp_path / "ActionUnit_Labels/SN004/SN004_au17.txt"
+    lines = path.read_text().splitlines()
+    lines[2] = line
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"SN004_au17.txt, {message}"):
+        DisfaDataModule(str(tmp_path)).setup()
+
+
+def test_unreadable_frames_follow_the_corrupt_policy(synth, tmp_path):
+    export_disfa(synth, tmp_path, "frames")
+    module = DisfaDataModule(str(tmp_path), image_size=16, batch_size=256)
+    module.setup()
+    broken = module.data[0][int(module.splits["val"][0])]
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
+    with pytest.warns(UserWarning, match="skipped unreadable image"):
+        batch = module.on_after_batch_transfer(next(iter(module.val_dataloader())), 0)
+    assert len(batch["id"]) == len(module.splits["val"]) - 1 and module.unreadable.paths == [str(broken)]
+    strict = DisfaDataModule(str(tmp_path), image_size=16, corrupt="raise")
+    strict.setup()
+    with pytest.raises(DataError, match=f"{broken}: not a readable image"):
+        strict.dataset("val")[0]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import affectlab.data.store.disfa_prepare as disfa_prepare
 from affectlab.cli.data import data_command
@@ -184,6 +185,27 @@ def test_videos_whose_frame_count_differs_from_their_labels_are_reported_with_bo
     scan = read_authors(tmp_path / "out", ACTION_UNITS)
     assert scan.problems() == ["SN001 left: 3 of 8 labelled frames have no image (frames 6-8), left out"]
     assert len(scan.files) == 5 + 8 + 8
+
+
+def test_frames_without_a_face_follow_the_no_face_policy(raw, tmp_path):
+    copy = tmp_path / "DISFA"
+    shutil.copytree(raw, copy)
+    frames = decoded(copy / "Videos_LeftCamera/LeftVideoSN001_comp.avi")
+    frames[2:5] = 90  # frames 3-5 show no face
+    write_video(copy / "Videos_LeftCamera/LeftVideoSN001_comp.avi", frames, fps=20, codec="mpeg4")
+    for subject in ("SN002", "SN003"):  # only SN001 is prepared
+        shutil.rmtree(copy / "ActionUnit_Labels" / subject)
+    skip = prepare_disfa("disfa", str(copy), str(tmp_path / "skip"), no_face="skip", chunk=4, **OPTIONS)
+    record = skip["subjects"]["SN001"]["left"]
+    assert record["dropped"] >= 3 and record["written"] == FRAMES_PER_SUBJECT - record["dropped"]
+    written = sorted(int(p.stem) for p in (tmp_path / "skip/Frames_LeftCamera/SN001").glob("*.png"))
+    assert not {3, 4, 5} & set(written) and len(written) == record["written"]  # numbered as the video's frames
+    scan = read_authors(tmp_path / "skip", ACTION_UNITS)
+    assert scan.missing["SN001 left"] == sorted(set(range(1, 9)) - set(written))
+    nearest = prepare_disfa("disfa", str(copy), str(tmp_path / "nearest"), chunk=4, **OPTIONS)["subjects"]["SN001"]["left"]
+    assert nearest["written"] == FRAMES_PER_SUBJECT and nearest["nearest"] + nearest["whole"] >= 3
+    crop = np.asarray(Image.open(tmp_path / "nearest/Frames_LeftCamera/SN001/000004.png"))
+    assert crop.shape == (32, 32, 3) and np.abs(crop[8:24, 8:24].astype(int) - 90).max() <= 2  # blank, at a face's box
 
 
 def test_malformed_labels_and_broken_videos_are_skipped_and_the_others_prepared(raw, tmp_path):

@@ -76,11 +76,15 @@ def read_au_file(path: Path) -> dict[int, float]:
                 continue
             parts = line.split(",")
             try:
+                if len(parts) != 2:
+                    raise ValueError
                 frame, intensity = int(parts[0]), float(parts[1])
-            except (ValueError, IndexError):
+            except ValueError:
                 raise DataError(f"{path}, line {number}: {line!r} is not '<frame>,<intensity>'") from None
-            if not 0 <= intensity <= 5 or len(parts) != 2:
+            if not 0 <= intensity <= 5:
                 raise DataError(f"{path}, line {number}: intensity {parts[1]!r} is not a number from 0 to 5")
+            if frame in values:
+                raise DataError(f"{path}, line {number}: frame {frame} is labelled twice (also on an earlier line)")
             values[frame] = intensity
     return values
 
