@@ -1,4 +1,5 @@
-"""DISFA read from AffectSynth exported in its native layout (label files + frames) and as seed 001's CSV."""
+"""DISFA's reader on AffectSynth exported as ``data prepare disfa`` leaves it (label files + frames) and as seed
+001's CSV: layouts found or refused with the option that reads them, alignment, data check, fuzzed inputs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.readers.disfa import DisfaDataModule, check_disfa_dataset, read_au_file
 from affectlab.data.splits import check_disjoint
+from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export_disfa import export_disfa
 from affectlab.errors import ConfigError, DataError
 

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import affectlab.data.store.disfa_prepare as disfa_prepare
 from affectlab.cli.data import data_command
 from affectlab.data.contract import ACTION_UNITS, check_batch
 from affectlab.data.media.video import VideoReader, write_video
 from affectlab.data.readers.disfa import DisfaDataModule, read_authors
 from affectlab.data.registry import prepare_dataset
+from affectlab.data.store import disfa_prepare
 from affectlab.data.store.disfa_prepare import prepare_disfa
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export_disfa import export_disfa
@@ -29,7 +29,7 @@ from affectlab.errors import ConfigError, DataError
 # 3 subjects of 8 frames; the shaded style, which MTCNN finds most reliably
 SMALL = SynthConfig(num_clips=6, num_identities=3, num_frames=4, image_size=64, styles=("shaded",))
 FRAMES_PER_SUBJECT = 8
-OPTIONS = dict(size=32, progress=False)
+OPTIONS = {"size": 32, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -177,10 +177,10 @@ def test_videos_whose_frame_count_differs_from_their_labels_are_reported_with_bo
         write_video(video, np.concatenate([frames, frames])[:keep], fps=20, codec="mpeg4")
     report = prepare_disfa("disfa", str(copy), str(tmp_path / "out"), **OPTIONS)
     assert report["mismatches"] == [
-        f"{copy}/Videos_LeftCamera/LeftVideoSN001_comp.avi: 5 frames decoded, 8 label lines; kept the common first 5 "
-        "frames, labelled frames 6-8 have no image",
-        f"{copy}/Videos_LeftCamera/LeftVideoSN002_comp.avi: 10 frames decoded, 8 label lines; kept the common first 8 "
-        "frames, video frames 9-10 have no label"]
+        (f"{copy}/Videos_LeftCamera/LeftVideoSN001_comp.avi: 5 frames decoded, 8 label lines; kept the common first "
+         "5 frames, labelled frames 6-8 have no image"),
+        (f"{copy}/Videos_LeftCamera/LeftVideoSN002_comp.avi: 10 frames decoded, 8 label lines; kept the common first "
+         "8 frames, video frames 9-10 have no label")]
     assert report["subjects"]["SN001"]["left"]["written"] == 5 and report["subjects"]["SN002"]["left"]["written"] == 8
     scan = read_authors(tmp_path / "out", ACTION_UNITS)
     assert scan.problems() == ["SN001 left: 3 of 8 labelled frames have no image (frames 6-8), left out"]

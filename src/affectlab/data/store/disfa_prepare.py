@@ -51,9 +51,9 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.readers.disfa import (CAMERA_CHOICES, CAMERAS, FRAMES, LABELS, label_subjects,
                                           read_subject_labels, video_path)
-from affectlab.data.contract import ACTION_UNITS
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_bytes, atomic_write_json
 
@@ -261,7 +261,7 @@ def prepare_disfa(name: str, raw: str, out: str, shard_samples: int | None = Non
                 frames_bar = bar.add_task(f"{subject} {camera}", total=len(frames))
                 try:
                     record = prepare_view(video, len(frames), partial, _Faces(cropper), chunk,
-                                          lambda n: bar.advance(frames_bar, n))
+                                          lambda n, task=frames_bar: bar.advance(task, n))
                 except DataError as error:  # VideoDecodeError: cannot be opened, no video stream
                     shutil.rmtree(partial, ignore_errors=True)
                     skipped.append({"subject": subject, "camera": camera, "reason": str(error)})
