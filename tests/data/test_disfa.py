@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 
 from conftest import TINY_DATA
 
+from affectlab.cli.data import data_command
 from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.readers.disfa import DisfaDataModule, check_disfa_dataset, read_au_file
 from affectlab.data.splits import check_disjoint
@@ -119,23 +122,24 @@ def test_wrong_root_and_config_errors(tmp_path):
 
 
 def test_data_check_reports_frames_per_subject_and_au_base_rates(synth, tmp_path):
-    from conftest import affectlab
-
     export_disfa(synth, tmp_path, "frames")
     (tmp_path / "Frames_LeftCamera/SN002/000031.png").unlink()
     (tmp_path / "Frames_LeftCamera/SN002/000032.png").unlink()
-    ok = affectlab("data", "check", "disfa", "--root", str(tmp_path))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the command's own parser, in this process (a subprocess costs seconds)
+        assert data_command(["check", "disfa", "--root", str(tmp_path)]) == 0
+    ok = printed.getvalue()
     per_subject = {int(i): int((np.asarray(synth.identity) == i).sum()) * TINY_DATA["num_frames"]
                    for i in np.unique(synth.identity)}
     for identity, frames in per_subject.items():
         images = frames - 2 if identity == 1 else frames
-        assert re.search(rf"SN{identity + 1:03d}\s*│\s*{frames}\s*│\s*{images}\s*│", ok.stdout), ok.stdout
+        assert re.search(rf"SN{identity + 1:03d}\s*│\s*{frames}\s*│\s*{images}\s*│", ok), ok
     labels = np.concatenate([np.loadtxt(tmp_path / f"ActionUnit_Labels/SN{i + 1:03d}/SN{i + 1:03d}_au1.txt", delimiter=",")
                              for i in per_subject])[:, 1]
     served = np.delete(labels, [per_subject[0] + 30, per_subject[0] + 31])  # SN002's frames 31 and 32 have no image
-    assert f"AU1 {100 * (served >= 2).mean():.1f}%" in ok.stdout
-    assert "SN002 left: 2 of 32 labelled frames have no image (frames 31-32), left out" in ok.stdout
-    assert "the 3 folds are subject-disjoint (6 subjects)" in ok.stdout and "OK: 0 error(s), 1 warning(s)" in ok.stdout
+    assert f"AU1 {100 * (served >= 2).mean():.1f}%" in ok
+    assert "SN002 left: 2 of 32 labelled frames have no image (frames 31-32), left out" in ok
+    assert "the 3 folds are subject-disjoint (6 subjects)" in ok and "OK: 0 error(s), 1 warning(s)" in ok
     (tmp_path / "Frames_LeftCamera/SN003/000004.png").write_bytes(b"not a png")
     report = check_disfa_dataset("disfa", str(tmp_path))
     assert [e for e in report.errors if "unreadable" in e] == report.errors and len(report.errors) == 1
