@@ -75,8 +75,15 @@ def _build(config: Path, tiny_data: Path, tmp_path: Path):
         args["root"] = str(tmp_path / "store")
     else:
         spec = _spec_of(text["class_path"], args)
-        export_dataset(spec.name, tmp_path / spec.name, cache=tiny_data, **SIZES)
         root = tmp_path / spec.name
+        if spec.name == "disfa":  # distributed as videos: its reader trains from the frames `data prepare` writes
+            from affectlab.data.synth.export_disfa import export_disfa_frames
+
+            synth = AffectSynthDataModule(root=str(tiny_data), **SIZES)
+            synth.prepare_data()
+            export_disfa_frames(synth.arrays, root)
+        else:
+            export_dataset(spec.name, root, cache=tiny_data, **SIZES)
         args[spec.root_arg] = str(root / spec.layout.split()[0] if spec.root_arg == "path" else root)
     args["batch_size"] = 4
     return cls(**args)

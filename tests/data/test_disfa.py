@@ -1,6 +1,11 @@
-"""DISFA read from AffectSynth exported in its native layout (label files + frames) and as seed 001's CSV."""
+"""DISFA's reader on AffectSynth exported as ``data prepare disfa`` leaves it (label files + frames) and as seed
+001's CSV: layouts found or refused with the option that reads them, alignment, data check, fuzzed inputs."""
 
 from __future__ import annotations
+
+import contextlib
+import io
+import re
 
 import numpy as np
 import pytest
@@ -8,11 +13,12 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.cli.data import data_command
 from affectlab.data.contract import ACTION_UNITS
-from affectlab.data.readers.disfa import DisfaDataModule, read_au_file
+from affectlab.data.readers.disfa import DisfaDataModule, check_disfa_dataset, read_au_file
 from affectlab.data.splits import check_disjoint
-from affectlab.data.synth.export import export_disfa
+from affectlab.data.synth.datamodule import AffectSynthDataModule
+from affectlab.data.synth.export_disfa import export_disfa
 from affectlab.errors import ConfigError, DataError
 
 
@@ -23,9 +29,10 @@ def synth(tiny_data):
     return module.arrays
 
 
-@pytest.mark.parametrize("layout", ["native", "csv"])
-def test_every_frame_comes_back_with_its_intensities_and_subject(synth, tmp_path, layout):
-    written = export_disfa(synth, tmp_path, layout)
+@pytest.mark.parametrize(("exported", "layout"), [("frames", "authors"), ("frames", "auto"), ("csv", "csv"),
+                                                 ("csv", "auto")])
+def test_every_frame_comes_back_with_its_intensities_and_subject(synth, tmp_path, exported, layout):
+    written = export_disfa(synth, tmp_path, exported)
     assert written == len(synth) * TINY_DATA["num_frames"]
     module = DisfaDataModule(str(tmp_path), layout=layout, image_size=16, batch_size=8)
     module.setup()
@@ -43,7 +50,7 @@ def test_every_frame_comes_back_with_its_intensities_and_subject(synth, tmp_path
 
 
 def test_folds_cover_every_subject_once(synth, tmp_path):
-    export_disfa(synth, tmp_path)
+    export_disfa(synth, tmp_path, "frames")
     tested = []
     for fold in range(3):
         module = DisfaDataModule(str(tmp_path), fold=fold)
@@ -53,7 +60,7 @@ def test_folds_cover_every_subject_once(synth, tmp_path):
 
 
 def test_subset_of_action_units_and_frame_stride(synth, tmp_path):
-    export_disfa(synth, tmp_path)
+    export_disfa(synth, tmp_path, "frames")
     eleven = [au for au in ACTION_UNITS if au != 25]  # seed 001's set
     module = DisfaDataModule(str(tmp_path), action_units=eleven, frame_stride=2)
     module.setup()
@@ -62,7 +69,7 @@ def test_subset_of_action_units_and_frame_stride(synth, tmp_path):
 
 
 def test_bad_label_files_name_file_and_line(synth, tmp_path):
-    export_disfa(synth, tmp_path)
+    export_disfa(synth, tmp_path, "frames")
     path = tmp_path / "ActionUnit_Labels/SN001/SN001_au4.txt"
     lines = path.read_text().splitlines()
     lines[2] = "3,seven"
@@ -73,14 +80,18 @@ def test_bad_label_files_name_file_and_line(synth, tmp_path):
     path.write_text("\n".join(lines))
     with pytest.raises(DataError, match="line 3: intensity '9' is not a number from 0 to 5"):
         DisfaDataModule(str(tmp_path)).setup()
+    path.write_text("1,0\n")  # a truncated label file: the subject's files disagree, named with both counts
+    with pytest.raises(DataError, match=r"SN001_au4.txt labels 1 frames, .*SN001_au1.txt labels 32 \(frames 2-32"):
+        DisfaDataModule(str(tmp_path)).setup()
+    lines[2] = "3,1"
+    path.write_text("\n".join(lines))
     (tmp_path / "ActionUnit_Labels/SN002/SN002_au1.txt").unlink()
-    path.write_text("1,0\n")
     with pytest.raises(DataError, match="SN002_au1.txt is missing"):
         DisfaDataModule(str(tmp_path)).setup()
 
 
 def test_missing_frames_are_left_out_and_counted(synth, tmp_path):
-    export_disfa(synth, tmp_path)
+    export_disfa(synth, tmp_path, "frames")
     (tmp_path / "Frames_LeftCamera/SN001/000002.png").unlink()
     module = DisfaDataModule(str(tmp_path))
     module.setup()
@@ -101,7 +112,8 @@ def test_bad_csv_rows_name_the_line(synth, tmp_path):
 
 
 def test_wrong_root_and_config_errors(tmp_path):
-    with pytest.raises(DataError, match="ActionUnit_Labels is missing; expected"):
+    with pytest.raises(DataError, match=r"is not DISFA's layout \(found nothing in .*\); expected, as distributed:\n"
+                                        r".*/ActionUnit_Labels/SN001/SN001_au1.txt"):
         DisfaDataModule(str(tmp_path)).setup()
     with pytest.raises(ConfigError, match="action_units: \\[3\\]"):
         DisfaDataModule(str(tmp_path), action_units=[1, 3])
@@ -109,13 +121,75 @@ def test_wrong_root_and_config_errors(tmp_path):
         DisfaDataModule(str(tmp_path), split="identity")
 
 
-def test_data_check_reads_disfa_and_names_a_bad_line(synth, tmp_path):
-    from conftest import affectlab
-
-    export_disfa(synth, tmp_path)
-    ok = affectlab("data", "check", "disfa", "--root", str(tmp_path))
-    assert "samples" in ok.stdout and "identity overlap between splits: none" in ok.stdout and "reads without errors" in ok.stdout
+def test_data_check_reports_frames_per_subject_and_au_base_rates(synth, tmp_path):
+    export_disfa(synth, tmp_path, "frames")
+    (tmp_path / "Frames_LeftCamera/SN002/000031.png").unlink()
+    (tmp_path / "Frames_LeftCamera/SN002/000032.png").unlink()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # the command's own parser, in this process (a subprocess costs seconds)
+        assert data_command(["check", "disfa", "--root", str(tmp_path)]) == 0
+    ok = printed.getvalue()
+    per_subject = {int(i): int((np.asarray(synth.identity) == i).sum()) * TINY_DATA["num_frames"]
+                   for i in np.unique(synth.identity)}
+    for identity, frames in per_subject.items():
+        images = frames - 2 if identity == 1 else frames
+        assert re.search(rf"SN{identity + 1:03d}\s*│\s*{frames}\s*│\s*{images}\s*│", ok), ok
+    labels = np.concatenate([np.loadtxt(tmp_path / f"ActionUnit_Labels/SN{i + 1:03d}/SN{i + 1:03d}_au1.txt", delimiter=",")
+                             for i in per_subject])[:, 1]
+    served = np.delete(labels, [per_subject[0] + 30, per_subject[0] + 31])  # SN002's frames 31 and 32 have no image
+    assert f"AU1 {100 * (served >= 2).mean():.1f}%" in ok
+    assert "SN002 left: 2 of 32 labelled frames have no image (frames 31-32), left out" in ok
+    assert "the 3 folds are subject-disjoint (6 subjects)" in ok and "OK: 0 error(s), 1 warning(s)" in ok
+    (tmp_path / "Frames_LeftCamera/SN003/000004.png").write_bytes(b"not a png")
+    report = check_disfa_dataset("disfa", str(tmp_path))
+    assert [e for e in report.errors if "unreadable" in e] == report.errors and len(report.errors) == 1
+    assert "SN003/000004.png: unreadable" in report.errors[0]
     path = tmp_path / "ActionUnit_Labels/SN003/SN003_au9.txt"
     path.write_text("1,0\n2,x\n")
-    bad = affectlab("data", "check", "disfa", "--root", str(tmp_path), check=False)
-    assert bad.returncode == 2 and "SN003_au9.txt, line 2" in bad.stderr
+    with pytest.raises(DataError, match="SN003_au9.txt, line 2"):  # the CLI's exit status 2
+        check_disfa_dataset("disfa", str(tmp_path))
+
+
+def test_a_wrong_layout_names_what_it_found_and_the_option_for_the_csv(synth, tmp_path):
+    export_disfa(synth, tmp_path, "csv")
+    with pytest.raises(DataError, match=r"found disfa.csv, frames/ in .*expected, as distributed:\n.*ActionUnit_Labels"
+                                        r"(.|\n)*disfa.csv is the community CSV layout: read it with "
+                                        r"--data.init_args.layout csv"):
+        DisfaDataModule(str(tmp_path), layout="authors").setup()
+    export_disfa(synth, tmp_path / "own", "frames")
+    with pytest.raises(DataError, match=r"holds DISFA's own layout instead: read it with --data.init_args.layout authors"):
+        DisfaDataModule(str(tmp_path / "own"), layout="csv").setup()
+    with pytest.raises(ConfigError, match="camera: 'middle' is not one of left, right, both"):
+        DisfaDataModule(str(tmp_path), camera="middle")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("3,1,2", r"line 3: '3,1,2' is not '<frame>,<intensity>'"),  # a column too many
+    ("3", r"line 3: '3' is not '<frame>,<intensity>'"),  # a column short
+    ("three,1", r"line 3: 'three,1' is not '<frame>,<intensity>'"),
+    ("3,6", r"line 3: intensity '6' is not a number from 0 to 5"),  # no such intensity code
+    ("2,1", r"line 3: frame 2 is labelled twice"),
+])
+def test_fuzzed_label_lines_are_errors_naming_file_and_line(synth, tmp_path, line, message):
+    export_disfa(synth, tmp_path, "frames")
+    path = tmp_path / "ActionUnit_Labels/SN004/SN004_au17.txt"
+    lines = path.read_text().splitlines()
+    lines[2] = line
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"SN004_au17.txt, {message}"):
+        DisfaDataModule(str(tmp_path)).setup()
+
+
+def test_unreadable_frames_follow_the_corrupt_policy(synth, tmp_path):
+    export_disfa(synth, tmp_path, "frames")
+    module = DisfaDataModule(str(tmp_path), image_size=16, batch_size=256)
+    module.setup()
+    broken = module.data[0][int(module.splits["val"][0])]
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
+    with pytest.warns(UserWarning, match="skipped unreadable image"):
+        batch = module.on_after_batch_transfer(next(iter(module.val_dataloader())), 0)
+    assert len(batch["id"]) == len(module.splits["val"]) - 1 and module.unreadable.paths == [str(broken)]
+    strict = DisfaDataModule(str(tmp_path), image_size=16, corrupt="raise")
+    strict.setup()
+    with pytest.raises(DataError, match=f"{broken}: not a readable image"):
+        strict.dataset("val")[0]

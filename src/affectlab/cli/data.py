@@ -49,6 +49,8 @@ def data_command(args: list[str]) -> int:
     video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
                        help="a local state dict for --encoder (torch.save(model.state_dict(), PATH))")
     video.add_argument("--encoder-batch", dest="encoder_batch", type=int, help="crops per encoder forward pass (64)")
+    prepare.add_argument("--cameras", choices=("left", "right", "both"),
+                         help="disfa: which cameras' videos to extract face frames from (left; --size default 128)")
     check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
     check.add_argument("name", help="the data set: " + names)
     check.add_argument("--root", required=True, help="the data set's folder")
@@ -72,7 +74,7 @@ def data_command(args: list[str]) -> int:
         return 0
     if options.action == "prepare":
         video_keys = ("num_frames", "fps", "max_frames", "size", "scale", "no_face", "min_face_size", "device",
-                      "encoder", "encoder_checkpoint", "encoder_batch")
+                      "encoder", "encoder_checkpoint", "encoder_batch", "cameras")
         video = {key: getattr(options, key) for key in video_keys if getattr(options, key) is not None}
         prepare_dataset(options.name, options.raw, options.out, shard_samples=options.shard_samples,
                         max_rows=options.max_rows, **video)

@@ -13,8 +13,10 @@ CSV file or split folder is a data error (2).
 AFE is listed as its reader lists it (a malformed CSV line stops with its file and line: exit status 2); counts
 per official split and emotion follow, and every listed image is decoded and cropped at its box (``--quick``:
 opened, its box checked against its size): a missing or unreadable image, or a box outside it, is an error.
-The other readers (DISFA, MOSEI, MMSA, OpenFace, py-feat) are opened in full, which checks every label file
-and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow.
+DISFA's check is its reader's (``readers/disfa.py: check_disfa_dataset``: frames per subject, AU base rates;
+on the bare videos, the prepare command). The other readers (MOSEI, MMSA, OpenFace, py-feat) are opened in full,
+which checks every label file and row: a malformed one stops with its file and line (exit status 2); counts per
+split and class follow.
 """
 
 from __future__ import annotations

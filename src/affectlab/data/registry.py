@@ -95,12 +95,15 @@ def prepare_dataset(name: str, raw: str | Path, out: str | Path, **options: Any)
     max_rows = options.pop("max_rows", MAX_ROWS)
     video = video_sets()
     if spec.prepare is None:
-        features = [n for n in names_with("prepare") if n not in video]
+        features = names_with("prepare", "affectlab.data.store.prepare.prepare_features")
+        others = [n for n in names_with("prepare") if n not in video and n not in features]
         raise DataError(f"data prepare: {name} holds face images, which its reader serves directly (--data {name}); "
                         f"prepare converts feature data sets ({', '.join(features)}) and video data sets "
-                        f"({', '.join(video)})")
-    if options and name not in video:
-        flags = ", ".join("--" + key.replace("_", "-") for key in options)
+                        f"({', '.join(video)}), and extracts the face frames of {', '.join(others)}")
+    takes = inspect.signature(spec.function("prepare")).parameters  # a preparer's own options reach it (disfa's)
+    unknown = [key for key in options if key not in takes and not any(p.kind is p.VAR_KEYWORD for p in takes.values())]
+    if unknown:
+        flags = ", ".join("--" + key.replace("_", "-") for key in unknown)
         raise ConfigError(f"data prepare: {flags} only apply to video data sets ({', '.join(video)}), not to {name}")
     spec.function("prepare")(name, str(raw), str(out), shard_samples=shard_samples, max_rows=max_rows, **options)
 

@@ -50,45 +50,6 @@ def export_folder_dataset(arrays: AffectSynthArrays, name: str, out: str | Path,
     return counts
 
 
-def export_disfa(arrays: AffectSynthArrays, out: str | Path, layout: str = "native") -> int:
-    """Write ``arrays`` as DISFA: each identity a subject (SN001, ...), its clips' frames one sequence.
-
-    ``native``: ``ActionUnit_Labels/SN001/SN001_au<n>.txt`` ("<frame>,<intensity>", integers 0-5, frames from 1)
-    and ``Frames_LeftCamera/SN001/<frame:06d>.png``. ``csv``: seed 001's ``disfa.csv`` (``AU1,...,filename``)
-    with the images under ``frames/SN001/``. Returns the number of frames written.
-    """
-    from PIL import Image
-
-    from affectlab.data.contract import ACTION_UNITS
-
-    out = Path(out)
-    rows = []
-    written = 0
-    for identity in np.unique(arrays.identity):
-        subject = f"SN{int(identity) + 1:03d}"
-        clips = np.flatnonzero(np.asarray(arrays.identity) == identity)
-        frames = np.concatenate([np.asarray(arrays.frames[c]) for c in clips])  # (F, H, W, 3)
-        intensity = np.rint(np.concatenate([np.asarray(arrays.au_intensity[c]) for c in clips])).astype(int)  # (F, 12)
-        image_dir = out / ("Frames_LeftCamera" if layout == "native" else "frames") / subject
-        image_dir.mkdir(parents=True, exist_ok=True)
-        for index, frame in enumerate(frames, 1):
-            name = f"{index:06d}.png"
-            Image.fromarray(frame).save(image_dir / name)
-            if layout == "csv":
-                rows.append([*intensity[index - 1].tolist(), f"frames/{subject}/{name}"])
-        if layout == "native":
-            labels = out / "ActionUnit_Labels" / subject
-            labels.mkdir(parents=True, exist_ok=True)
-            for column, au in enumerate(ACTION_UNITS):
-                lines = [f"{index},{value}" for index, value in enumerate(intensity[:, column], 1)]
-                (labels / f"{subject}_au{au}.txt").write_text("\n".join(lines) + "\n")
-        written += len(frames)
-    if layout == "csv":
-        header = ",".join([*(f"AU{au}" for au in ACTION_UNITS), "filename"])
-        (out / "disfa.csv").write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
-    return written
-
-
 def write_csd(path: str | Path, name: str, data: dict[str, tuple[np.ndarray, np.ndarray]], metadata: dict) -> None:
     """Write a computational sequence as the CMU Multimodal SDK's ``write_CSD`` does: one root group ``name``
     holding ``data/<video>/features`` and ``data/<video>/intervals`` and ``metadata/<key>`` (a one-element
