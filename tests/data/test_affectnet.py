@@ -270,8 +270,8 @@ def test_community_layout_and_wrong_roots(synth, affectnet_root, tmp_path):
     assert sum(len(p["files"]) for p in module.splits.values()) == len(synth)
     report = check_affectnet_dataset("affectnet", folders, decode=False)
     assert not report.errors and sum(map(sum, report.counts.values())) == len(synth)
-    with pytest.raises(DataError, match=r"found at .*: train_set/, val_set/; expected affectnet as its authors "
-                                        r"distribute it .*\n(.*\n)*.*Manually_Annotated_Images/<subDirectory>/<file>"
+    with pytest.raises(DataError, match=r"does not hold the authors' layout; it holds train_set/, val_set/; expected:"
+                                        r"\n(.*\n)*.*Manually_Annotated_Images/<subDirectory>/<file>"
                                         r"(.*\n)*.*--data.init_args.layout folders"):
         AffectNetDataModule(str(folders), layout="authors").setup()
     with pytest.raises(DataError, match=r"root .*nowhere is not a folder"):

@@ -238,12 +238,12 @@ def test_community_folder_layout_is_read_automatically_or_on_request(synth, expw
     report = check_expw_dataset("expw", folders, decode=False)
     assert not report.errors and sum(map(sum, report.counts.values())) == len(synth)
     assert any("community folder-per-class layout" in note for note in report.notes)
-    with pytest.raises(DataError, match=r"found at .*: angry/.*expected expw as its authors distribute it "
-                                        r"\(layout: authors\):\n.*image/origin/<image_name>\n.*label/label.lst.*\n"
-                                        r"That is the community folder-per-class layout: read it with "
+    with pytest.raises(DataError, match=r"does not hold the authors' layout; it holds angry/.*expected:\n"
+                                        r".*image/origin/<image_name>\n.*label/label.lst.*\n"
+                                        r"It holds the community folder layout .*read it with "
                                         r"--data.init_args.layout folders"):
         ExpwDataModule(str(folders), layout="authors").setup()
-    with pytest.raises(DataError, match=r"the authors' layout is there"):
+    with pytest.raises(DataError, match=r"The authors' layout is there"):
         ExpwDataModule(str(expw_root), layout="folders").setup()
     assert ExpwDataModule(str(expw_root), layout="authors").dataset("val") is not None
     with pytest.raises(ConfigError, match=r"data.init_args.layout: 'original'"):
@@ -251,11 +251,12 @@ def test_community_folder_layout_is_read_automatically_or_on_request(synth, expw
 
 
 def test_wrong_roots_name_what_was_found_and_expected(expw_root, tmp_path):
-    with pytest.raises(DataError, match=r"root .*nowhere is not a folder; expected expw"):
+    with pytest.raises(DataError, match=r"root .*nowhere is not a folder; expected the authors' layout"):
         ExpwDataModule(str(tmp_path / "nowhere")).setup()
     (tmp_path / "empty" / "stuff").mkdir(parents=True)
-    with pytest.raises(DataError, match=r"found at .*empty: stuff/; expected expw .*\n(.*\n)*.*label/label.lst.*\nor the "
-                                        r"community folder-per-class layout \(--data.init_args.layout folders\)"):
+    with pytest.raises(DataError, match=r"empty does not hold the authors' layout; it holds stuff/; expected:\n(.*\n)*"
+                                        r".*label/label.lst.*\n\(The community folder layout, --data.init_args.layout "
+                                        r"folders, is not there either"):
         ExpwDataModule(str(tmp_path / "empty")).setup()
     root = _copy(expw_root, tmp_path)
     (root / "image" / "origin").rename(root / "image" / "elsewhere")

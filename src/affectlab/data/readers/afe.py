@@ -58,6 +58,7 @@ from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
 AFE_CODES = ("anger", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # AFE's integer -> canonical name
+LABEL_CODES: dict[str | int, str | None] = dict(enumerate(AFE_CODES))  # all seven kept (data/labels.py's table)
 AFE_IMAGES = "src/image"
 AFE_ANNOTATIONS = "annos/TrainTest"
 AFE_SPLIT_FILES = {"train": "Train.csv", "test": "Test.csv"}  # AffectLab split -> file under AFE_ANNOTATIONS

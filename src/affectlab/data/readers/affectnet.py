@@ -62,10 +62,8 @@ from affectlab.data.readers.expw import (
     SHOWN_PROBLEMS,
     FaceCrops,
     check_faces,
-    found_at,
-    resolve_layout,
 )
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderImages
+from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderImages, choose_layout, describe_found
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import stratified_holdout
 from affectlab.errors import ConfigError, DataError
@@ -224,14 +222,14 @@ def scan(root: str | Path, classes: int = 7, corrupt: str = "skip") -> dict[str,
     root = Path(root)
     images = root / AFFECTNET_IMAGES
     if not images.is_dir():
-        raise DataError(f"affectnet: image folder {images} is missing (found at {root}: {found_at(root)}); "
+        raise DataError(f"affectnet: image folder {images} is missing (found at {root}: {describe_found(root)}); "
                         "expected\n" + _tree(root))
     found = {}
     for split, name in AFFECTNET_SPLIT_FILES.items():
         path = find_list(root, name)
         if path is None:
             raise DataError(f"affectnet: {name} is in neither {root / AFFECTNET_LISTS} nor {root} (found at {root}: "
-                            f"{found_at(root)}); expected\n" + _tree(root))
+                            f"{describe_found(root)}); expected\n" + _tree(root))
         rows = found[split] = read_list(path, images, classes, corrupt)
         if not rows.files:
             raise DataError(f"affectnet: {path} lists no usable face ({len(rows.problems)} malformed row(s), "
@@ -246,8 +244,7 @@ def scan(root: str | Path, classes: int = 7, corrupt: str = "skip") -> dict[str,
 def affectnet_layout(root: str | Path, layout: str) -> str:
     root = Path(root)
     present = (root / AFFECTNET_IMAGES).is_dir() and find_list(root, "training.csv") is not None
-    community = all((root / folder).is_dir() for folder in FOLDER_LAYOUTS["affectnet"].splits.values())
-    return resolve_layout(root, layout, "affectnet", _tree(root), present, community)
+    return choose_layout("affectnet", root, layout, present, _tree(root))
 
 
 def scan_folders(root: str | Path, classes: int) -> dict[str, tuple[list[Path], np.ndarray, Counter]]:

@@ -24,7 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, scan
+from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, describe_found, scan
 from affectlab.data.spec import DatasetSpec
 from affectlab.errors import DataError
 
@@ -43,8 +43,6 @@ def _tree(root: Path) -> str:
 
 def check_layout(root: str | Path) -> None:
     """Nothing if ``root`` holds CAER-S's two split folders; else a DataError with what was found and the fix."""
-    from affectlab.data.readers.expw import found_at
-
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"caer_s: root {root} is not a folder; expected CAER-S as its authors distribute it:\n"
@@ -64,7 +62,7 @@ def check_layout(root: str | Path) -> None:
     if any((root / folder).is_dir() for folder in LABEL_CODES):
         hints.append("class folders lie directly under the root: CAER-S keeps them under train/ and test/")
     hint = "".join(f"\n{line}" for line in hints)
-    raise DataError(f"caer_s: no {', '.join(s + '/' for s in missing)} folder at {root} (found: {found_at(root)}); "
+    raise DataError(f"caer_s: no {', '.join(s + '/' for s in missing)} folder at {root} (found: {describe_found(root)}); "
                     f"expected CAER-S as its authors distribute it:\n{_tree(root)}{hint}")
 
 

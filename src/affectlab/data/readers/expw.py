@@ -54,9 +54,11 @@ from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.readers.afe import FaceBoxError, face_region
 from affectlab.data.readers.folders import (
-    FOLDER_LAYOUTS,
+    LAYOUTS,
     FolderDataModule,
     FolderImages,
+    choose_layout,
+    describe_found,
 )
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import stratified_holdout
@@ -69,7 +71,6 @@ LABEL_CODES: dict[str | int, str | None] = {  # ExpW's expression_label -> canon
 }
 FIELDS = ("image_name", "face_id_in_image", "face_box_top", "face_box_left", "face_box_right", "face_box_bottom",
           "face_box_cofidence", "expression_label")
-LAYOUTS = ("auto", "authors", "folders")
 CHECKED_FIRST_FACES = 20  # photographs looked for at setup: all missing means the image folder is the wrong one
 SHOWN_PROBLEMS = 5  # malformed lines named in the setup warning (the check names all)
 
@@ -82,14 +83,6 @@ EXPECTED_LINE = ("expected 8 fields separated by spaces, '" + " ".join(f"<{f}>" 
 
 def _tree(root: Path) -> str:
     return "\n".join(f"    {root}/{line}" for line in LAYOUT.splitlines())
-
-
-def found_at(root: Path, limit: int = 12) -> str:
-    """What lies at the top of ``root``, for layout errors: ``a/, b/, c.txt``."""
-    entries = sorted(root.iterdir()) if root.is_dir() else []
-    shown = [entry.name + ("/" if entry.is_dir() else "") for entry in entries[:limit]]
-    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
-    return ", ".join(shown) + more if shown else "nothing"
 
 
 # -- the label list ------------------------------------------------------------------------------------------------
@@ -143,10 +136,10 @@ def read_label_list(root: str | Path, corrupt: str = "skip", min_confidence: flo
     root = Path(root)
     images, labels_file = root / EXPW_IMAGES, root / EXPW_LABELS
     if not labels_file.is_file():
-        raise DataError(f"expw: label file {labels_file} is missing (found at {root}: {found_at(root)}); "
+        raise DataError(f"expw: label file {labels_file} is missing (found at {root}: {describe_found(root)}); "
                         "expected\n" + _tree(root))
     if not images.is_dir():
-        raise DataError(f"expw: image folder {images} is missing (found at {root}: {found_at(root)}); "
+        raise DataError(f"expw: image folder {images} is missing (found at {root}: {describe_found(root)}); "
                         "expected\n" + _tree(root))
     rows: list[tuple[str, tuple[int, int, int, int], float, int, str]] = []
     problems: list[str] = []
@@ -192,37 +185,9 @@ def read_label_list(root: str | Path, corrupt: str = "skip", min_confidence: flo
     return faces
 
 
-def resolve_layout(root: str | Path, layout: str, name: str, tree: str, present: bool, community: bool) -> str:
-    """``authors`` or ``folders``: the layout ``layout`` (``auto|authors|folders``) asks for and ``root`` holds.
-
-    ``present``: the authors' files are there; ``community``: the folder-per-class re-packaging is. A layout
-    that is not there is a DataError naming what was found, the tree expected, and the option that reads the
-    community layout where that is what was found."""
-    if layout not in LAYOUTS:
-        raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)}")
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{name}: root {root} is not a folder; expected {name} as its authors distribute it:\n{tree}")
-    if layout in ("auto", "authors") and present:
-        return "authors"
-    if layout in ("auto", "folders") and community:
-        return "folders"
-    folders_tree = "\n".join(f"    {root}/{line}" for line in FOLDER_LAYOUTS[name].describe().splitlines())
-    if layout == "folders":
-        hint = " (the authors' layout is there: set --data.init_args.layout authors or auto)" if present else ""
-        raise DataError(f"{name}: found at {root}: {found_at(root)}{hint}; expected the community folder-per-class "
-                        f"layout (layout: folders):\n{folders_tree}")
-    hint = ("\nThat is the community folder-per-class layout: read it with --data.init_args.layout folders (or auto)"
-            if community else f"\nor the community folder-per-class layout (--data.init_args.layout folders):\n"
-            f"{folders_tree}")
-    raise DataError(f"{name}: found at {root}: {found_at(root)}; expected {name} as its authors distribute it "
-                    f"(layout: authors):\n{tree}{hint}")
-
-
 def expw_layout(root: str | Path, layout: str) -> str:
     root = Path(root)
-    community = any((root / folder).is_dir() for folder in FOLDER_LAYOUTS["expw"].classes)
-    return resolve_layout(root, layout, "expw", _tree(root), (root / EXPW_LABELS).is_file(), community)
+    return choose_layout("expw", root, layout, (root / EXPW_LABELS).is_file(), _tree(root))
 
 
 def grouped_holdout(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -58,11 +58,7 @@ from torch.utils.data import Dataset
 
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.readers.folders import (
-    FOLDER_LAYOUTS,
-    FolderDataModule,
-    FolderImages,
-)
+from affectlab.data.readers.folders import LAYOUTS, FolderDataModule, FolderImages, choose_layout
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError, DataError
@@ -78,7 +74,6 @@ COLUMNS = ("emotion", "pixels", "Usage")
 SIDE = 48  # FER2013's faces are SIDE x SIDE grey
 CACHE_FORMAT = 1  # part of the cache digest: bump when the cached arrays change meaning
 DEFAULT_CACHE = "affectlab-cache"  # under the root unless data.init_args.cache says otherwise
-LAYOUTS = ("auto", "authors", "folders")
 SHOWN = 5  # skipped rows named in a warning
 
 LAYOUT = ("fer2013.csv          header 'emotion,pixels,Usage'; emotion 0 angry, 1 disgust, 2 fear, 3 happy, 4 sad, "
@@ -86,60 +81,6 @@ LAYOUT = ("fer2013.csv          header 'emotion,pixels,Usage'; emotion 0 angry, 
           "icml_face_data.csv   (instead: Kaggle's copy, header 'emotion, Usage, pixels')")
 EXPECTED_ROW = (f"expected the fields {', '.join(COLUMNS)}: emotion an integer 0-6, pixels {SIDE * SIDE} integers 0-255 "
                 f"separated by spaces, Usage one of {', '.join(USAGE_SPLITS)}")
-
-
-# -- layouts: the authors' or a community re-packaging --------------------------------------------------------------
-def describe_found(root: Path, limit: int = 10) -> str:
-    """What ``root`` holds, for an error message: its first entries, folders marked with a slash."""
-    entries = sorted(root.iterdir())
-    if not entries:
-        return "an empty folder"
-    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries[:limit])
-    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
-
-
-def community_layout_found(name: str, root: Path) -> bool:
-    """Whether ``root`` holds data set ``name`` as the community folder-per-class re-packaging
-    (``folders.FOLDER_LAYOUTS``): every split folder there, at least one class folder in one of them."""
-    folder_layout = FOLDER_LAYOUTS[name]
-    bases = [root / folder for folder in folder_layout.splits.values()]
-    return all(base.is_dir() for base in bases) and any(
-        (base / label).is_dir() for base in bases for label in folder_layout.classes)
-
-
-def choose_layout(name: str, root: str | Path, layout: str, authors_found: bool, authors_tree: str) -> str:
-    """``authors`` or ``folders``: the layout to read ``root`` as, for the ``layout`` option (``auto``: the
-    authors' where found, else the community folders). Neither found, or not the one asked for: a DataError
-    naming what ``root`` holds, the layout expected and the option that reads what was found."""
-    if layout not in LAYOUTS:
-        raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)} (auto: the authors' "
-                          "layout where found, else the community folder layout)")
-    root = Path(root)
-    folder_layout = FOLDER_LAYOUTS[name]
-    folder_tree = "\n".join(f"    {root}/{line}" for line in folder_layout.describe().splitlines())
-    if not root.is_dir():
-        raise DataError(f"{name}: root {root} is not a folder; expected the authors' layout:\n{authors_tree}\n"
-                        f"or the community folder layout (--data.init_args.layout folders):\n{folder_tree}")
-    community = community_layout_found(name, root)
-    if layout == "auto" and (authors_found or community):
-        return "authors" if authors_found else "folders"
-    if layout == "authors" and authors_found:
-        return "authors"
-    if layout == "folders" and community:
-        return "folders"
-    found = describe_found(root)
-    if layout == "folders":
-        hint = (" The authors' layout is there: read it with --data.init_args.layout authors (or auto)."
-                if authors_found else "")
-        raise DataError(f"{name}: {root} does not hold the community folder layout (layout: folders); it holds "
-                        f"{found}; expected:\n{folder_tree}\n{hint.strip()}".rstrip())
-    if community:
-        hint = (f"It holds the community folder layout ({', '.join(f + '/' for f in folder_layout.splits.values())} "
-                "with class folders): read it with --data.init_args.layout folders (or auto).")
-    else:
-        hint = f"(The community folder layout, --data.init_args.layout folders, is not there either:\n{folder_tree})"
-    raise DataError(f"{name}: {root} does not hold the authors' layout; it holds {found}; expected:\n{authors_tree}\n"
-                    + hint)
 
 
 # -- the CSV, decoded once ---------------------------------------------------------------------------------------

@@ -75,6 +75,64 @@ FOLDER_LAYOUTS: dict[str, FolderLayout] = {
 
 
 
+LAYOUTS = ("auto", "authors", "folders")  # the layout option of the readers that fall back to these
+
+
+# -- the authors' layout or a community re-packaging: which one a reader reads --------------------------------------------------------------
+def describe_found(root: Path, limit: int = 10) -> str:
+    """What ``root`` holds, for an error message: its first entries, folders marked with a slash."""
+    entries = sorted(root.iterdir()) if root.is_dir() else []
+    if not entries:
+        return "an empty folder"
+    shown = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries[:limit])
+    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
+
+
+def community_layout_found(name: str, root: Path) -> bool:
+    """Whether ``root`` holds data set ``name`` as the community folder-per-class re-packaging
+    (``FOLDER_LAYOUTS``): every split folder there, at least one class folder in one of them."""
+    folder_layout = FOLDER_LAYOUTS[name]
+    bases = [root / folder for folder in folder_layout.splits.values()]
+    return all(base.is_dir() for base in bases) and any(
+        (base / label).is_dir() for base in bases for label in folder_layout.classes)
+
+
+def choose_layout(name: str, root: str | Path, layout: str, authors_found: bool, authors_tree: str) -> str:
+    """``authors`` or ``folders``: the layout to read ``root`` as, for the ``layout`` option (``auto``: the
+    authors' where found, else the community folders). Neither found, or not the one asked for: a DataError
+    naming what ``root`` holds, the layout expected and the option that reads what was found."""
+    if layout not in LAYOUTS:
+        raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)} (auto: the authors' "
+                          "layout where found, else the community folder layout)")
+    root = Path(root)
+    folder_layout = FOLDER_LAYOUTS[name]
+    folder_tree = "\n".join(f"    {root}/{line}" for line in folder_layout.describe().splitlines())
+    if not root.is_dir():
+        raise DataError(f"{name}: root {root} is not a folder; expected the authors' layout:\n{authors_tree}\n"
+                        f"or the community folder layout (--data.init_args.layout folders):\n{folder_tree}")
+    community = community_layout_found(name, root)
+    if layout == "auto" and (authors_found or community):
+        return "authors" if authors_found else "folders"
+    if layout == "authors" and authors_found:
+        return "authors"
+    if layout == "folders" and community:
+        return "folders"
+    found = describe_found(root)
+    if layout == "folders":
+        hint = (" The authors' layout is there: read it with --data.init_args.layout authors (or auto)."
+                if authors_found else "")
+        raise DataError(f"{name}: {root} does not hold the community folder layout (layout: folders); it holds "
+                        f"{found}; expected:\n{folder_tree}\n{hint.strip()}".rstrip())
+    if community:
+        hint = (f"It holds the community folder layout ({', '.join(f + '/' for f in folder_layout.splits.values())} "
+                "with class folders): read it with --data.init_args.layout folders (or auto).")
+    else:
+        hint = f"(The community folder layout, --data.init_args.layout folders, is not there either:\n{folder_tree})"
+    raise DataError(f"{name}: {root} does not hold the authors' layout; it holds {found}; expected:\n{authors_tree}\n"
+                    + hint)
+
+
+
 @dataclass
 class FolderScan:
     """What is on disk: per split the image paths and their canonical labels, and what was left out."""

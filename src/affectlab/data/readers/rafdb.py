@@ -26,7 +26,7 @@ counted (or raise), as in the folder readers.
 
 The community re-packaging (``train/<1..7>/*.jpg``, ``test/<1..7>/*.jpg``, ``folders.FOLDER_LAYOUTS``) is read
 too: ``layout: auto`` (the default) takes the authors' layout where its list file is found and the folders
-otherwise; ``layout: authors|folders`` insists on one (``fer2013.choose_layout``: the error for a wrong layout).
+otherwise; ``layout: authors|folders`` insists on one (``folders.choose_layout``: the error for a wrong layout).
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ import torch
 
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import EMOTIONS
-from affectlab.data.readers.fer2013 import LAYOUTS, choose_layout, skipped_summary
-from affectlab.data.readers.folders import FolderDataModule, FolderImages
+from affectlab.data.readers.fer2013 import skipped_summary
+from affectlab.data.readers.folders import LAYOUTS, FolderDataModule, FolderImages, choose_layout
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import stratified_holdout
 from affectlab.errors import ConfigError, DataError
