@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(BIN)/affectlab demo
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=15
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
 
 # Checks too slow for CI (minutes each): full-size determinism, long resume, benchmarks as tests.
 test-slow: $(VENV)/.installed-dev

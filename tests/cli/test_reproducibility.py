@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import affectlab, cli_env, mlflow_client, printed_run_id, tiny_args
 
 
@@ -18,31 +20,37 @@ def _test_metrics(store: Path, run_id: str) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k.startswith("test/")}
 
 
-def test_same_config_and_seed_give_identical_test_metrics(tiny_data, tmp_path):
-    runs = []
-    for name in ("first", "second"):
-        store = tmp_path / name
-        result = affectlab("run", *tiny_args(tiny_data, store, max_epochs=2))
-        runs.append(_test_metrics(store, printed_run_id(result.stdout)))
-    assert runs[0] and runs[0] == runs[1]
+EPOCHS = 3
+# The three tests compare against one uninterrupted run; one xdist group (``--dist loadgroup``) makes it once.
+pytestmark = pytest.mark.xdist_group("reproducibility")
 
 
-def test_another_seed_gives_other_numbers(tiny_data, tmp_path):
-    metrics = []
-    for seed in (1, 2):
-        store = tmp_path / f"seed{seed}"
-        result = affectlab("run", *tiny_args(tiny_data, store, max_epochs=1), "--seed_everything", str(seed))
-        metrics.append(_test_metrics(store, printed_run_id(result.stdout)))
-    assert metrics[0]["test/loss"] != metrics[1]["test/loss"]
+@pytest.fixture(scope="module")
+def reference(tiny_data, tmp_path_factory) -> dict[str, float]:
+    """The test metrics of one uninterrupted run at the default seed."""
+    store = tmp_path_factory.mktemp("reference")
+    result = affectlab("run", *tiny_args(tiny_data, store, max_epochs=EPOCHS))
+    metrics = _test_metrics(store, printed_run_id(result.stdout))
+    assert metrics
+    return metrics
 
 
-def test_killed_run_resumes_to_the_same_metrics(tiny_data, tmp_path):
-    epochs = 4
-    # Sleeping after each batch changes no number; it leaves time to kill the run in the middle of fitting.
-    slow = ["--additional_callbacks", "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 0.15}}]"]
-    reference_store = tmp_path / "uninterrupted"
-    reference = affectlab("run", *tiny_args(tiny_data, reference_store, max_epochs=epochs), *slow)
-    expected = _test_metrics(reference_store, printed_run_id(reference.stdout))
+def test_same_config_and_seed_give_identical_test_metrics(reference, tiny_data, tmp_path):
+    result = affectlab("run", *tiny_args(tiny_data, tmp_path, max_epochs=EPOCHS))
+    assert _test_metrics(tmp_path, printed_run_id(result.stdout)) == reference
+
+
+def test_another_seed_gives_other_numbers(reference, tiny_data, tmp_path):
+    result = affectlab("run", *tiny_args(tiny_data, tmp_path, max_epochs=EPOCHS), "--seed_everything", "2")
+    assert _test_metrics(tmp_path, printed_run_id(result.stdout))["test/loss"] != reference["test/loss"]
+
+
+def test_killed_run_resumes_to_the_same_metrics(reference, tiny_data, tmp_path):
+    epochs = EPOCHS
+    # Sleeping after each batch changes no number (the reference ran without it); it leaves time to kill the
+    # run in the middle of fitting.
+    slow = ["--additional_callbacks", "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 0.25}}]"]
+    expected = reference
 
     store = tmp_path / "killed"
     process = subprocess.Popen(

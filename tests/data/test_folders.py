@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, affectlab_inline, mlflow_client, printed_run_id
 
 from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.check import check_folder_dataset
@@ -142,7 +142,7 @@ def test_check_reports_counts_unknown_folders_and_unreadable_files(synth, tmp_pa
 
 def test_data_check_of_a_missing_root_names_the_file_expected(tmp_path):
     # `data export|check` of the folder layouts: tests/data/test_caer_s.py (CAER-S's authors' layout is one).
-    missing = affectlab("data", "check", "meld", "--root", str(tmp_path / "meld"), check=False)
+    missing = affectlab_inline("data", "check", "meld", "--root", str(tmp_path / "meld"), check=False)
     assert missing.returncode == 2 and "train_sent_emo.csv" in missing.stderr
 
 
