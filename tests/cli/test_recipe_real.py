@@ -1,0 +1,163 @@
+"""`affectlab recipe VARIANT mosei|meld|caer`: the recipe on AffectSynth exported in CMU-MOSEI's layout, through
+the command; the label subsets its runs see; what it says when the prepared features are missing or unfit."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+import yaml
+
+from conftest import TINY_DATA, affectlab, mlflow_client
+
+from affectlab.data.readers.mosei import MOSEI_EMOTIONS, MoseiDataModule
+from affectlab.data.label_subset import LabelSubsetDataModule
+from affectlab.data.registry import export_dataset
+from affectlab.data.store.prepare import prepare
+from affectlab.errors import ConfigError
+from affectlab.experiments.recipe import CEILING, FLOOR, Recipe, RecipeOptions
+from affectlab.experiments.recipe_data import DataInputs, check_pretrain_fits
+
+SIZES = {k: TINY_DATA[k] for k in ("num_clips", "num_identities", "num_frames", "image_size")}
+
+
+@pytest.fixture(scope="module")
+def mosei_export(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mosei")
+    export_dataset("mosei", out, cache=tiny_data, **SIZES)
+    return out
+
+
+def tiny(store) -> list[str]:
+    return ["--store", str(store), "--quiet", "--pretrain-epochs", "1", "--probe-steps", "2", "--ceiling-epochs", "1",
+            "--model.init_args.kmeans_queue_size", "2", "--data.init_args.data.init_args.batch_size", "8"]
+
+
+def runs_by_name(store) -> dict[str, object]:
+    client = mlflow_client(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.info.run_name: run for run in runs}
+
+
+def test_conclugen_on_mosei_pretrains_unlabelled_probes_multilabel_and_reports_per_class(mosei_export, tmp_path):
+    store = tmp_path / "store"
+    result = affectlab("recipe", "conclugen", "mosei", "--data-root", str(mosei_export), "--fractions", "0.5",
+                       *tiny(store), timeout=300)
+    assert "P (weighted)" in result.stdout and "F1 (weighted)" in result.stdout and "ceiling" in result.stdout
+    record = json.loads((store / "recipes/conclugen-mosei-seed127.json").read_text())
+    rows = {(r["representation"], r["fraction"]): r for r in record["rows"]}
+    assert set(rows) == {("conclugen", 0.5), (FLOOR, 0.5), (CEILING, 1.0)}
+    for row in rows.values():
+        assert 0.0 <= row["acc"] <= 1.0 and row["precision_weighted"] is not None and row["recall_weighted"] is not None
+        assert list(row["per_class"]) == list(MOSEI_EMOTIONS)  # the SDK's order
+        assert set(row["per_class"]["happy"]) == {"acc", "precision", "recall", "f1"}
+    runs = runs_by_name(store)
+    pretrain = runs["conclugen-mosei-seed127"].data.params
+    assert pretrain["data.init_args.serve_labels"] == "False"  # the pretraining is served no label
+    probe = runs["probe-conclugen-0.5-seed127"].data.params
+    assert probe["model.init_args.multi_label"] == "True" and probe["model.init_args.task"] == "emotion_presence"
+    assert probe["data.init_args.label_fraction"] == "0.5" and probe["model.init_args.checkpoint_path"].endswith("best.ckpt")
+    assert runs["supervised-ceiling-seed127"].data.params["model.init_args.freeze"] == "False"
+    model = yaml.safe_load((store / "recipes/conclugen-mosei-seed127-model.yaml").read_text())
+    sizes = {m: e["init_args"]["in_features"] for m, e in model["init_args"]["encoders"].items()}
+    assert sizes == {"video": 35, "audio": 74, "text": 300}  # FACET, COVAREP, word vectors
+    with open(store / "recipes/conclugen-mosei-seed127-per-class.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 3 * 6 and {r["class"] for r in table} == set(MOSEI_EMOTIONS)
+
+
+def test_a_two_modality_variant_gets_a_two_modality_data_config(mosei_export, tmp_path):
+    store = tmp_path / "store"
+    affectlab("recipe", "contrast_only_video_audio", "mosei", "--data-root", str(mosei_export), "--fractions", "1",
+              "--no-floor", "--no-ceiling", *tiny(store), timeout=300)
+    runs = runs_by_name(store)
+    for name in ("contrast_only_video_audio-mosei-seed127", "probe-contrast_only_video_audio-1-seed127"):
+        assert runs[name].data.params["data.init_args.data.init_args.modalities"] == "['video', 'audio']", name
+    model = yaml.safe_load((store / "recipes/contrast_only_video_audio-mosei-seed127-model.yaml").read_text())
+    assert list(model["init_args"]["encoders"]) == ["video", "audio"]
+
+
+def test_the_pretraining_data_serves_no_labels(mosei_export):
+    data = LabelSubsetDataModule(MoseiDataModule(root=str(mosei_export), batch_size=8), serve_labels=False)
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    assert "targets" not in batch and "target_mask" not in batch
+    assert data.tasks == () and data.class_names == {} and set(data.modalities) == {"video", "audio", "text"}
+
+
+def test_a_label_fraction_keeps_a_seeded_draw_of_each_label_set_and_counts_only_it(mosei_export):
+    full = MoseiDataModule(root=str(mosei_export))
+    half = LabelSubsetDataModule(MoseiDataModule(root=str(mosei_export)), label_fraction=0.5, label_seed=3)
+    assert half.task == "emotion_presence"  # the first classification task
+    train = half.dataset("train")
+    masks = torch.stack([train[i]["target_mask"]["emotion_presence"] for i in range(len(train))])
+    labels = [tuple(full.dataset("train")[i]["targets"]["emotion_presence"].int().tolist()) for i in range(len(train))]
+    for label_set in set(labels):  # per label set: round(half) of its samples, at least one
+        members = [i for i, s in enumerate(labels) if s == label_set]
+        assert int(masks[members].sum()) == max(1, round(0.5 * len(members)))
+    assert 0 < int(masks.sum()) < len(train)
+    counts = half.class_counts("emotion_presence")
+    assert counts.shape == (6, 2) and int(counts[0].sum()) == int(masks.sum())  # the kept labels only
+    val = half.dataset("val")
+    assert all(bool(val[i]["target_mask"]["emotion_presence"]) for i in range(len(val)))
+    again = LabelSubsetDataModule(MoseiDataModule(root=str(mosei_export)), label_fraction=0.5, label_seed=3)
+    assert again.kept() == half.kept()
+    with pytest.raises(ConfigError, match="label_fraction: 0 is not a fraction"):
+        LabelSubsetDataModule(MoseiDataModule(root=str(mosei_export)), label_fraction=0)
+
+
+def test_meld_without_its_prepared_store_names_the_prepare_command(tmp_path):
+    raw = tmp_path / "MELD.Raw"  # the store's default place: beside the data, <data root>-features
+    with pytest.raises(ConfigError, match=f"Prepare them once with:\n  affectlab data prepare meld --raw {raw} --out {raw}-features\n"):
+        Recipe(RecipeOptions("conclugen", "meld", data_root=str(raw), store=str(tmp_path / "s")))
+
+
+def test_caer_without_its_prepared_store_names_the_prepare_command(tmp_path):
+    raw, features = tmp_path / "CAER", tmp_path / "caer_store"
+    with pytest.raises(ConfigError, match=f"affectlab data prepare caer --raw {raw} --out {features}\n"):
+        Recipe(RecipeOptions("conclugen", "caer", data_root=str(raw), features=str(features), store=str(tmp_path / "s")))
+
+
+def test_a_store_missing_a_modality_of_the_variant_is_named(mosei_export, tmp_path):
+    store = tmp_path / "features"
+    prepare("mosei", str(mosei_export), str(store))
+    index = json.loads((store / "index.json").read_text())
+    index["dims"].pop("text")
+    (store / "index.json").write_text(json.dumps(index))
+    with pytest.raises(ConfigError, match=r"holds \['audio', 'video'\], but conclugen on meld reads \['video', 'audio', 'text'\]"):
+        Recipe(RecipeOptions("conclugen", "meld", data_root=str(tmp_path / "raw"), features=str(store), store=str(tmp_path / "s")))
+    # a two-modality variant reads what is there
+    Recipe(RecipeOptions("contrast_only_video_audio", "meld", data_root=str(tmp_path / "raw"), features=str(store),
+                         store=str(tmp_path / "s")))
+
+
+def test_voxceleb2_pretraining_needs_its_store_and_features_that_fit(mosei_export, tmp_path):
+    options = dict(variant="conclugen", dataset="mosei", data_root=str(mosei_export), store=str(tmp_path / "s"))
+    with pytest.raises(ConfigError, match="--pretrain-data voxceleb2 needs --pretrain-root STORE"):
+        Recipe(RecipeOptions(**options, pretrain_data="voxceleb2"))
+    with pytest.raises(ConfigError, match=f"affectlab data prepare voxceleb2 --raw VOXCELEB2_DIR --out {tmp_path / 'vox'}"):
+        Recipe(RecipeOptions(**options, pretrain_data="voxceleb2", pretrain_root=str(tmp_path / "vox")))
+    with pytest.raises(ConfigError, match=r"do not fit those of .*video: 512 against 35"):
+        check_pretrain_fits(DataInputs("vox", {"video": 512, "audio": 74}), DataInputs("mosei", {"video": 35, "audio": 74}))
+    with pytest.raises(ConfigError, match="do not fit"):  # face crops cannot feed a features encoder
+        check_pretrain_fits(DataInputs("vox", {"video": 12}, ["video"]), DataInputs("mosei", {"video": 12}))
+
+
+def test_recipe_pretrains_on_a_voxceleb2_store_and_probes_the_data_set(mosei_export, tmp_path):
+    """The pretraining reads --pretrain-root (here a store of MOSEI-sized features: what VoxCeleb2 prepared with
+    the same backbones as the probed set holds), the probes read the probed data set."""
+    pretrain_store = tmp_path / "vox_store"
+    prepare("mosei", str(mosei_export), str(pretrain_store))
+    store = tmp_path / "store"
+    affectlab("recipe", "contrast_only_video_audio", "mosei", "--data-root", str(mosei_export), "--fractions", "1",
+              "--no-floor", "--no-ceiling", "--pretrain-data", "voxceleb2", "--pretrain-root", str(pretrain_store),
+              *tiny(store), timeout=300)
+    record = json.loads((store / "recipes/contrast_only_video_audio-mosei-voxceleb2-seed127.json").read_text())
+    assert record["pretrain_done"] and [r["representation"] for r in record["rows"]] == ["contrast_only_video_audio"]
+    runs = runs_by_name(store)
+    pretrain = runs["contrast_only_video_audio-mosei-seed127"].data.params
+    assert pretrain["data.init_args.data.class_path"].endswith("FeatureStoreDataModule")
+    assert pretrain["data.init_args.data.init_args.root"] == str(pretrain_store)
+    assert runs["probe-contrast_only_video_audio-1-seed127"].data.params["data.init_args.data.init_args.root"] == str(mosei_export)
