@@ -161,3 +161,34 @@ def test_recipe_pretrains_on_a_voxceleb2_store_and_probes_the_data_set(mosei_exp
     assert pretrain["data.init_args.data.class_path"].endswith("FeatureStoreDataModule")
     assert pretrain["data.init_args.data.init_args.root"] == str(pretrain_store)
     assert runs["probe-contrast_only_video_audio-1-seed127"].data.params["data.init_args.data.init_args.root"] == str(mosei_export)
+
+
+def write_store(path, dims: dict[str, int], samples: int = 42) -> None:
+    """A store as ``data prepare meld --encoder ...`` writes one of every modality: features per clip, 7 emotions
+    (the train split holds no clip of the last, so the probe's class weights must cope with an empty class)."""
+    import numpy as np
+
+    from affectlab.data.contract import EMOTIONS
+    from affectlab.data.store.feature_store import FeatureStoreWriter, StoreSample
+
+    rng = np.random.default_rng(0)
+    writer = FeatureStoreWriter(path, dims, {"emotion": ()}, task_dtypes={"emotion": "int64"},
+                                class_names={"emotion": list(EMOTIONS)}, source={"name": "meld"})
+    rows = []
+    for i in range(samples):
+        split = "train" if i < 28 else "val" if i < 35 else "test"
+        emotion = i % 6 if split == "train" else i % 7
+        rows.append(StoreSample(i, split, {m: (rng.normal(size=(3, d)) + emotion).astype(np.float32) for m, d in dims.items()},
+                                {"emotion": emotion}))
+    writer.write(rows, len(rows))
+
+
+def test_meld_recipe_reads_its_prepared_store_with_inverse_frequency_weights(tmp_path):
+    features, store = tmp_path / "MELD.Raw-features", tmp_path / "runs"
+    write_store(features, {"video": 16, "audio": 12, "text": 8})
+    affectlab("recipe", "conclugen", "meld", "--data-root", str(tmp_path / "MELD.Raw"), "--fractions", "0.5",
+              "--no-floor", "--no-ceiling", *tiny(store), timeout=300)  # the store found at <data root>-features
+    record = json.loads((store / "recipes/conclugen-meld-seed127.json").read_text())
+    assert len(record["rows"]) == 1 and list(record["rows"][0]["per_class"])[:2] == ["neutral", "happy"]
+    probe = runs_by_name(store)["probe-conclugen-0.5-seed127"]
+    assert probe.data.params["model.init_args.multi_label"] == "False" and probe.data.params["model.init_args.num_classes"] == "7"

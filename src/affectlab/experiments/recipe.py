@@ -83,6 +83,7 @@ class Row:
     precision_weighted: float | None = None  # None in records from before they were kept
     recall_weighted: float | None = None
     per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> precision, recall, f1 (, acc)
+    seconds: float | None = None  # wall time of its run
 
 
 @dataclass
@@ -96,6 +97,7 @@ class RecipeRecord:
     pretrain_done: bool = False
     rows: list[Row] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the runs so far, across interruptions
+    pretrain_seconds: float = 0.0  # of the pretraining's runs
     config_digest: str | None = None  # of what the numbers depend on (``recipe_digest``); None: not yet known
 
     @classmethod
@@ -186,7 +188,7 @@ class Recipe:
     # -- data ---------------------------------------------------------------------------------------------------
     def data_inputs(self) -> DataInputs:
         """What the probed data set serves: MOSEI's computational sequences, or MELD's or CAER's store."""
-        needed = variant_modalities(self.options.variant)
+        needed = variant_modalities(self.options.variant, self.options.dataset)
         if self.options.dataset in STORE_SETS:
             store = store_folder(self.options.dataset, self.data_root, self.options.features)
             return store_inputs(self.options.dataset, self.data_root, store, needed, f"{self.options.variant} on {self.options.dataset}")
@@ -254,7 +256,8 @@ class Recipe:
                 record.pretrain_run_id = run_id
                 record.save(self.record_path)
 
-            self._run(configs, overrides, "pretrain", self.variant_config(), on_open=opened)
+            result = self._run(configs, overrides, "pretrain", self.variant_config(), on_open=opened)
+            record.pretrain_seconds += result.seconds
             record.pretrain_done = True
             record.save(self.record_path)
         checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
@@ -285,7 +288,7 @@ class Recipe:
             "trainer.val_check_interval": max(1, self.options.probe_steps // 20),
         }
         result = self._run([self.experiment("probe"), probe_config], overrides, "probe", config_path("model/probe.yaml"))
-        return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}))
+        return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}), result.seconds)
 
     def ceiling(self) -> Row:
         done = self.record.find(CEILING, 1.0)
@@ -300,9 +303,10 @@ class Recipe:
             result = self._run([self.experiment("supervised"), backbone], overrides, "probe", config_path("model/probe.yaml"))
         else:
             result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
-        return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}))
+        return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}), result.seconds)
 
-    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float]) -> Row:
+    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float],
+             seconds: float | None = None) -> Row:
         missing = [f"test/{m}" for m in METRICS if f"test/{m}" not in metrics]
         if missing:
             raise ConfigError(f"run {run_id} logged no {missing}; was the test split empty?")
@@ -312,7 +316,7 @@ class Recipe:
             if len(parts) == 3 and parts[1] in ("precision", "recall", "f1", "acc"):
                 per_class.setdefault(parts[2], {})[parts[1]] = value
         row = Row(representation, fraction, metrics["test/acc"], metrics["test/f1_weighted"], run_id,
-                  metrics.get("test/precision_weighted"), metrics.get("test/recall_weighted"), per_class)
+                  metrics.get("test/precision_weighted"), metrics.get("test/recall_weighted"), per_class, seconds)
         self.record.rows.append(row)
         self.record.save(self.record_path)
         return row

@@ -43,9 +43,26 @@ class DataInputs:
     source: dict[str, Any] = field(default_factory=dict)  # how the store was prepared (its index's record)
 
 
-def variant_modalities(variant: str) -> list[str]:
+#: the modalities each data set has at all (CAER's clips have no transcript); a variant reads those it has.
+DATASET_MODALITIES = {"mosei": ("video", "audio", "text"), "meld": ("video", "audio", "text"), "caer": ("video", "audio")}
+
+
+def variant_modalities(variant: str, dataset: str) -> list[str]:
+    """The modalities ``variant`` reads on ``dataset``: its own, less those the data set has none of."""
     config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
-    return list(config.get("init_args", {}).get("modalities") or config["init_args"]["encoders"])
+    args = config.get("init_args", {})
+    if "encoders" not in args:  # SimCLR: one encoder, two augmented views of it
+        raise ConfigError(
+            f"recipe: {variant} contrasts two augmented views of one input; on the precomputed features of {dataset} "
+            "both views would be the same vector. Its recipe runs on synth; the multi-modal variants run here"
+        )
+    wanted = list(args.get("modalities") or args["encoders"])
+    has = DATASET_MODALITIES[dataset]
+    modalities = [m for m in wanted if m in has]
+    if len(modalities) < min(2, len(wanted)):
+        raise ConfigError(f"recipe: {variant} reads {wanted}, but {dataset} has no {[m for m in wanted if m not in has]}; "
+                          f"choose a variant of {list(has)}")
+    return modalities
 
 
 def store_folder(dataset: str, data_root: str, features: str | None) -> Path:
@@ -115,7 +132,7 @@ def variant_model(variant: str, inputs: DataInputs) -> dict[str, Any]:
     path = config_path(f"model/conclugen/{variant}.yaml")
     config = yaml.safe_load(path.read_text())
     args = config["init_args"]
-    modalities = list(args.get("modalities") or args["encoders"])
+    modalities = list(inputs.dims)  # the variant's that the data set has (``variant_modalities``)
 
     def absolute(value: Any) -> Any:
         return str((path.parent / value).resolve()) if isinstance(value, str) else value
