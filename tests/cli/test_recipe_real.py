@@ -69,9 +69,9 @@ def test_conclugen_on_mosei_pretrains_unlabelled_probes_multilabel_and_reports_p
 
 
 def test_a_two_modality_variant_gets_a_two_modality_data_config(mosei_export, tmp_path):
-    store = tmp_path / "store"
+    store = tmp_path / "store"  # named relative to the working folder, as a user would
     affectlab("recipe", "contrast_only_video_audio", "mosei", "--data-root", str(mosei_export), "--fractions", "1",
-              "--no-floor", "--no-ceiling", *tiny(store), timeout=300)
+              "--no-floor", "--no-ceiling", *tiny("store"), cwd=tmp_path, timeout=300)
     runs = runs_by_name(store)
     for name in ("contrast_only_video_audio-mosei-seed127", "probe-contrast_only_video_audio-1-seed127"):
         assert runs[name].data.params["data.init_args.data.init_args.modalities"] == "['video', 'audio']", name

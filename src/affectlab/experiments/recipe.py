@@ -10,6 +10,13 @@ run store (each can be opened, re-run or resumed on its own):
 3. beside it, the floor: the same probe on the same architecture, randomly initialised;
 4. and the ceiling: the supervised baseline (``configs/experiment/synth/supervised.yaml``) on all labels.
 
+On ``mosei``, ``meld`` and ``caer`` the same chain runs on precomputed features (``experiments/recipe_data.py``):
+``configs/experiment/<DATASET>/{pretrain,probe,supervised}.yaml``, the pretraining served no label (or VoxCeleb2's
+store, ``--pretrain-data voxceleb2 --pretrain-root STORE``), the probes with the paper's protocol (7 classes with
+inverse-frequency weights; MOSEI's six emotions multi-label with BCE ``pos_weight``), and as ceiling the
+variant's architecture trained end to end on every label. MELD and CAER are read from their prepared store
+(``--features``; a missing one is answered with the ``affectlab data prepare`` command to run).
+
 Optional rows: ``--finetune`` (the probe with the backbone trained too), ``--per-modality`` (a probe per
 single modality at 100 % labels, to see what fusing them adds).
 
@@ -239,7 +246,7 @@ class Recipe:
         path = self.root / f"{self.record_path.stem}-{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, yaml.safe_dump(content, sort_keys=False))
-        return path
+        return path.resolve()  # paths inside a config are read relative to its folder: name it absolutely
 
     def pretrain(self) -> Path:
         """Pretrain the variant (or finish an interrupted pretraining); the path of its best checkpoint."""
