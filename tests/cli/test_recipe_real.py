@@ -192,3 +192,23 @@ def test_meld_recipe_reads_its_prepared_store_with_inverse_frequency_weights(tmp
     assert len(record["rows"]) == 1 and list(record["rows"][0]["per_class"])[:2] == ["neutral", "happy"]
     probe = runs_by_name(store)["probe-conclugen-0.5-seed127"]
     assert probe.data.params["model.init_args.multi_label"] == "False" and probe.data.params["model.init_args.num_classes"] == "7"
+
+
+def test_the_digest_of_a_real_data_set_covers_its_experiment_configs_and_features(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import CONFIGS
+
+    from affectlab.experiments.recipe import recipe_digest
+
+    root = tmp_path / "configs"
+    shutil.copytree(CONFIGS, root)
+    monkeypatch.setattr("affectlab.experiments.recipe.config_root", lambda: root)
+    options = RecipeOptions("conclugen", "mosei", data_root="d")
+    before = recipe_digest(options, [{"dims": {"video": 35}}])
+    assert recipe_digest(options, [{"dims": {"video": 36}}]) != before  # other features: other numbers
+    probe = root / "experiment/mosei/probe.yaml"
+    probe.write_text(probe.read_text().replace("max_epochs: 20", "max_epochs: 10"))
+    assert recipe_digest(options, [{"dims": {"video": 35}}]) != before
+    synth = RecipeOptions("conclugen", "synth")
+    assert recipe_digest(synth) == recipe_digest(synth, [{"dims": {"video": 36}}])  # synth's records stay valid

@@ -163,6 +163,9 @@ class Recipe:
         if (options.pretrain_data == "voxceleb2") != bool(options.pretrain_root):
             raise ConfigError("--pretrain-data voxceleb2 needs --pretrain-root STORE (VoxCeleb2 prepared with 'affectlab "
                               "data prepare voxceleb2 --raw DIR --out STORE'), and --pretrain-root needs it")
+        if options.features and options.dataset not in STORE_SETS:
+            raise ConfigError(f"--features: {options.dataset}'s recipe reads its own files (--data-root); a prepared "
+                              f"store is read for {', '.join(STORE_SETS)}")
         if options.dataset == "synth" and options.pretrain_data != "own":
             raise ConfigError("recipe: synth pretrains on AffectSynth's own unlabelled clips (configs/data/synth_pretrain.yaml); "
                               "--pretrain-data voxceleb2 applies to mosei, meld and caer")
@@ -347,6 +350,8 @@ class Recipe:
         return rows
 
     def modalities(self) -> list[str]:
+        if self.real:  # those the variant reads on this data set (CAER: no text)
+            return list(self.inputs.dims)
         config = yaml.safe_load(config_path(f"model/conclugen/{self.options.variant}.yaml").read_text())
         return list(config["init_args"].get("modalities") or ["video"])
 
@@ -367,12 +372,12 @@ def recipe_digest(options: RecipeOptions, inputs: list[Any] | None = None) -> st
     files = [variant, root / "model/probe.yaml", root / "model/supervised.yaml",
              *sorted((root / "nn/encoders").glob("*.yaml")), *targets, *sorted((root / "experiment/synth").glob("*.yaml")),
              *sorted((root / "data").glob("synth*.yaml"))]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     if options.dataset != "synth":  # its experiments, the data configs they wrap, and where the data comes from
         files += [*sorted((root / f"experiment/{options.dataset}").glob("*.yaml")), root / "experiment/voxceleb2/pretrain.yaml",
                   root / "data/mosei.yaml", root / "data/feature_store.yaml"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     changing = [options.dataset, options.pretrain_epochs, options.ceiling_epochs, options.probe_steps,
                 options.data_root, list(options.extra)]
     if options.dataset != "synth":
