@@ -135,7 +135,9 @@ class LabelSubsetDataModule(BaseDataModule):
         """Positions in the train split whose label is served: per class (or label set), a seeded draw."""
         if self._keep is None:
             groups: dict[Any, list[int]] = defaultdict(list)
+            multi = False
             for item, (target, labelled) in enumerate(self._targets()):
+                multi = multi or bool(target.ndim)
                 if labelled:
                     groups[tuple((target > 0).int().tolist()) if target.ndim else int(target)].append(item)
             rng = np.random.default_rng(self.label_seed)
@@ -145,6 +147,10 @@ class LabelSubsetDataModule(BaseDataModule):
                 count = max(1, round(self.label_fraction * len(members)))
                 keep.update(int(i) for i in rng.choice(members, size=count, replace=False))
             self._keep = keep
+            labelled = sum(len(m) for m in groups.values())
+            print(f"label_fraction {self.label_fraction:g}: {len(keep)} of {labelled} labelled train samples keep their "
+                  f"{self.task!r} label ({len(groups)} {'label sets' if multi else 'classes'}, at least one of each)",
+                  flush=True)
         return self._keep
 
     def class_counts(self, task: str, split: str = "train") -> torch.Tensor:
