@@ -59,6 +59,12 @@ def test_conclugen_on_mosei_pretrains_unlabelled_probes_multilabel_and_reports_p
     probe = runs["probe-conclugen-0.5-seed127"].data.params
     assert probe["model.init_args.multi_label"] == "True" and probe["model.init_args.task"] == "emotion_presence"
     assert probe["data.init_args.label_fraction"] == "0.5" and probe["model.init_args.checkpoint_path"].endswith("best.ckpt")
+    # BCE pos_weight per emotion, negatives / positives among the train labels the probe kept (label seed = seed)
+    from affectlab.methods.probe import positive_weights
+
+    kept = LabelSubsetDataModule(MoseiDataModule(root=str(mosei_export)), label_fraction=0.5, label_seed=127)
+    weights = probe_class_weights(store, runs["probe-conclugen-0.5-seed127"].info.run_id)
+    assert torch.allclose(weights, positive_weights(kept.class_counts("emotion_presence")))
     assert runs["supervised-ceiling-seed127"].data.params["model.init_args.freeze"] == "False"
     model = yaml.safe_load((store / "recipes/conclugen-mosei-seed127-model.yaml").read_text())
     sizes = {m: e["init_args"]["in_features"] for m, e in model["init_args"]["encoders"].items()}
@@ -192,6 +198,15 @@ def test_meld_recipe_reads_its_prepared_store_with_inverse_frequency_weights(tmp
     assert len(record["rows"]) == 1 and list(record["rows"][0]["per_class"])[:2] == ["neutral", "happy"]
     probe = runs_by_name(store)["probe-conclugen-0.5-seed127"]
     assert probe.data.params["model.init_args.multi_label"] == "False" and probe.data.params["model.init_args.num_classes"] == "7"
+    # Inverse class frequency of the kept labels, w_c = N / (C n_c): 2 of each of the 6 train classes (round(2.5),
+    # round(2)), the empty seventh counted as one.
+    weights = probe_class_weights(store, probe.info.run_id)
+    assert torch.allclose(weights, torch.tensor([13 / 14] * 6 + [13 / 7]))
+
+
+def probe_class_weights(store, run_id: str) -> torch.Tensor:
+    (checkpoint,) = store.glob(f"artifacts/*/{run_id}/artifacts/checkpoints/best.ckpt")
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]["class_weights"]
 
 
 def test_the_digest_of_a_real_data_set_covers_its_experiment_configs_and_features(tmp_path, monkeypatch):
