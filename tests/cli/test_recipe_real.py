@@ -227,3 +227,22 @@ def test_the_digest_of_a_real_data_set_covers_its_experiment_configs_and_feature
     assert recipe_digest(options, [{"dims": {"video": 35}}]) != before
     synth = RecipeOptions("conclugen", "synth")
     assert recipe_digest(synth) == recipe_digest(synth, [{"dims": {"video": 36}}])  # synth's records stay valid
+
+
+def test_variants_read_the_modalities_a_data_set_has():
+    from affectlab.experiments.recipe_data import variant_modalities
+
+    assert variant_modalities("conclugen", "mosei") == ["video", "audio", "text"]
+    assert variant_modalities("conclugen", "caer") == ["video", "audio"]  # CAER's clips have no transcript
+    assert variant_modalities("contrast_only_video_text", "meld") == ["video", "text"]
+    with pytest.raises(ConfigError, match=r"reads \['video', 'text'\], but caer has no \['text'\]"):
+        variant_modalities("contrast_only_video_text", "caer")
+    with pytest.raises(ConfigError, match="both views would be the same vector"):
+        variant_modalities("simclr", "mosei")
+
+
+def test_options_that_do_not_apply_are_refused(mosei_export, tmp_path):
+    with pytest.raises(ConfigError, match="--features: mosei's recipe reads its own files"):
+        Recipe(RecipeOptions("conclugen", "mosei", data_root=str(mosei_export), features=str(tmp_path)))
+    with pytest.raises(ConfigError, match="--pretrain-data voxceleb2 applies to mosei, meld and caer"):
+        Recipe(RecipeOptions("conclugen", "synth", pretrain_data="voxceleb2", pretrain_root=str(tmp_path)))
