@@ -246,3 +246,19 @@ def test_options_that_do_not_apply_are_refused(mosei_export, tmp_path):
         Recipe(RecipeOptions("conclugen", "mosei", data_root=str(mosei_export), features=str(tmp_path)))
     with pytest.raises(ConfigError, match="--pretrain-data voxceleb2 applies to mosei, meld and caer"):
         Recipe(RecipeOptions("conclugen", "synth", pretrain_data="voxceleb2", pretrain_root=str(tmp_path)))
+
+
+def test_a_label_fraction_of_a_single_label_task_is_drawn_per_class(tiny_data):
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
+
+    data = LabelSubsetDataModule(AffectSynthDataModule(root=str(tiny_data), **TINY_DATA), label_fraction=0.25, task="emotion")
+    data.prepare_data()
+    data.setup("fit")
+    full = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
+    full.setup("fit")
+    emotions = torch.tensor([int(full.dataset("train")[i]["targets"]["emotion"]) for i in range(len(full.dataset("train")))])
+    expected = torch.tensor([max(1, round(0.25 * int(n))) if n else 0 for n in torch.bincount(emotions, minlength=7)])
+    assert torch.equal(data.class_counts("emotion"), expected)  # per class: a quarter, at least one
+    train = data.dataset("train")
+    kept = [i for i in range(len(train)) if bool(train[i]["target_mask"]["emotion"])]
+    assert set(kept) == data.kept() and torch.equal(torch.bincount(emotions[kept], minlength=7), expected)

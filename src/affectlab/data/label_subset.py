@@ -110,6 +110,9 @@ class LabelSubsetDataModule(BaseDataModule):
         return next(iter(names))
 
     # -- samples ------------------------------------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        self.data.prepare_data()  # e.g. AffectSynth's generation on first use
+
     def setup(self, stage: str | None = None) -> None:
         self.data.setup(stage)
 
@@ -128,7 +131,7 @@ class LabelSubsetDataModule(BaseDataModule):
             self._train_targets = []
             for item in range(len(dataset)):
                 sample = dataset[item]
-                self._train_targets.append((sample["targets"][task], bool(sample["target_mask"][task])))
+                self._train_targets.append((torch.as_tensor(sample["targets"][task]), bool(sample["target_mask"][task])))
         return self._train_targets
 
     def kept(self) -> set[int]:
