@@ -59,6 +59,7 @@ def test_conclugen_on_mosei_pretrains_unlabelled_probes_multilabel_and_reports_p
     probe = runs["probe-conclugen-0.5-seed127"].data.params
     assert probe["model.init_args.multi_label"] == "True" and probe["model.init_args.task"] == "emotion_presence"
     assert probe["data.init_args.label_fraction"] == "0.5" and probe["model.init_args.checkpoint_path"].endswith("best.ckpt")
+    assert probe["data.init_args.data.init_args.batch_size"] == "8"  # the user's option wins over the probes' 4096
     # BCE pos_weight per emotion, negatives / positives among the train labels the probe kept (label seed = seed)
     from affectlab.methods.probe import positive_weights
 

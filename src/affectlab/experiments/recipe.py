@@ -62,6 +62,9 @@ from affectlab.runs.lifecycle import BEST, DEFAULT_SEED
 from affectlab.runs.store import RunStore
 
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
+# The original probes with batches of 4096: on the real data sets (features; the frozen backbone's output cached
+# after the first pass) the probes do too, so that 1 % of the labels still puts a few dozen in each batch.
+PROBE_BATCH_SIZE = 4096
 FLOOR, CEILING = "floor (random init)", "ceiling (supervised)"
 METRICS = ("acc", "f1_weighted")
 
@@ -297,6 +300,8 @@ class Recipe:
             "trainer.check_val_every_n_epoch": None,
             "trainer.val_check_interval": max(1, self.options.probe_steps // 20),
         }
+        if self.real:  # a --data.init_args.data.init_args.batch_size of the user's comes later and wins
+            overrides["data.init_args.data.init_args.batch_size"] = PROBE_BATCH_SIZE
         result = self._run([self.experiment("probe"), probe_config], overrides, "probe", config_path("model/probe.yaml"))
         return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}), result.seconds)
 
