@@ -9,7 +9,7 @@ from rich.console import Console
 from affectlab.data.registry import dataset_names
 from affectlab.experiments.recipe import DEFAULT_FRACTIONS, Recipe, RecipeOptions, variants
 from affectlab.experiments.recipe import __doc__ as RECIPE_DOC
-from affectlab.experiments.report import results_table
+from affectlab.experiments.report import overall_table, results_table, write_per_class
 from affectlab.runs.lifecycle import DEFAULT_SEED
 
 
@@ -30,7 +30,15 @@ def recipe_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pretrain-epochs", dest="pretrain_epochs", type=int, default=None)
     parser.add_argument("--ceiling-epochs", dest="ceiling_epochs", type=int, default=None)
     parser.add_argument("--probe-steps", dest="probe_steps", type=int, default=500)
-    parser.add_argument("--data-root", dest="data_root", default=None, help="the data set's folder")
+    parser.add_argument("--data-root", dest="data_root", default=None, help="the data set's folder, as distributed")
+    parser.add_argument("--features", default=None,
+                        help="meld, caer: the feature store of 'affectlab data prepare NAME --raw DATA_ROOT --out DIR' "
+                             "(default: DATA_ROOT-features, or DATA_ROOT itself if it is a store)")
+    parser.add_argument("--pretrain-data", dest="pretrain_data", choices=["own", "voxceleb2"], default="own",
+                        help="own: the data set's train split, its labels never read; voxceleb2: --pretrain-root")
+    parser.add_argument("--pretrain-root", dest="pretrain_root", default=None,
+                        help="VoxCeleb2's store ('affectlab data prepare voxceleb2 --raw DIR --out STORE'), prepared "
+                             "with the probed data set's backbones")
     parser.add_argument("--store", default=None, help="run store folder (default: ./runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or model summaries")
     return parser
@@ -43,6 +51,11 @@ def recipe_command(args: list[str]) -> int:
     rows = recipe.run()
     console = Console()
     title = f"{options.variant} on {options.dataset}, seed {options.seed}: test split, probe on the frozen representation"
-    console.print(results_table(rows, title))
+    if options.dataset == "synth":
+        console.print(results_table(rows, title))
+    else:  # accuracy and support-weighted precision, recall, F1; per class in the files beside the record
+        console.print(overall_table(rows, title))
+        tables = write_per_class(rows, recipe.record_path)
+        console.print(f"per class: {', '.join(str(t) for t in tables)}")
     console.print(f"record: {recipe.record_path}  (pretraining run_id: {recipe.record.pretrain_run_id})")
     return 0

@@ -10,6 +10,13 @@ run store (each can be opened, re-run or resumed on its own):
 3. beside it, the floor: the same probe on the same architecture, randomly initialised;
 4. and the ceiling: the supervised baseline (``configs/experiment/synth/supervised.yaml``) on all labels.
 
+On ``mosei``, ``meld`` and ``caer`` the same chain runs on precomputed features (``experiments/recipe_data.py``):
+``configs/experiment/<DATASET>/{pretrain,probe,supervised}.yaml``, the pretraining served no label (or VoxCeleb2's
+store, ``--pretrain-data voxceleb2 --pretrain-root STORE``), the probes with the paper's protocol (7 classes with
+inverse-frequency weights; MOSEI's six emotions multi-label with BCE ``pos_weight``), and as ceiling the
+variant's architecture trained end to end on every label. MELD and CAER are read from their prepared store
+(``--features``; a missing one is answered with the ``affectlab data prepare`` command to run).
+
 Optional rows: ``--finetune`` (the probe with the backbone trained too), ``--per-modality`` (a probe per
 single modality at 100 % labels, to see what fusing them adds).
 
@@ -36,13 +43,28 @@ import yaml
 
 from affectlab.data.registry import get_dataset, layout_error
 from affectlab.errors import ConfigError
+from affectlab.experiments.recipe_data import (
+    PRETRAIN_DATA,
+    RECIPE_SETS,
+    STORE_SETS,
+    DataInputs,
+    check_pretrain_fits,
+    mosei_inputs,
+    store_folder,
+    store_inputs,
+    variant_modalities,
+    variant_model,
+)
 from affectlab.experiments.train import RunResult, train
-from affectlab.io import atomic_write_json
+from affectlab.io import atomic_write_json, atomic_write_text
 from affectlab.runs.configs import config_path, config_root
 from affectlab.runs.lifecycle import BEST, DEFAULT_SEED
 from affectlab.runs.store import RunStore
 
 DEFAULT_FRACTIONS = (0.01, 0.1, 1.0)
+# The original probes with batches of 4096: on the real data sets (features; the frozen backbone's output cached
+# after the first pass) the probes do too, so that 1 % of the labels still puts a few dozen in each batch.
+PROBE_BATCH_SIZE = 4096
 FLOOR, CEILING = "floor (random init)", "ceiling (supervised)"
 METRICS = ("acc", "f1_weighted")
 
@@ -68,6 +90,10 @@ class Row:
     acc: float
     f1_weighted: float
     run_id: str
+    precision_weighted: float | None = None  # None in records from before they were kept
+    recall_weighted: float | None = None
+    per_class: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> precision, recall, f1 (, acc)
+    seconds: float | None = None  # wall time of its run
 
 
 @dataclass
@@ -81,6 +107,7 @@ class RecipeRecord:
     pretrain_done: bool = False
     rows: list[Row] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the runs so far, across interruptions
+    pretrain_seconds: float = 0.0  # of the pretraining's runs
     config_digest: str | None = None  # of what the numbers depend on (``recipe_digest``); None: not yet known
 
     @classmethod
@@ -112,6 +139,9 @@ class RecipeOptions:
     ceiling_epochs: int | None = None
     probe_steps: int = 500
     data_root: str | None = None
+    features: str | None = None  # meld, caer: their prepared feature store (default: <data root>-features)
+    pretrain_data: str = "own"  # or voxceleb2 (its prepared store at pretrain_root)
+    pretrain_root: str | None = None
     store: str | None = None
     extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 600
     quiet: bool = False
@@ -125,35 +155,84 @@ class Recipe:
         if not layout.labelled:
             # Labelled data sets probe on their labels; voxceleb2 would pretrain only, with another probe set.
             raise layout_error(options.dataset, options.data_root)
-        if options.dataset != "synth":
+        if options.dataset not in RECIPE_SETS:
             raise ConfigError(
                 f"recipe: {options.dataset} ({layout.description}) is read ({layout.reader}), but its recipe "
-                "(pretraining configs, probe task, ceiling) does not exist yet; recipes run on 'synth'. Train on it "
-                f"with 'affectlab run --data {options.dataset} --model ...'"
+                f"(pretraining configs, probe task, ceiling) does not exist yet; recipes run on {', '.join(RECIPE_SETS)}. "
+                f"Train on it with 'affectlab run --data {options.dataset} --model ...'"
             )
+        if options.pretrain_data not in PRETRAIN_DATA:
+            raise ConfigError(f"--pretrain-data: {options.pretrain_data!r} is not one of {', '.join(PRETRAIN_DATA)}")
+        if (options.pretrain_data == "voxceleb2") != bool(options.pretrain_root):
+            raise ConfigError("--pretrain-data voxceleb2 needs --pretrain-root STORE (VoxCeleb2 prepared with 'affectlab "
+                              "data prepare voxceleb2 --raw DIR --out STORE'), and --pretrain-root needs it")
+        if options.features and options.dataset not in STORE_SETS:
+            raise ConfigError(f"--features: {options.dataset}'s recipe reads its own files (--data-root); a prepared "
+                              f"store is read for {', '.join(STORE_SETS)}")
+        if options.dataset == "synth" and options.pretrain_data != "own":
+            raise ConfigError("recipe: synth pretrains on AffectSynth's own unlabelled clips (configs/data/synth_pretrain.yaml); "
+                              "--pretrain-data voxceleb2 applies to mosei, meld and caer")
         bad = [f for f in options.fractions if not 0.0 < f <= 1.0]
         if bad:
             raise ConfigError(f"--fractions: {bad} are not fractions in (0, 1]; e.g. --fractions 0.01 0.1 1")
         self.options = options
         self.store = options.store
         self.root = Path(options.store or "runs") / "recipes"
-        self.record_path = self.root / f"{options.variant}-{options.dataset}-seed{options.seed}.json"
+        pretrained_on = "-voxceleb2" if options.pretrain_data == "voxceleb2" else ""
+        self.record_path = self.root / f"{options.variant}-{options.dataset}{pretrained_on}-seed{options.seed}.json"
+        self.data_root = options.data_root or layout.default_root
+        self.real = options.dataset != "synth"
+        if self.real:  # the features read, before any run: a missing store is named now, not after a pretraining
+            self.inputs = self.data_inputs()
+            self.pretrain_inputs = self.pretrain_data_inputs()
         self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
-        digest = recipe_digest(options)
+        digest = recipe_digest(options, [asdict(self.inputs), asdict(self.pretrain_inputs)] if self.real else None)
         if self.record.config_digest not in (None, digest):
             raise ConfigError(
                 f"{self.record_path} was made with other configs or options than this recipe's (digest "
-                f"{self.record.config_digest} against {digest}: a bundled config under configs/ or one of "
-                "--pretrain-epochs, --ceiling-epochs, --probe-steps, --data-root or the model options changed); its "
-                "numbers would be mixed with new ones. Delete it to run this recipe afresh, or restore what changed"
+                f"{self.record.config_digest} against {digest}: a bundled config under configs/, the features read, or "
+                "one of --pretrain-epochs, --ceiling-epochs, --probe-steps, --data-root or the model options changed); "
+                "its numbers would be mixed with new ones. Delete it to run this recipe afresh, or restore what changed"
             )
         self.record.config_digest = digest  # records from before digests existed are taken as they are
-        self.data_root = options.data_root or layout.default_root
+        if self.real:  # the variant's model, written to fit the features
+            self.model_config = self._write_config("model", variant_model(options.variant, self.inputs))
+
+    # -- data ---------------------------------------------------------------------------------------------------
+    def data_inputs(self) -> DataInputs:
+        """What the probed data set serves: MOSEI's computational sequences, or MELD's or CAER's store."""
+        needed = variant_modalities(self.options.variant, self.options.dataset)
+        if self.options.dataset in STORE_SETS:
+            store = store_folder(self.options.dataset, self.data_root, self.options.features)
+            return store_inputs(self.options.dataset, self.data_root, store, needed, f"{self.options.variant} on {self.options.dataset}")
+        return mosei_inputs(self.data_root, needed)
+
+    def pretrain_data_inputs(self) -> DataInputs:
+        if self.options.pretrain_data == "own":
+            return self.inputs
+        root = str(self.options.pretrain_root)
+        inputs = store_inputs("voxceleb2", "VOXCELEB2_DIR", Path(root), list(self.inputs.dims),
+                              f"the pretraining of {self.options.variant} (--pretrain-root)")
+        check_pretrain_fits(inputs, self.inputs)
+        return inputs
+
+    def experiment(self, name: str) -> Path:
+        """``configs/experiment/<dataset>/<name>.yaml`` (pretraining on VoxCeleb2: ``voxceleb2/pretrain.yaml``)."""
+        dataset = "voxceleb2" if name == "pretrain" and self.options.pretrain_data == "voxceleb2" else self.options.dataset
+        return config_path(f"experiment/{dataset}/{name}.yaml")
+
+    def _data(self, inputs: DataInputs) -> dict[str, Any]:
+        """Where the runs read the data: the root, and only the modalities the variant reads (a two-modality
+        variant gets a two-modality data config, not the original's three-modality one)."""
+        if not self.real:
+            return {"data.init_args.root": self.data_root}
+        return {"data.init_args.data.init_args.root": inputs.where,
+                "data.init_args.data.init_args.modalities": list(inputs.dims)}
 
     # -- runs -------------------------------------------------------------------------------------------------
     def _common(self) -> dict[str, Any]:
         """Overrides of every run."""
-        overrides: dict[str, Any] = {"seed_everything": self.options.seed, "data.init_args.root": self.data_root}
+        overrides: dict[str, Any] = {"seed_everything": self.options.seed}
         if self.store:
             overrides["store"] = self.store
         if self.options.quiet:
@@ -163,7 +242,8 @@ class Recipe:
     def _run(self, configs: list[Path], overrides: dict[str, Any], role: str, model: Path | None = None,
              **kwargs: Any) -> RunResult:
         """One run of ``role`` (pretrain, probe, ceiling: where the user's model options go)."""
-        result = train(configs, {**overrides, **self._common()}, model, model_overrides(self.options.extra, role),
+        data = self._data(self.pretrain_inputs if self.real and role == "pretrain" else getattr(self, "inputs", None))
+        result = train(configs, {**overrides, **data, **self._common()}, model, model_overrides(self.options.extra, role),
                        **kwargs)
         self.record.seconds += result.seconds
         return result
@@ -171,14 +251,14 @@ class Recipe:
     def _write_config(self, name: str, content: dict[str, Any]) -> Path:
         path = self.root / f"{self.record_path.stem}-{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(content, sort_keys=False))
-        return path
+        atomic_write_text(path, yaml.safe_dump(content, sort_keys=False))
+        return path.resolve()  # paths inside a config are read relative to its folder: name it absolutely
 
     def pretrain(self) -> Path:
         """Pretrain the variant (or finish an interrupted pretraining); the path of its best checkpoint."""
         record = self.record
         if not record.pretrain_done:
-            configs = [config_path("experiment/synth/pretrain.yaml")]
+            configs = [self.experiment("pretrain")]
             if self.options.pretrain_epochs:
                 configs.append(self._write_config("pretrain-epochs", pretrain_schedule(self.options.pretrain_epochs)))
             overrides: dict[str, Any] = {"run_name": f"{self.options.variant}-{self.options.dataset}-seed{self.options.seed}"}
@@ -189,8 +269,8 @@ class Recipe:
                 record.pretrain_run_id = run_id
                 record.save(self.record_path)
 
-            self._run(configs, overrides, "pretrain", config_path(f"model/conclugen/{self.options.variant}.yaml"),
-                      on_open=opened)
+            result = self._run(configs, overrides, "pretrain", self.variant_config(), on_open=opened)
+            record.pretrain_seconds += result.seconds
             record.pretrain_done = True
             record.save(self.record_path)
         checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
@@ -204,9 +284,8 @@ class Recipe:
         done = self.record.find(representation, fraction)
         if done is not None:
             return done
-        backbone = config_path(f"model/conclugen/{self.options.variant}.yaml")
         model = {
-            "backbone": str(backbone),
+            "backbone": str(self.variant_config()),
             "checkpoint_path": str(checkpoint) if checkpoint else None,
             "freeze": freeze,
             "modalities": modalities,
@@ -221,9 +300,10 @@ class Recipe:
             "trainer.check_val_every_n_epoch": None,
             "trainer.val_check_interval": max(1, self.options.probe_steps // 20),
         }
-        result = self._run([config_path("experiment/synth/probe.yaml"), probe_config], overrides, "probe",
-                           config_path("model/probe.yaml"))
-        return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}))
+        if self.real:  # a --data.init_args.data.init_args.batch_size of the user's comes later and wins
+            overrides["data.init_args.data.init_args.batch_size"] = PROBE_BATCH_SIZE
+        result = self._run([self.experiment("probe"), probe_config], overrides, "probe", config_path("model/probe.yaml"))
+        return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}), result.seconds)
 
     def ceiling(self) -> Row:
         done = self.record.find(CEILING, 1.0)
@@ -232,14 +312,26 @@ class Recipe:
         overrides: dict[str, Any] = {"run_name": f"supervised-ceiling-seed{self.options.seed}"}
         if self.options.ceiling_epochs:
             overrides["trainer.max_epochs"] = self.options.ceiling_epochs
-        result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
-        return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}))
+        if self.real:  # the variant's architecture from random weights, trained end to end on every label
+            backbone = self._write_config("ceiling", {"model": {"init_args": {"backbone": str(self.model_config),
+                                                                              "checkpoint_path": None}}})
+            result = self._run([self.experiment("supervised"), backbone], overrides, "probe", config_path("model/probe.yaml"))
+        else:
+            result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
+        return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}), result.seconds)
 
-    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float]) -> Row:
+    def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float],
+             seconds: float | None = None) -> Row:
         missing = [f"test/{m}" for m in METRICS if f"test/{m}" not in metrics]
         if missing:
             raise ConfigError(f"run {run_id} logged no {missing}; was the test split empty?")
-        row = Row(representation, fraction, metrics["test/acc"], metrics["test/f1_weighted"], run_id)
+        per_class: dict[str, dict[str, float]] = {}
+        for key, value in metrics.items():
+            parts = key.split("/")
+            if len(parts) == 3 and parts[1] in ("precision", "recall", "f1", "acc"):
+                per_class.setdefault(parts[2], {})[parts[1]] = value
+        row = Row(representation, fraction, metrics["test/acc"], metrics["test/f1_weighted"], run_id,
+                  metrics.get("test/precision_weighted"), metrics.get("test/recall_weighted"), per_class, seconds)
         self.record.rows.append(row)
         self.record.save(self.record_path)
         return row
@@ -263,26 +355,38 @@ class Recipe:
         return rows
 
     def modalities(self) -> list[str]:
+        if self.real:  # those the variant reads on this data set (CAER: no text)
+            return list(self.inputs.dims)
         config = yaml.safe_load(config_path(f"model/conclugen/{self.options.variant}.yaml").read_text())
         return list(config["init_args"].get("modalities") or ["video"])
 
+    def variant_config(self) -> Path:
+        """The variant's model config: the bundled one on synth, the one written to fit the data elsewhere."""
+        return self.model_config if self.real else config_path(f"model/conclugen/{self.options.variant}.yaml")
 
-def recipe_digest(options: RecipeOptions) -> str:
+
+def recipe_digest(options: RecipeOptions, inputs: list[Any] | None = None) -> str:
     """A short hash of what a recipe's numbers depend on besides the code: the bundled configs its runs read
     (the variant, every encoder, the reconstruction targets the variant names, the synth experiments and data
     sets, the probe and supervised models) and the options that change a run. Fractions, ``--finetune`` and
-    ``--per-modality`` only add rows, so they are out."""
+    ``--per-modality`` only add rows, so they are out. ``inputs``: what the features read are (sizes, and how a
+    store was prepared: its backbones and their checksums), for the real data sets."""
     root = config_root()
     variant = root / f"model/conclugen/{options.variant}.yaml"
     targets = sorted({Path(os.path.normpath(variant.parent / name)) for name in re.findall(r"[\w./]*nn/targets/[\w.]+\.yaml", variant.read_text())})
     files = [variant, root / "model/probe.yaml", root / "model/supervised.yaml",
              *sorted((root / "nn/encoders").glob("*.yaml")), *targets, *sorted((root / "experiment/synth").glob("*.yaml")),
              *sorted((root / "data").glob("synth*.yaml"))]
+    if options.dataset != "synth":  # its experiments, the data configs they wrap, and where the data comes from
+        files += [*sorted((root / f"experiment/{options.dataset}").glob("*.yaml")), root / "experiment/voxceleb2/pretrain.yaml",
+                  root / "data/mosei.yaml", root / "data/feature_store.yaml"]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     changing = [options.dataset, options.pretrain_epochs, options.ceiling_epochs, options.probe_steps,
                 options.data_root, list(options.extra)]
+    if options.dataset != "synth":
+        changing += [options.features, options.pretrain_data, options.pretrain_root, inputs]
     digest.update(json.dumps(changing).encode())
     return digest.hexdigest()[:16]
 

@@ -174,3 +174,56 @@ def results_table(rows: list[Row], title: str) -> Table:
             cells += [f"{row.acc:.3f}", f"{row.f1_weighted:.3f}"] if row else ["", ""]
         table.add_row(name, *cells)
     return table
+
+
+OVERALL = (("acc", "acc"), ("precision_weighted", "P (weighted)"), ("recall_weighted", "R (weighted)"),
+           ("f1_weighted", "F1 (weighted)"))
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def overall_table(rows: list[Row], title: str) -> Table:
+    """One line per probed representation and label fraction: accuracy (multi-label: of every (sample, label)
+    decision) and precision, recall and F1 averaged with weights proportional to each class's support."""
+    table = Table(title=title)
+    table.add_column("representation")
+    table.add_column("labels", justify="right")
+    for _, name in OVERALL:
+        table.add_column(name, justify="right")
+    for row in rows:
+        table.add_row(row.representation, f"{row.fraction:.0%}", *(_cell(getattr(row, key)) for key, _ in OVERALL))
+    return table
+
+
+def per_class_rows(rows: list[Row]) -> list[dict[str, str]]:
+    """The per-class scores of every row, flat: representation, labels, class, then each score."""
+    return [{"representation": row.representation, "labels": f"{row.fraction:g}", "class": name,
+             **{metric: _cell(scores.get(metric)) for metric in ("acc", "precision", "recall", "f1")}}
+            for row in rows for name, scores in row.per_class.items()]
+
+
+def write_per_class(rows: list[Row], record: Path) -> list[Path]:
+    """``<record>-per-class.csv`` and ``.md`` beside the recipe's record: per row and class, accuracy (multi-label
+    only: that label's decisions), precision, recall and F1; the overall table first in the Markdown."""
+    import csv
+    import io
+
+    flat = per_class_rows(rows)
+    columns = ["representation", "labels", "class", "acc", "precision", "recall", "f1"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    csv_path = record.with_name(record.stem + "-per-class.csv")
+    atomic_write_text(csv_path, buffer.getvalue())
+    lines = ["| representation | labels | " + " | ".join(name for _, name in OVERALL) + " |",
+             "|---|---:|" + "---:|" * len(OVERALL)]
+    lines += [f"| {r.representation} | {r.fraction:.0%} | " + " | ".join(_cell(getattr(r, k)) for k, _ in OVERALL) + " |"
+              for r in rows]
+    lines += ["", "| " + " | ".join(columns) + " |", "|---|---:|---|" + "---:|" * 4]
+    lines += ["| " + " | ".join(row[c] for c in columns) + " |" for row in flat]
+    md_path = record.with_name(record.stem + "-per-class.md")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
+    return [csv_path, md_path]

@@ -172,6 +172,8 @@ class LinearProbe(BaseMethod):
                     "has no class_counts(task); set model.init_args.class_weighting: false"
                 )
             counts = datamodule.class_counts(self.task)
+            if not self.multi_label and len(counts) < self.num_classes:  # bincount ends at the last class seen
+                counts = torch.cat([counts, counts.new_zeros(self.num_classes - len(counts))])
             weights = positive_weights(counts) if self.multi_label else inverse_frequency_weights(counts)
             self.class_weights.copy_(weights)
 

@@ -1,0 +1,151 @@
+"""Where a recipe reads a real data set (CMU-MOSEI, MELD, CAER, VoxCeleb2) and the variant's model that fits it.
+
+The recipe on ``synth`` trains its encoders on raw AffectSynth clips. On the real data sets it follows the
+original set-up: precomputed features, one frozen backbone per modality computed beforehand, and only
+ConCluGen's heads train (``PrecomputedFeatures`` encoders, pooled over time):
+
+- ``mosei``: the SDK's computational sequences read as they are distributed (FACET, COVAREP, word vectors);
+- ``meld``, ``caer``: the feature store of ``affectlab data prepare NAME --raw DIR --out STORE`` (``--features
+  STORE``; by default ``<data root>-features``, or the data root itself if it is a store). A modality stored as
+  face crops (a store prepared without ``--encoder``) is read by the variant's own frame encoder instead;
+- ``--pretrain-data voxceleb2 --pretrain-root STORE``: VoxCeleb2's store (``affectlab data prepare voxceleb2``),
+  prepared with the same backbones as the probed data set, so that the pretrained heads fit its features.
+
+The variant's config (``configs/model/conclugen/<VARIANT>.yaml``) is written anew per recipe with encoders that
+match the data's feature sizes (``variant_model``); everything else in it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from affectlab.data.store.feature_store import INDEX
+from affectlab.errors import ConfigError, DataError
+from affectlab.runs.configs import config_path
+
+RECIPE_SETS = ("synth", "mosei", "meld", "caer")
+STORE_SETS = ("meld", "caer")  # read from their prepared feature store
+PRETRAIN_DATA = ("own", "voxceleb2")
+
+
+@dataclass
+class DataInputs:
+    """What a data set serves the encoders: feature size per modality, and which rows are pictures (crops)."""
+
+    where: str  # the folder read
+    dims: dict[str, int]
+    pictures: list[str] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)  # how the store was prepared (its index's record)
+
+
+#: the modalities each data set has at all (CAER's clips have no transcript); a variant reads those it has.
+DATASET_MODALITIES = {"mosei": ("video", "audio", "text"), "meld": ("video", "audio", "text"), "caer": ("video", "audio")}
+
+
+def variant_modalities(variant: str, dataset: str) -> list[str]:
+    """The modalities ``variant`` reads on ``dataset``: its own, less those the data set has none of."""
+    config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
+    args = config.get("init_args", {})
+    if "encoders" not in args:  # SimCLR: one encoder, two augmented views of it
+        raise ConfigError(
+            f"recipe: {variant} contrasts two augmented views of one input; on the precomputed features of {dataset} "
+            "both views would be the same vector. Its recipe runs on synth; the multi-modal variants run here"
+        )
+    wanted = list(args.get("modalities") or args["encoders"])
+    has = DATASET_MODALITIES[dataset]
+    modalities = [m for m in wanted if m in has]
+    if len(modalities) < min(2, len(wanted)):
+        raise ConfigError(f"recipe: {variant} reads {wanted}, but {dataset} has no {[m for m in wanted if m not in has]}; "
+                          f"choose a variant of {list(has)}")
+    return modalities
+
+
+def store_folder(dataset: str, data_root: str, features: str | None) -> Path:
+    """The feature store a video data set's recipe reads: ``--features``, the data root if it is a store, or
+    ``<data root>-features``."""
+    if features:
+        return Path(features)
+    if (Path(data_root) / INDEX).is_file():
+        return Path(data_root)
+    return Path(f"{str(data_root).rstrip('/')}-features")
+
+
+def prepare_command(dataset: str, raw: str, store: Path) -> str:
+    return f"affectlab data prepare {dataset} --raw {raw} --out {store}"
+
+
+def store_inputs(dataset: str, raw: str, store: Path, needed: list[str], what: str) -> DataInputs:
+    """The inputs of the prepared store of ``dataset``; a missing store or modality names the command to run."""
+    if not (store / INDEX).is_file():
+        raise ConfigError(
+            f"recipe: {what} reads the prepared features of {dataset} from {store}, and there are none there ({INDEX} "
+            f"is missing). Prepare them once with:\n  {prepare_command(dataset, raw, store)}\n(add --encoder NAME "
+            "--encoder-checkpoint PATH for a backbone's features, the paper's set-up), then run the recipe again; "
+            "or pass --features DIR where they are"
+        )
+    index = json.loads((store / INDEX).read_text())
+    dims = {m: int(d) for m, d in index["dims"].items()}
+    missing = [m for m in needed if m not in dims]
+    if missing:
+        raise ConfigError(
+            f"recipe: the store {store} holds {sorted(dims)}, but {what} reads {needed} ({missing} missing); prepare a "
+            f"store of every modality with:\n  {prepare_command(dataset, raw, store.with_name(store.name + '-all'))}\n"
+            "and pass it with --features"
+        )
+    return DataInputs(str(store), {m: dims[m] for m in needed}, sorted(m for m in index.get("shapes", {}) if m in needed),
+                      index.get("source", {}))
+
+
+def mosei_inputs(root: str, needed: list[str]) -> DataInputs:
+    """MOSEI's feature sizes, read from the first video of each computational sequence."""
+    from affectlab.data.readers.mosei import DEFAULT_FILES, ComputationalSequence
+
+    files = yaml.safe_load(config_path("data/mosei.yaml").read_text())["init_args"].get("files") or DEFAULT_FILES
+    if not Path(root).is_dir():
+        raise DataError(f"mosei: root {root} is not a folder; expected {', '.join(files.values())} and "
+                        "CMU_MOSEI_Labels.csd there (--data-root; see affectlab.data.readers.mosei)")
+    return DataInputs(root, {m: ComputationalSequence(Path(root) / files[m]).dim for m in needed})
+
+
+def check_pretrain_fits(pretrain: DataInputs, probed: DataInputs) -> None:
+    """The pretraining data must feed the same encoders as the probed data: same modalities, same sizes."""
+    unfit = {m: (pretrain.dims.get(m), d) for m, d in probed.dims.items()
+             if pretrain.dims.get(m) != d or (m in pretrain.pictures) != (m in probed.pictures)}
+    if unfit:
+        described = ", ".join(f"{m}: {a} against {b}" for m, (a, b) in unfit.items())
+        raise ConfigError(
+            f"--pretrain-root {pretrain.where}: its features do not fit those of {probed.where} ({described}); the "
+            "pretrained heads read the probed data's features, so prepare both with the same backbones "
+            "(the same 'data prepare --encoder ... --encoder-checkpoint ...')"
+        )
+
+
+def variant_model(variant: str, inputs: DataInputs) -> dict[str, Any]:
+    """The variant's config with an encoder per modality that fits ``inputs``: ``PrecomputedFeatures`` of the
+    stored size for features; for pictures the variant's own encoder and reconstruction target (paths made
+    absolute, as the written config lives elsewhere). Feature modalities rebuild their features themselves."""
+    path = config_path(f"model/conclugen/{variant}.yaml")
+    config = yaml.safe_load(path.read_text())
+    args = config["init_args"]
+    modalities = list(inputs.dims)  # the variant's that the data set has (``variant_modalities``)
+
+    def absolute(value: Any) -> Any:
+        return str((path.parent / value).resolve()) if isinstance(value, str) else value
+
+    encoders: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+    for modality in modalities:
+        if modality in inputs.pictures:
+            encoders[modality] = absolute(args["encoders"][modality])
+            if modality in (args.get("reconstruction_targets") or {}):
+                targets[modality] = absolute(args["reconstruction_targets"][modality])
+        else:
+            encoders[modality] = {"class_path": "affectlab.nn.encoders.PrecomputedFeatures",
+                                  "init_args": {"in_features": inputs.dims[modality], "modality": modality}}
+    args = {**args, "encoders": encoders, "modalities": modalities, "reconstruction_targets": targets or None}
+    return {**config, "init_args": args}
