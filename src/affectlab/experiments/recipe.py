@@ -392,14 +392,15 @@ def recipe_digest(options: RecipeOptions, inputs: list[Any] | None = None) -> st
 
 
 def pretrain_schedule(epochs: int) -> dict[str, Any]:
-    """Override of the pretraining experiment for ``epochs`` epochs, its cosine schedule shortened to match."""
+    """Override of the pretraining experiment for ``epochs`` epochs. The cosine's length follows the trainer's
+    ``max_epochs`` (``methods/optim.py``: ``t_initial`` is left out); its warm-up is 5 % of the epochs."""
     # timm warms up per epoch: a run under 20 epochs cannot spare a whole one at 1e-5 (as pretrain.yaml's 10)
     warmup = epochs // 20
     return {
         "trainer": {"max_epochs": epochs},
         "model": {"init_args": {"lr_scheduler_init": {
             "class_path": "timm.scheduler.CosineLRScheduler",
-            "init_args": {"t_initial": epochs, "warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
+            "init_args": {"warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
         }}},
     }
 
