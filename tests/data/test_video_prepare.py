@@ -392,3 +392,42 @@ def test_audio_and_text_encoders_from_checkpoints_or_random_with_a_warning_and_v
             for _ in range(12)}
     assert seen == {0, 1}
     assert all(np.array_equal(val[0]["video"].numpy(), store.features(int(val.index[0]), "video")) for _ in range(4))
+
+
+def test_backbone_checkpoints_are_local_adapted_or_refused_with_the_fix(tmp_path, tiny_meld):
+    import timm
+
+    from affectlab.data.store.encoders import MelEncoder, TextEncoder
+
+    torch.manual_seed(2)
+    image_model = timm.create_model("test_resnet", pretrained=False)  # an RGB image checkpoint
+    path = tmp_path / "rgb.pt"
+    torch.save(image_model.state_dict(), path)
+    audio = MelEncoder("test_resnet", checkpoint=str(path))  # the first convolution summed over R, G, B
+    first = next(k for k, v in image_model.state_dict().items() if v.ndim == 4)
+    assert torch.equal(audio.model.state_dict()[first], image_model.state_dict()[first].sum(1, keepdim=True))
+    assert audio.describe()["checkpoint"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "warning" not in audio.describe()
+    with pytest.raises(ConfigError, match=r"--audio-encoder: 'resnet_9000' is not a timm model name"):
+        MelEncoder("resnet_9000")
+    with pytest.raises(ConfigError, match=r"--text-encoder-checkpoint: .*rgb.pt holds 0 TextTransformerEncoder"):
+        TextEncoder("affectlab", checkpoint=str(path))
+    random_text = TextEncoder("affectlab", vocab_size=50, max_len=16)
+    assert "randomly initialised" in random_text.describe()["warning"] and random_text.dim == 64
+    assert random_text(np.array([5, 9, 1])).shape == (1, 64) and random_text(np.zeros(0, np.int64)).shape == (0, 64)
+    assert np.array_equal(random_text(np.array([5, 9])), TextEncoder("affectlab", vocab_size=50)(np.array([5, 9])))
+    folder = tmp_path / "distilroberta"
+    folder.mkdir()
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"needs the 'transformers' package, which is not installed here"):
+            TextEncoder(str(folder))
+    with pytest.raises(ConfigError, match=r"--text-encoder: 'nowhere' is neither 'affectlab' nor a local"):
+        TextEncoder("nowhere")
+    with pytest.raises(ConfigError, match=r"--audio-encoder-checkpoint needs --audio-encoder NAME"):
+        prepare_video("meld", str(tiny_meld), str(tmp_path / "s"), audio_encoder_checkpoint=str(path))
+    with pytest.raises(ConfigError, match=r"--text-encoder: caer has no text \(its modalities: video, audio\)"):
+        prepare_video("caer", str(tmp_path), str(tmp_path / "s"), text_encoder="affectlab")
+    with pytest.raises(ConfigError, match=r"--vocab-size 4096: token ids are stored as float16, exact up to 2048"):
+        prepare_video("meld", str(tiny_meld), str(tmp_path / "s"), vocab_size=4096)
