@@ -133,7 +133,8 @@ def write_clip(path: str | Path, frames: np.ndarray | list[np.ndarray], fps: flo
                audio: np.ndarray | None, sample_rate: int, audio_codec: str = "aac", channels: int = 1) -> Path:
     """Encode ``[T, H, W, 3]`` uint8 RGB frames and, if given, an ``[S]`` int16 mono waveform (written to
     ``channels`` equal channels) into one file: MELD's clips are H.264 with AAC in MP4, CAER's MPEG-4 part 2 in
-    AVI (here with 16-bit PCM, which AVI holds losslessly). Deterministic: the same input gives the same bytes."""
+    AVI (here with 16-bit PCM, which AVI holds losslessly). The audio stream's bytes are the same for the same
+    input; H.264's (libx264 through PyAV) vary by a few bytes from run to run, as ``video.write_video``'s do."""
     av = _av()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,8 +148,10 @@ def write_clip(path: str | Path, frames: np.ndarray | list[np.ndarray], fps: flo
         sound = None
         if audio is not None:
             sound = container.add_stream(audio_codec, rate=sample_rate, layout="mono" if channels == 1 else "stereo")
-        for image in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+        for t, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = t
+            for packet in video.encode(frame):
                 container.mux(packet)
         for packet in video.encode():
             container.mux(packet)
