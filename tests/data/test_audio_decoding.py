@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from affectlab.data.media.audio import (SAMPLE_RATE, has_audio, log_mel, mel_filterbank, read_audio, write_clip)
+from affectlab.data.media.audio import (
+    SAMPLE_RATE,
+    has_audio,
+    log_mel,
+    mel_filterbank,
+    read_audio,
+    write_clip,
+)
 from affectlab.data.media.video import VideoDecodeError, write_video
 
 FRAMES = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)

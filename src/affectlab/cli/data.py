@@ -10,11 +10,11 @@ from affectlab.data.registry import MAX_ROWS, check_dataset, dataset_names, expo
 
 # data prepare's options for the audio and text of MELD and CAER (data/store/video_prepare.py): flag, type, help.
 MODALITY_OPTIONS = (
-    ("--audio-encoder", str, "a timm model name: store its pooled features of each clip's log-mel spectrogram "
-     "(random init unless --audio-encoder-checkpoint)"),
+    ("--audio-encoder", str, ("a timm model name: store its pooled features of each clip's log-mel spectrogram "
+                              "(random init unless --audio-encoder-checkpoint)")),
     ("--audio-encoder-checkpoint", str, "a local state dict for --audio-encoder (an image model's is adapted)"),
-    ("--text-encoder", str, "'affectlab' (TextTransformerEncoder) or a local transformers folder: store the "
-     "utterance's mean token embedding"),
+    ("--text-encoder", str, ("'affectlab' (TextTransformerEncoder) or a local transformers folder: store the "
+                             "utterance's mean token embedding")),
     ("--text-encoder-checkpoint", str, "with --text-encoder affectlab: a local TextTransformerEncoder state dict"),
     ("--views", int, "feature views per clip, view 0 as is and the others augmented (1)"),
     ("--audio-seconds", float, "audio per clip at most, in seconds (10)"),

@@ -57,7 +57,7 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
     path = Path(path)
     chunks: list[np.ndarray] = []  # (C, n) float32 each
     problem = None
-    limit = None if max_seconds is None else int(round(max_seconds * sample_rate))
+    limit = None if max_seconds is None else round(max_seconds * sample_rate)
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -67,7 +67,7 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
             channels = int(stream.codec_context.layout.nb_channels or 1)
             declared = None
             if stream.duration is not None and stream.time_base is not None:
-                declared = int(round(float(stream.duration * stream.time_base) * sample_rate))
+                declared = round(float(stream.duration * stream.time_base) * sample_rate)
             resampler = None
             total = 0
             try:

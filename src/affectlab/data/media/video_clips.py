@@ -53,8 +53,8 @@ from torch.utils.data import Dataset, default_collate
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import mask_key
 from affectlab.data.media.audio import SAMPLE_RATE, read_audio
-from affectlab.data.splits import SPLITS, check_disjoint
 from affectlab.data.media.video import VideoDecodeError, VideoFrame, VideoReader
+from affectlab.data.splits import SPLITS, check_disjoint
 from affectlab.errors import ConfigError, DataError
 
 CORRUPT_POLICIES = ("skip", "raise")

@@ -78,12 +78,33 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.media.audio import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, log_mel, read_audio
+from affectlab.data.media.audio import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    SAMPLE_RATE,
+    log_mel,
+    read_audio,
+)
 from affectlab.data.media.video import VideoDecodeError
-from affectlab.data.media.video_clips import (UNK, VideoClip, VideoClipDataModule, encode_text, resize_frames,
-                                              sample_frames)
-from affectlab.data.store.encoders import (FLOAT16_MAX, INIT_SEED, CropEncoder, MelEncoder, TextEncoder,  # noqa: F401
-                                           checkpoint_identity, feature_rows, load_encoder_weights)
+from affectlab.data.media.video_clips import (
+    UNK,
+    VideoClip,
+    VideoClipDataModule,
+    encode_text,
+    resize_frames,
+    sample_frames,
+)
+from affectlab.data.store.encoders import (  # noqa: F401
+    FLOAT16_MAX,
+    INIT_SEED,
+    CropEncoder,
+    MelEncoder,
+    TextEncoder,
+    checkpoint_identity,
+    feature_rows,
+    load_encoder_weights,
+)
 from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_json
