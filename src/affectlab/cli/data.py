@@ -19,7 +19,7 @@ MODALITY_OPTIONS = (
     ("--views", int, "feature views per clip, view 0 as is and the others augmented (1)"),
     ("--audio-seconds", float, "audio per clip at most, in seconds (10)"),
     ("--text-length", int, "tokens per utterance at most (48)"),
-    ("--vocab-size", int, "vocabulary built from the train split's utterances, at most (2048)"),
+    ("--vocab-size", int, "vocabulary built from the train split's utterances, at most (512, as TextTransformerEncoder)"),
 )
 
 

@@ -301,7 +301,7 @@ class VideoClipDataModule(BaseDataModule):
 
     def __init__(self, root: str, num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
-                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 2048) -> None:
+                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512) -> None:
         chosen = tuple(modalities) if modalities else self.available_modalities
         unknown = [m for m in chosen if m not in self.available_modalities]
         if unknown or len(set(chosen)) != len(chosen):

@@ -203,7 +203,7 @@ class MeldDataModule(VideoClipDataModule):
         audio_seconds: audio per clip at most (16 kHz mono).
         text_length: words per utterance at most.
         vocab_size: entries of the vocabulary built from the train split's utterances (padding and unknown
-            included); a text encoder's ``vocab_size`` must be at least this.
+            included; 512, TextTransformerEncoder's default); a text encoder's ``vocab_size`` must be at least this.
     """
 
     name = "meld"
@@ -215,7 +215,7 @@ class MeldDataModule(VideoClipDataModule):
 
     def __init__(self, root: str = "data/meld", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
-                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 2048) -> None:
+                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512) -> None:
         super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds,
                          text_length, vocab_size)
 

@@ -300,7 +300,7 @@ class TextEncoder:
         device: where the model runs.
     """
 
-    def __init__(self, name: str, checkpoint: str | None = None, vocab_size: int = 2048, max_len: int = 64,
+    def __init__(self, name: str, checkpoint: str | None = None, vocab_size: int = 512, max_len: int = 64,
                  device: str = "cpu") -> None:
         import torch
 

@@ -346,7 +346,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
                   encoder_batch: int | None = None, audio_encoder: str | None = None,
                   audio_encoder_checkpoint: str | None = None, text_encoder: str | None = None,
                   text_encoder_checkpoint: str | None = None, views: int = 1, audio_seconds: float = 10.0,
-                  text_length: int = 48, vocab_size: int = 2048, progress: bool = True) -> PrepareReport:
+                  text_length: int = 48, vocab_size: int = 512, progress: bool = True) -> PrepareReport:
     """Prepare the video data set ``name`` read from ``raw`` into the feature store ``out`` (module docstring).
 
     Args:
