@@ -72,3 +72,34 @@ def test_export_and_check_commands(tmp_path):
     (sorted(out.glob("train/*/*.avi"))[0]).write_bytes(b"RIFF\x00\x00garbage" * 30)
     bad = affectlab("data", "check", "caer", "--root", str(out), check=False)
     assert bad.returncode == 1 and "unreadable" in bad.stdout and "clips per split and emotion" in bad.stdout
+    assert "modality video: 6 clips have it, 1 lack it" in bad.stdout  # the unreadable clip
+    assert "modality audio: 6 clips have it, 1 lack it" in bad.stdout and "modality text" not in bad.stdout
+
+
+def test_audio_is_the_exported_track_and_modalities_selects_it_alone(caer_root, synth):
+    from affectlab.data.contract import check_batch
+    from affectlab.data.synth.export import _identity_splits
+
+    module = CaerDataModule(str(caer_root), num_frames=2, image_size=16, batch_size=16)
+    module.setup()
+    assert module.modalities == ("video", "audio")
+    batch = module.on_after_batch_transfer(next(iter(module.loader("train"))), 0)
+    check_batch(batch, module.modalities, module.tasks)
+    # export_caer numbers each folder's clips in AffectSynth's order: the n-th clip of a split and emotion
+    split_of = _identity_splits(synth, {"val": 0.1, "test": 0.2})
+    for row, i in enumerate(batch["id"].tolist()):
+        clip = module.clips[i]
+        same = [c for c in range(len(synth)) if split_of[int(synth.identity[c])] == "train"
+                and EMOTIONS[int(synth.emotion[c])] == CAER_CLASSES[clip.path.parent.name]]
+        exported = np.asarray(synth.audio[same[int(clip.path.stem) - 1]], np.float64) / 32768.0  # PCM, 8 kHz
+        served = batch["audio"][row][batch["audio_mask"][row]].numpy()
+        reference = np.fft.irfft(np.fft.rfft(exported), n=2 * len(exported)) * 2  # band-limited, 16 kHz
+        assert len(served) == 16000 and np.corrcoef(served, reference)[0, 1] > 0.99  # FFmpeg's filter is no ideal one
+        # At the exported samples' own instants the resampled track is the exported track, sample for sample.
+        assert np.abs(served[::2] - exported).max() < 1e-6
+    alone = CaerDataModule(str(caer_root), batch_size=4, modalities=["audio"])
+    batch = next(iter(alone.val_dataloader()))
+    check_batch(batch, ("audio",), ("emotion",))
+    assert "video" not in batch and batch["audio"].shape == (2, 16000)
+    report = check_video_dataset("caer", caer_root)
+    assert report.modalities == {"video": [14, 0], "audio": [14, 0]} and report.errors == []

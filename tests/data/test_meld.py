@@ -228,3 +228,83 @@ def test_fuzz_damaged_clips_are_skipped_never_a_crash(meld_copy):
     assert all(s.endswith(".mp4") for s in batch["skipped"])
     if len(batch["id"]):
         assert batch["video"].shape[1:] == (4, 3, 16, 16) and torch.isfinite(batch["video"]).all()
+
+
+# -- every modality: video, audio from the clip, text from the CSV ---------------------------------------------------
+
+
+def _synth_clip_of(arrays, split: str, clip_name: str) -> int:
+    """The AffectSynth clip export_meld wrote as ``clip_name`` of ``split`` (its order: see export_meld)."""
+    from affectlab.data.synth.export import _identity_splits
+
+    split_of = _identity_splits(arrays, {"val": 0.15, "test": 0.2})
+    clips = [c for c in range(len(arrays)) if split_of[int(arrays.identity[c])] == split]
+    dialogue, utterance = (int(part[3:]) for part in clip_name.split("_"))
+    return clips[3 * dialogue + utterance]
+
+
+def test_batches_serve_video_audio_and_the_csvs_utterance_in_the_contract(meld_root):
+    from affectlab.data.contract import check_batch
+    from affectlab.data.media.video_clips import words
+    from affectlab.data.synth import decode
+
+    arrays = ensure(meld_root.parent / "synth", SMALL, progress=False)
+    module = MeldDataModule(str(meld_root), num_frames=2, image_size=16, batch_size=16)
+    module.setup()
+    assert module.modalities == ("video", "audio", "text")
+    vocabulary = module.vocabulary
+    assert vocabulary[:2] == ("<pad>", "<unk>") and len(set(vocabulary)) == len(vocabulary)
+    train_words = {w for i in module.splits["train"] for w in words(module.clips[i].text)}
+    assert set(vocabulary[2:]) == train_words  # built from the train split only
+    for split in ("train", "test"):
+        batch = module.on_after_batch_transfer(next(iter(module.loader(split))), 0)
+        check_batch(batch, module.modalities, module.tasks)
+        assert batch["audio"].dtype == torch.float32 and batch["text"].dtype == torch.long
+        for row, i in enumerate(batch["id"].tolist()):
+            clip = module.clips[i]
+            synth_clip = _synth_clip_of(arrays, clip.split, clip.name)
+            said = decode(np.asarray(arrays.text[synth_clip])[: int(arrays.text_len[synth_clip])])
+            assert words(clip.text) == said  # the CSV's Utterance holds the clip's words
+            ids = batch["text"][row][batch["text_mask"][row]].tolist()
+            assert [vocabulary[k] for k in ids] == [w if w in train_words else "<unk>" for w in said]
+            audio = batch["audio"][row][batch["audio_mask"][row]].numpy()
+            exported = np.asarray(arrays.audio[synth_clip], np.float64) / 32768.0  # 8 kHz
+            reference = np.fft.irfft(np.fft.rfft(exported), n=2 * len(exported)) * 2  # 16 kHz
+            assert len(audio) == len(reference) and np.corrcoef(audio, reference)[0, 1] > 0.98  # AAC: lossy
+    assert module.missing_modalities == {}
+
+
+def test_a_clip_without_audio_is_served_masked_and_counted_and_check_counts_it(meld_copy, capsys):
+    from affectlab.data.media.video import write_video
+
+    path = meld_copy / "train_splits" / "dia1_utt0.mp4"
+    write_video(path, [f.image for f in sample_frames(path, 100).frames])  # the same frames, no audio track
+    rows = _rows(meld_copy / "train_sent_emo.csv")
+    rows[2][1] = "...!"  # dia0_utt1: an utterance without a word
+    _write_rows(meld_copy / "train_sent_emo.csv", rows)
+    module = MeldDataModule(str(meld_copy), num_frames=2, image_size=16, batch_size=16)
+    module.setup()
+    batch = module.on_after_batch_transfer(next(iter(module.loader("train"))), 0)
+    names = [module.clips[i].name for i in batch["id"].tolist()]
+    silent, wordless = names.index("dia1_utt0"), names.index("dia0_utt1")
+    assert not batch["audio_mask"][silent].any() and batch["audio_mask"].sum(1).gt(0).sum() == len(names) - 1
+    assert not batch["text_mask"][wordless].any() and batch["video_mask"][silent].all()
+    assert {m: len(ids) for m, ids in module.missing_modalities.items()} == {"audio": 1, "text": 1}
+    module.teardown("fit")
+    assert "1 without audio, 1 without text" in capsys.readouterr().out
+    for decode_clips in (True, False):
+        report = check_video_dataset("meld", meld_copy, decode=decode_clips)
+        assert report.modalities == {"video": [14, 0], "audio": [13, 1], "text": [13, 1]}
+        assert report.lacking["audio"] == ["dia1_utt0"] and report.lacking["text"] == ["dia0_utt1"]
+        assert report.errors == []
+
+
+def test_modalities_selects_a_subset_and_refuses_what_meld_lacks(meld_root):
+    from affectlab.errors import ConfigError
+
+    module = MeldDataModule(str(meld_root), num_frames=2, image_size=16, batch_size=4, modalities=["audio", "text"])
+    batch = next(iter(module.val_dataloader()))
+    assert module.modalities == ("audio", "text") and "video" not in batch and batch["audio"].shape[0] == 2
+    with pytest.raises(ConfigError, match=r"data.init_args.modalities: \['video', 'pose'\]; meld has \['video', "
+                                          r"'audio', 'text'\]"):
+        MeldDataModule(str(meld_root), modalities=["video", "pose"])

@@ -111,3 +111,35 @@ def test_alignment_helpers():
     intervals = np.array([[0.0, 0.5], [0.5, 1.0], [1.0, 1.5], [1.5, 2.0]])
     assert overlapping(intervals, 0.5, 1.5).tolist() == [1, 2]
     assert subsample(np.arange(10), 4).tolist() == [0, 3, 6, 9]
+
+
+def test_check_counts_segments_with_and_without_each_sequence(mosei, tmp_path, capsys):
+    """``data check mosei`` counts, per .csd, the labelled segments with rows in their span: here one video is
+    removed from COVAREP (its segments lack audio) and one segment's words are moved out of its span."""
+    import shutil
+
+    from affectlab.data.check import check_reader, mosei_modality_counts
+
+    root = shutil.copytree(mosei[0], tmp_path / "mosei")
+    with h5py.File(root / "CMU_MOSEI_Labels.csd", "r") as labels:
+        per_video = {v: len(labels["All Labels"]["data"][v]["intervals"]) for v in labels["All Labels"]["data"]}
+    videos = sorted(per_video)
+    with h5py.File(root / "CMU_MOSEI_COVAREP.csd", "a") as acoustic:
+        del acoustic["COVAREP"]["data"][videos[0]]
+    with h5py.File(root / "CMU_MOSEI_TimestampedWordVectors.csd", "a") as textual:
+        intervals = textual["glove_vectors"]["data"][videos[1]]["intervals"]
+        moved = intervals[:]
+        moved[moved[:, 1] <= 2.0] += 1000.0  # the first segment's (0-2 s) words now lie far after every segment
+        intervals[...] = moved
+    module = MoseiDataModule(str(root))
+    with pytest.warns(UserWarning, match="1 labelled videos lack features"):
+        module.setup()
+    counts, lacking = mosei_modality_counts(module)
+    total = sum(per_video.values())
+    assert counts == {"video": [total, 0], "audio": [total - per_video[videos[0]], per_video[videos[0]]],
+                      "text": [total - 1, 1]}
+    assert lacking["text"] == [f"{videos[1]}[0]"] and lacking["audio"][0] == f"{videos[0]}[0]"
+    with pytest.warns(UserWarning):
+        check_reader("mosei", str(root))
+    assert f"modality audio: {total - per_video[videos[0]]} segments have it, {per_video[videos[0]]} lack it" in \
+        capsys.readouterr().out

@@ -4,6 +4,7 @@ features precomputed with a named timm encoder (--encoder) instead of crops."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -173,7 +174,7 @@ def test_encoder_features_are_the_encoder_applied_to_the_crops(synth, tmp_path):
     prepare_video("caer", str(raw), str(tmp_path / "features"), encoder="test_vit", encoder_batch=5, **options)
     crops, features = FeatureStore(tmp_path / "crops"), FeatureStore(tmp_path / "features")
     encoder = CropEncoder("test_vit", batch=64)  # random init is seeded: the same weights as the preparation's
-    assert encoder.dim == 64 and features.dims == {"video": 64} and features.shapes == {}
+    assert encoder.dim == 64 and features.dims == {"video": 64, "audio": 128} and features.shapes == {}
     source = features.index["source"]
     assert source["encoder"]["name"] == "test_vit" and source["encoder"]["checkpoint"] is None
     assert source["encoder"]["input_size"] == [160, 160] and source["options"]["encoder"]["name"] == "test_vit"
@@ -253,10 +254,15 @@ def test_supervised_baseline_trains_from_encoder_features_through_the_cli(synth,
     raw, store, runs = tmp_path / "CAER", tmp_path / "store", tmp_path / "runs"
     export_caer(synth, raw)
     prepared = affectlab("data", "prepare", "caer", "--raw", str(raw), "--out", str(store), "--size", "32",
-                         "--num-frames", "3", "--encoder", "test_vit", "--encoder-batch", "16")
+                         "--num-frames", "3", "--encoder", "test_vit", "--encoder-batch", "16",
+                         "--audio-encoder", "test_resnet", "--audio-seconds", "0.25", "--views", "2")
     assert "14 clips stored" in prepared.stdout and "encoder" in prepared.stdout
-    dims = json.loads((store / "index.json").read_text())["dims"]
-    assert dims == {"video": 64}  # test_vit's pooled features
+    assert "video 64, audio 96; 2 views per clip" in prepared.stdout
+    assert "warning: the audio backbone is randomly initialised (no --audio-encoder-checkpoint given)" in prepared.stdout
+    index = json.loads((store / "index.json").read_text())
+    dims = index["dims"]
+    assert dims == {"video": 64, "audio": 96} and index["views"] == 2  # test_vit's and test_resnet's pooled features
+    assert len(index["source"]["warnings"]) == 2  # both backbones randomly initialised
     config = tmp_path / "features.yaml"
     config.write_text(
         "model:\n  init_args:\n    encoders:\n      video:\n"
@@ -273,3 +279,155 @@ def test_supervised_baseline_trains_from_encoder_features_through_the_cli(synth,
     metrics = mlflow_client(runs).get_run(printed_run_id(result.stdout)).data.metrics
     assert metrics["test/num_samples"] == len(FeatureStore(store).split_indices("test"))
     assert np.isfinite(metrics["train/loss_epoch"])
+
+
+# -- every modality: audio (log-mel or an encoder's features), text (ids or an encoder's), views -------------------
+
+TINY = SynthConfig(num_clips=6, num_identities=6, num_frames=4, image_size=64, styles=("shaded",))
+FEW = dict(num_frames=2, size=16, audio_seconds=0.5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_meld(tmp_path_factory):
+    """MELD of 6 clips (4 train, 1 dev, 1 test) whose train clip dia0_utt1 has no audio track."""
+    root = tmp_path_factory.mktemp("tiny_meld")
+    export_meld(ensure(root / "synth", TINY, progress=False), root / "MELD.Raw")
+    silent = root / "MELD.Raw" / "train_splits" / "dia0_utt1.mp4"
+    write_video(silent, [f.image for f in sample_frames(silent, 100).frames])
+    return root / "MELD.Raw"
+
+
+@pytest.fixture(scope="module")
+def meld_store(tiny_meld, tmp_path_factory):
+    out = tmp_path_factory.mktemp("meld_store") / "store"
+    return out, prepare_video("meld", str(tiny_meld), str(out), **FEW)
+
+
+def _reader(raw):
+    from affectlab.data.readers.meld import MeldDataModule
+
+    module = MeldDataModule(str(raw), audio_seconds=0.5)
+    module.setup()
+    return module
+
+
+def test_prepare_stores_crops_log_mel_and_token_ids_and_the_store_serves_all_three(tiny_meld, meld_store):
+    from affectlab.data.contract import check_batch
+    from affectlab.data.media.audio import log_mel, read_audio
+    from affectlab.data.media.video_clips import encode_text
+
+    out, report = meld_store
+    store, module = FeatureStore(out), _reader(tiny_meld)
+    assert store.dims == {"video": 3 * 16 * 16, "audio": 128, "text": 1} and store.token_ids == ("text",)
+    assert report.written == 6 and report.no_audio == 1 and report.no_text == 0 and report.skipped == []
+    assert store.index["source"]["text"]["vocabulary"] == list(module.vocabulary)
+    assert store.index["source"]["options"]["audio"] == {"sample_rate": 16000, "n_fft": 2048, "hop_length": 160,
+                                                         "n_mels": 128, "max_seconds": 0.5}
+    assert "warnings" not in store.index["source"]  # no backbone, nothing randomly initialised
+    index = {word: i for i, word in enumerate(module.vocabulary)}
+    for i, clip in enumerate(module.clips):  # ids are positions in the reader's order
+        track = read_audio(clip.path, max_seconds=0.5)
+        audio = store.features(i, "audio")
+        if clip.name == "dia0_utt1" and clip.split == "train":
+            assert track is None and audio.shape == (0, 128)
+        else:
+            assert audio.shape == (8000 // 160 + 1, 128)
+            assert np.allclose(audio, log_mel(track.waveform), atol=2e-2)  # float16 rows
+        assert store.features(i, "text")[:, 0].astype(int).tolist() == encode_text(clip.text, index, 48).tolist()
+    data = FeatureStoreDataModule(str(out), batch_size=8, max_steps=64)
+    batch = next(iter(data.train_dataloader()))
+    check_batch(batch, data.modalities, data.tasks)
+    assert data.modalities == ("video", "audio", "text") and batch["text"].dtype == torch.long
+    assert batch["video"].shape[2:] == (3, 16, 16) and batch["audio"].shape[2] == 128
+    silent = [module.clips[i].name for i in batch["id"].tolist()].index("dia0_utt1")
+    assert not batch["audio_mask"][silent].any() and batch["audio_mask"].any(1).sum() == 3
+    two = FeatureStoreDataModule(str(out), batch_size=8, modalities=["video", "audio"])  # a two-modality variant
+    assert set(next(iter(two.val_dataloader()))) >= {"video", "audio"} and "text" not in next(iter(two.val_dataloader()))
+
+
+def test_audio_and_text_encoders_from_checkpoints_or_random_with_a_warning_and_views(tiny_meld, meld_store, tmp_path):
+    from affectlab.data.media.audio import log_mel, read_audio
+    from affectlab.data.media.video_clips import words
+    from affectlab.data.store.encoders import MelEncoder
+    from affectlab.nn.encoders.text import TextTransformerEncoder
+
+    torch.manual_seed(5)
+    module = _reader(tiny_meld)
+    text_model = TextTransformerEncoder(vocab_size=len(module.vocabulary) + 3, dim=32, max_len=48).eval()
+    checkpoint = tmp_path / "text.pt"
+    torch.save({"state_dict": {f"encoders.text.{k}": v for k, v in text_model.state_dict().items()}}, checkpoint)
+    out = tmp_path / "store"
+    report = prepare_video("meld", str(tiny_meld), str(out), audio_encoder="test_resnet", text_encoder="affectlab",
+                           text_encoder_checkpoint=str(checkpoint), vocab_size=len(module.vocabulary) + 3,
+                           views=2, **FEW)
+    store, plain = FeatureStore(out), FeatureStore(meld_store[0])
+    source = store.index["source"]
+    assert store.views == 2 and store.dims == {"video": 768, "audio": 96, "text": 32} and report.no_audio == 1
+    assert source["audio_encoder"]["name"] == "test_resnet" and source["audio_encoder"]["checkpoint"] is None
+    assert "randomly initialised" in source["audio_encoder"]["warning"] and len(source["warnings"]) == 1
+    assert source["text_encoder"]["checkpoint"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert "warning" not in source["text_encoder"] and source["text_encoder"]["config"]["dim"] == 32
+    audio_model = MelEncoder("test_resnet")  # seeded random init: the preparation's weights
+    index = {word: i for i, word in enumerate(module.vocabulary)}
+    for i, clip in enumerate(module.clips):
+        view0 = store.features(i, "video", view=0)
+        assert np.array_equal(view0, plain.features(i, "video"))  # view 0 is the clip as is
+        assert view0.shape == store.features(i, "video", view=1).shape
+        assert not np.array_equal(view0, store.features(i, "video", view=1))  # view 1 augmented
+        track = read_audio(clip.path, max_seconds=0.5)
+        if track is None:
+            assert store.features(i, "audio", view=1).shape == (0, 96)
+        else:
+            expected = audio_model(log_mel(track.waveform))
+            assert np.allclose(store.features(i, "audio", view=0), expected, atol=1e-2, rtol=1e-2)
+        ids = torch.tensor([[index.get(w, 1) for w in words(clip.text)]])  # the reader's ids (test_meld.py)
+        with torch.no_grad():
+            hidden, _ = text_model.forward_features(ids)
+        assert np.allclose(store.features(i, "text", view=0), hidden.mean(1).numpy(), atol=1e-2), i
+    # The train split draws one view per load; val and test serve view 0.
+    data = FeatureStoreDataModule(str(out), batch_size=8)
+    train, val = data.dataset("train"), data.dataset("val")
+    torch.manual_seed(0)
+    seen = {int(np.array_equal(train[0]["video"].numpy(), store.features(int(train.index[0]), "video", view=1)))
+            for _ in range(12)}
+    assert seen == {0, 1}
+    assert all(np.array_equal(val[0]["video"].numpy(), store.features(int(val.index[0]), "video")) for _ in range(4))
+
+
+def test_backbone_checkpoints_are_local_adapted_or_refused_with_the_fix(tmp_path, tiny_meld):
+    import timm
+
+    from affectlab.data.store.encoders import MelEncoder, TextEncoder
+
+    torch.manual_seed(2)
+    image_model = timm.create_model("test_resnet", pretrained=False)  # an RGB image checkpoint
+    path = tmp_path / "rgb.pt"
+    torch.save(image_model.state_dict(), path)
+    audio = MelEncoder("test_resnet", checkpoint=str(path))  # the first convolution summed over R, G, B
+    first = next(k for k, v in image_model.state_dict().items() if v.ndim == 4)
+    assert torch.equal(audio.model.state_dict()[first], image_model.state_dict()[first].sum(1, keepdim=True))
+    assert audio.describe()["checkpoint"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert "warning" not in audio.describe()
+    with pytest.raises(ConfigError, match=r"--audio-encoder: 'resnet_9000' is not a timm model name"):
+        MelEncoder("resnet_9000")
+    with pytest.raises(ConfigError, match=r"--text-encoder-checkpoint: .*rgb.pt holds 0 TextTransformerEncoder"):
+        TextEncoder("affectlab", checkpoint=str(path))
+    random_text = TextEncoder("affectlab", vocab_size=50, max_len=16)
+    assert "randomly initialised" in random_text.describe()["warning"] and random_text.dim == 64
+    assert random_text(np.array([5, 9, 1])).shape == (1, 64) and random_text(np.zeros(0, np.int64)).shape == (0, 64)
+    assert np.array_equal(random_text(np.array([5, 9])), TextEncoder("affectlab", vocab_size=50)(np.array([5, 9])))
+    folder = tmp_path / "distilroberta"
+    folder.mkdir()
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"needs the 'transformers' package, which is not installed here"):
+            TextEncoder(str(folder))
+    with pytest.raises(ConfigError, match=r"--text-encoder: 'nowhere' is neither 'affectlab' nor a local"):
+        TextEncoder("nowhere")
+    with pytest.raises(ConfigError, match=r"--audio-encoder-checkpoint needs --audio-encoder NAME"):
+        prepare_video("meld", str(tiny_meld), str(tmp_path / "s"), audio_encoder_checkpoint=str(path))
+    with pytest.raises(ConfigError, match=r"--text-encoder: caer has no text \(its modalities: video, audio\)"):
+        prepare_video("caer", str(tmp_path), str(tmp_path / "s"), text_encoder="affectlab")
+    with pytest.raises(ConfigError, match=r"--vocab-size 4096: token ids are stored as float16, exact up to 2048"):
+        prepare_video("meld", str(tiny_meld), str(tmp_path / "s"), vocab_size=4096)

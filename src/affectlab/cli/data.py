@@ -8,6 +8,21 @@ import argparse
 from affectlab.data.registry import MAX_ROWS, check_dataset, dataset_names, export_dataset, prepare_dataset
 
 
+# data prepare's options for the audio and text of MELD and CAER (data/store/video_prepare.py): flag, type, help.
+MODALITY_OPTIONS = (
+    ("--audio-encoder", str, ("a timm model name: store its pooled features of each clip's log-mel spectrogram "
+                              "(random init unless --audio-encoder-checkpoint)")),
+    ("--audio-encoder-checkpoint", str, "a local state dict for --audio-encoder (an image model's is adapted)"),
+    ("--text-encoder", str, ("'affectlab' (TextTransformerEncoder) or a local transformers folder: store the "
+                             "utterance's mean token embedding")),
+    ("--text-encoder-checkpoint", str, "with --text-encoder affectlab: a local TextTransformerEncoder state dict"),
+    ("--views", int, "feature views per clip, view 0 as is and the others augmented (1)"),
+    ("--audio-seconds", float, "audio per clip at most, in seconds (10)"),
+    ("--text-length", int, "tokens per utterance at most (48)"),
+    ("--vocab-size", int, "vocabulary built from the train split's utterances, at most (512, as TextTransformerEncoder)"),
+)
+
+
 def data_command(args: list[str]) -> int:
     names = ", ".join(dataset_names())
     parser = argparse.ArgumentParser(prog="affectlab data", description="Data set tools.")
@@ -49,6 +64,8 @@ def data_command(args: list[str]) -> int:
     video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
                        help="a local state dict for --encoder (torch.save(model.state_dict(), PATH))")
     video.add_argument("--encoder-batch", dest="encoder_batch", type=int, help="crops per encoder forward pass (64)")
+    for flag, kind, text in MODALITY_OPTIONS:
+        video.add_argument(flag, dest=flag[2:].replace("-", "_"), type=kind, help=text)
     prepare.add_argument("--cameras", choices=("left", "right", "both"),
                          help="disfa: which cameras' videos to extract face frames from (left; --size default 128)")
     check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
@@ -74,7 +91,8 @@ def data_command(args: list[str]) -> int:
         return 0
     if options.action == "prepare":
         video_keys = ("num_frames", "fps", "max_frames", "size", "scale", "no_face", "min_face_size", "device",
-                      "encoder", "encoder_checkpoint", "encoder_batch", "cameras")
+                      "encoder", "encoder_checkpoint", "encoder_batch", "cameras",
+                      *(flag[2:].replace("-", "_") for flag, _, _ in MODALITY_OPTIONS))
         video = {key: getattr(options, key) for key in video_keys if getattr(options, key) is not None}
         prepare_dataset(options.name, options.raw, options.out, shard_samples=options.shard_samples,
                         max_rows=options.max_rows, **video)

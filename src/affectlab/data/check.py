@@ -14,9 +14,14 @@ AFE is listed as its reader lists it (a malformed CSV line stops with its file a
 per official split and emotion follow, and every listed image is decoded and cropped at its box (``--quick``:
 opened, its box checked against its size): a missing or unreadable image, or a box outside it, is an error.
 DISFA's check is its reader's (``readers/disfa.py: check_disfa_dataset``: frames per subject, AU base rates;
-on the bare videos, the prepare command). The other readers (MOSEI, MMSA, OpenFace, py-feat) are opened in full,
-which checks every label file and row: a malformed one stops with its file and line (exit status 2); counts per
-split and class follow.
+on the bare videos, the prepare command).
+Modalities: for MELD and CAER, how many clips have each modality the reader serves (video: decodable; audio:
+an audio stream with decodable samples, ``--quick``: a stream; text: an utterance with at least one word) and
+how many lack it (a missing modality is a warning, not an error: the reader serves it masked), with the first
+clips lacking each; for MOSEI, per computational sequence, how many labelled segments have feature rows that
+overlap them and how many have none (their video absent from the ``.csd``, or no row in the segment's span).
+The other readers (MOSEI, MMSA, OpenFace, py-feat) are opened in full, which checks every label file
+and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
@@ -43,6 +49,20 @@ class CheckReport:
     title: str = "images per split and emotion"
     total: bool = True  # the columns are classes: add their sum
     notes: list[str] = field(default_factory=list)  # lines printed under the table
+    modalities: dict[str, list[int]] = field(default_factory=dict)  # modality -> [samples with it, without it]
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # modality -> the samples without it (names)
+
+
+def modality_lines(counts: dict[str, list[int]], lacking: dict[str, list[str]], unit: str = "clips") -> list[str]:
+    """One line per modality: how many samples have it, how many lack it, and the first few that do."""
+    lines = []
+    for modality, (present, absent) in counts.items():
+        line = f"modality {modality}: {present} {unit} have it, {absent} lack it"
+        names = lacking.get(modality, [])
+        if names:
+            line += f" ({', '.join(names[:5])}{' and more' if len(names) > 5 else ''})"
+        lines.append(line)
+    return lines
 
 
 def check_folder_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
@@ -106,6 +126,8 @@ def print_report(report: CheckReport, console: Console) -> None:
     console.print(table)
     for line in report.notes:
         console.print(line, soft_wrap=True)
+    for line in modality_lines(report.modalities, report.lacking):
+        console.print(line, soft_wrap=True)
     console.print(f"identity overlap between splits: {report.identities}", soft_wrap=True)
     for line in report.warnings:
         console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
@@ -134,6 +156,10 @@ def check_reader(name: str, root: str, decode: bool = True) -> None:
     console.print(table)
     if hasattr(module, "class_counts"):
         console.print(f"train labels per class: {module.class_counts(split='train').tolist()}", soft_wrap=True)
+    if name == "mosei":
+        counts, lacking = mosei_modality_counts(module)
+        for line in modality_lines(counts, lacking, unit="segments"):
+            console.print(line, soft_wrap=True)
     subjects = getattr(module, "data", None)
     if spec.subjects == "disjoint" and subjects is not None:
         check_disjoint(module.splits, subjects[2])  # raises, naming the subject, if one is in two splits
@@ -142,13 +168,37 @@ def check_reader(name: str, root: str, decode: bool = True) -> None:
                   soft_wrap=True)  # whole lines: paths stay greppable
 
 
+def mosei_modality_counts(module) -> tuple[dict[str, list[int]], dict[str, list[str]]]:
+    """Per computational sequence of an opened MOSEI reader: labelled segments with feature rows overlapping
+    them, and without (``[with, without]``), counted over every labelled video of the labels' ``.csd``, also
+    those the reader leaves out because a sequence lacks them; and the segments without (``video[row]``)."""
+    from affectlab.data.readers.mosei import ComputationalSequence, overlapping
+
+    labels = ComputationalSequence(module.root / module.labels_file)
+    counts = {m: [0, 0] for m in module.sequences}
+    lacking: dict[str, list[str]] = {m: [] for m in module.sequences}
+    for video in labels.videos:
+        _, segments = labels.read(video)
+        for modality, sequence in module.sequences.items():
+            intervals = sequence.read(video)[1] if video in sequence.videos else np.zeros((0, 2))
+            for row, (start, end) in enumerate(segments):
+                if len(overlapping(intervals, float(start), float(end))):
+                    counts[modality][0] += 1
+                else:
+                    counts[modality][1] += 1
+                    lacking[modality].append(f"{video}[{row}]")
+    return counts, lacking
+
+
 def check_generated(name: str, root: str, decode: bool = True) -> None:
     raise DataError(f"data check: {name} is generated by AffectLab and verified by checksum whenever it is opened")
 
 
 def check_video_dataset(name: str, root: str | Path, decode: bool = True) -> CheckReport:
     """MELD, CAER or VoxCeleb2 as its reader lists it (module docstring: what is an error, what a warning)."""
+    from affectlab.data.media.audio import has_audio, read_audio
     from affectlab.data.media.video import VideoDecodeError, VideoReader, probe
+    from affectlab.data.media.video_clips import words
     from affectlab.data.registry import get_dataset
     from affectlab.data.splits import SPLITS
 
@@ -184,19 +234,46 @@ def check_video_dataset(name: str, root: str | Path, decode: bool = True) -> Che
     if len(found.ignored) > 20:
         report.warnings.append(f"... and {len(found.ignored) - 20} more files or folders outside the layout")
     report.identities = _speaker_overlap(name, spec.subjects, clips, found.subject_names, report)
+    served = tuple(module.available_modalities)
+    report.modalities = {m: [0, 0] for m in served}
+    report.lacking = {m: [] for m in served}
+
+    def count(modality: str, present: bool, clip) -> None:
+        report.modalities[modality][0 if present else 1] += 1
+        if not present:
+            report.lacking[modality].append(clip.name or str(clip.path))
+
     for clip in track(clips, description=f"{'decoding' if decode else 'opening'} {name}", transient=True):
+        if "text" in served:
+            count("text", bool(words(clip.text or "")), clip)
         try:
             if not decode:
                 probe(clip.path)
+                count("video", True, clip)
+                if "audio" in served:
+                    count("audio", has_audio(clip.path), clip)
                 continue
             reader = VideoReader(clip.path, every=1 << 30)  # decodes every frame, converts only the first
             for _ in reader:
                 pass
+            track_ = read_audio(clip.path) if "audio" in served else None
         except VideoDecodeError as error:
             report.errors.append(f"unreadable: {error}")
+            count("video", False, clip)
+            if "audio" in served:
+                count("audio", False, clip)
             continue
+        count("video", reader.decoded > 0, clip)
         if reader.problem:
             report.errors.append(f"damaged: {reader.problem}")
+        if "audio" in served:
+            count("audio", track_ is not None and len(track_.waveform) > 0, clip)
+            if track_ is not None and track_.problem:
+                report.errors.append(f"damaged audio: {track_.problem}")
+    for modality, (present, absent) in report.modalities.items():
+        if absent and modality != "video":  # an undecodable clip is already an error
+            report.warnings.append(f"{absent} of {present + absent} clips lack {modality}; the reader serves it "
+                                   "masked (a missing modality)")
     return report
 
 

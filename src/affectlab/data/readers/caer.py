@@ -13,8 +13,11 @@ mapped onto AffectLab's canonical order (``contract.EMOTIONS``; the names match 
 video format (``.mp4``, ...) are read as well, so a re-encoded copy works; other files are ignored and
 reported by ``affectlab data check caer``, as are folders that are no emotion of CAER's.
 
-Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (CAER's point is the context
-around the face, ``data/media/video_clips.py``); face crops come from ``affectlab data prepare caer``.
+Per sample (``modalities``, default both): ``video``, the clip's ``num_frames`` frames, evenly spaced, whole frames
+resized (CAER's point is the context around the face); ``audio``, the clip's audio track at 16 kHz mono, at most
+``audio_seconds`` (``data/media/video_clips.py``); a clip without an audio track is served with ``audio``
+masked and counted. CAER has no transcripts. Face crops and log-mel spectrograms, or frozen backbones' features
+of them, come from ``affectlab data prepare caer``.
 """
 
 from __future__ import annotations
@@ -85,16 +88,20 @@ class CaerDataModule(VideoClipDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes.
+        modalities: which of ``video``, ``audio`` to serve; None serves both.
+        audio_seconds: audio per clip at most (16 kHz mono).
     """
 
     name = "caer"
     tasks = ("emotion",)
     task_dtypes = {"emotion": "int64"}
     class_names = {"emotion": EMOTIONS}
+    available_modalities = ("video", "audio")
 
     def __init__(self, root: str = "data/caer", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
-                 batch_size: int = 16, num_workers: int = 0) -> None:
-        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers)
+                 batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
+                 audio_seconds: float = 10.0) -> None:
+        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds)
 
     def scan(self) -> VideoScan:
         return scan_caer(self.root)

@@ -25,8 +25,12 @@ Targets:
 - ``sentiment_class`` ``[B]`` long: 0 negative, 1 neutral, 2 positive (``SENTIMENTS``);
 - ``sentiment`` ``[B]`` float: -1, 0 or +1, the same label on the contract's sentiment scale ([-3, 3]).
 
-Per sample: the clip's ``num_frames`` frames, evenly spaced, whole frames resized (``data/media/video_clips.py``);
-face crops come from ``affectlab data prepare meld`` (``data/store/video_prepare.py``). A row whose video file is
+Per sample (``modalities``, default all three): ``video``, the clip's ``num_frames`` frames, evenly spaced, whole
+frames resized; ``audio``, the clip's audio track at 16 kHz mono, at most ``audio_seconds``; ``text``, the
+``Utterance`` column's words as ids of the train split's vocabulary (``data/media/video_clips.py`` says how).
+A clip without an audio track, or an utterance without a word, is served with that modality masked and
+counted. Face crops, log-mel spectrograms and token ids, or frozen backbones' features of them, come from
+``affectlab data prepare meld`` (``data/store/video_prepare.py``). A row whose video file is
 missing is left out with a warning (MELD's own train set lacks ``dia125_utt3.mp4``); a malformed row (missing
 columns, an id that is no number, an emotion or sentiment outside MELD's sets, a duplicate) stops the reader
 with its file and line.
@@ -181,7 +185,7 @@ def scan_meld(root: str | Path) -> tuple[VideoScan, dict[str, list[MeldRow]]]:
                 found.missing.append(str(path))
                 continue
             targets = {"emotion": row.emotion, "sentiment_class": row.sentiment, "sentiment": float(row.sentiment - 1)}
-            found.clips.append(VideoClip(path, split, targets, subject[row.speaker], row.clip_name))
+            found.clips.append(VideoClip(path, split, targets, subject[row.speaker], row.clip_name, row.text))
     return found, rows_by_split
 
 
@@ -195,6 +199,11 @@ class MeldDataModule(VideoClipDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes.
+        modalities: which of ``video``, ``audio``, ``text`` to serve; None serves all three.
+        audio_seconds: audio per clip at most (16 kHz mono).
+        text_length: words per utterance at most.
+        vocab_size: entries of the vocabulary built from the train split's utterances (padding and unknown
+            included; 512, TextTransformerEncoder's default); a text encoder's ``vocab_size`` must be at least this.
     """
 
     name = "meld"
@@ -202,10 +211,13 @@ class MeldDataModule(VideoClipDataModule):
     task_dtypes = {"emotion": "int64", "sentiment_class": "int64", "sentiment": "float32"}
     class_names = {"emotion": EMOTIONS, "sentiment_class": SENTIMENTS}
     disjoint_subjects = False  # MELD's official splits share speakers (see the module docstring)
+    available_modalities = ("video", "audio", "text")
 
     def __init__(self, root: str = "data/meld", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
-                 batch_size: int = 16, num_workers: int = 0) -> None:
-        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers)
+                 batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
+                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512) -> None:
+        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds,
+                         text_length, vocab_size)
 
     def scan(self) -> VideoScan:
         return scan_meld(self.root)[0]

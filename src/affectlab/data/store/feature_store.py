@@ -16,7 +16,13 @@ A sample's rows for one modality are one contiguous slice of one memory-mapped s
 only those bytes. A modality whose steps are pictures (face crops of prepared videos) is stored one flattened
 picture per row; ``index.json`` then records its step shape (``shapes``, e.g. ``video: [3, 64, 64]``) and the
 data module serves it as ``[B, T, 3, 64, 64]`` again. ``index.json`` may also hold the class names of its
-classification tasks (``class_names``), which the data module serves when the config names none.
+classification tasks (``class_names``), which the data module serves when the config names none. A modality
+stored as token ids, one id per row (``[L, 1]``, exact in float16 up to 2048), is listed in ``token_ids``
+and served as ``[B, L]`` long, as the batch contract wants text ids. With ``views: K`` (``affectlab data
+prepare ... --views K``), each sample's slice of a modality holds K views of equal length one after the other;
+the train split serves one view per sample drawn at random whenever the sample is loaded (once per epoch),
+val and test serve view 0. A sample stored without rows of a modality (a clip without an audio track) is
+served as one zero step, masked out.
 
 Writing is resumable: samples are written in a fixed order; each finished shard's per-sample records (id,
 split, targets, rows) go to their own file in ``progress_records/``, then the shard is recorded in
@@ -75,12 +81,15 @@ class FeatureStoreWriter:
         shapes: modality -> the shape each row unflattens to (``(3, 64, 64)`` for face crops); the product must
             equal the modality's size in ``dims``. Modalities not named are plain feature vectors.
         class_names: task -> class names, kept in the index for the data module.
+        token_ids: modalities whose rows are token ids ``[L, 1]`` (served as ``[B, L]`` long).
+        views: views per sample, stored one after the other in each sample's slice (module docstring).
     """
 
     def __init__(self, path: str | Path, dims: dict[str, int], tasks: dict[str, tuple[int, ...]],
                  shard_samples: int = 4096, source: dict[str, Any] | None = None,
                  task_dtypes: dict[str, str] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
-                 class_names: dict[str, list[str]] | None = None) -> None:
+                 class_names: dict[str, list[str]] | None = None, token_ids: tuple[str, ...] = (),
+                 views: int = 1) -> None:
         self.path, self.dims, self.tasks = Path(path), dims, tasks
         self.task_dtypes = {t: (task_dtypes or {}).get(t, "float32") for t in tasks}
         self.shard_samples, self.source = shard_samples, source or {}
@@ -90,6 +99,10 @@ class FeatureStoreWriter:
                 raise ValueError(f"shapes[{modality!r}] = {shape} does not flatten to dims[{modality!r}] = "
                                  f"{dims.get(modality)}")
         self.class_names = {t: list(names) for t, names in (class_names or {}).items()}
+        unknown = [m for m in token_ids if dims.get(m) != 1]
+        if unknown or views < 1:
+            raise ValueError(f"token_ids {unknown} must be modalities of one value per row; views ({views}) >= 1")
+        self.token_ids, self.views = tuple(token_ids), views
 
     @property
     def complete(self) -> bool:
@@ -185,6 +198,9 @@ class FeatureStoreWriter:
                 if values.ndim != 2 or values.shape[1] != dim:
                     raise DataError(f"sample {sample.id}: {modality} features of shape {values.shape}, the store holds "
                                     f"[T, {dim}]")
+                if length % self.views:
+                    raise DataError(f"sample {sample.id}: {length} {modality} rows do not split into {self.views} "
+                                    "views of equal length")
                 array[start : start + length] = np.clip(values, -65504, 65504)  # float16's range
                 record["rows"][modality] = [shard, start, length]
                 start += length
@@ -219,6 +235,10 @@ class FeatureStoreWriter:
             index["shapes"] = {m: list(s) for m, s in self.shapes.items()}
         if self.class_names:
             index["class_names"] = self.class_names
+        if self.token_ids:
+            index["token_ids"] = list(self.token_ids)
+        if self.views > 1:
+            index["views"] = self.views
         atomic_write_json(self.path / INDEX, index)
         (self.path / PROGRESS).unlink(missing_ok=True)
         shutil.rmtree(self.path / RECORDS, ignore_errors=True)
@@ -246,6 +266,8 @@ class FeatureStore:
         self.dims: dict[str, int] = self.index["dims"]
         self.tasks: dict[str, tuple[int, ...]] = {t: tuple(s) for t, s in self.index["tasks"].items()}
         self.shapes: dict[str, tuple[int, ...]] = {m: tuple(s) for m, s in self.index.get("shapes", {}).items()}
+        self.token_ids: tuple[str, ...] = tuple(self.index.get("token_ids", ()))
+        self.views = int(self.index.get("views", 1))
         self._shards: dict[tuple[str, int], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -254,9 +276,14 @@ class FeatureStore:
     def split_indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.samples["split"] == SPLITS.index(split))
 
-    def features(self, i: int, modality: str, max_steps: int | None = None) -> np.ndarray:
-        """Sample ``i``'s ``[T, D]`` rows as float32; with ``max_steps``, at most that many, evenly spaced."""
+    def features(self, i: int, modality: str, max_steps: int | None = None, view: int = 0) -> np.ndarray:
+        """Sample ``i``'s ``[T, D]`` rows of view ``view`` as float32; with ``max_steps``, at most that many,
+        evenly spaced."""
         shard, start, length = self.samples[f"rows/{modality}"][i]
+        if not 0 <= view < self.views:
+            raise ValueError(f"view {view}: {self.path} holds {self.views} view(s) per sample")
+        length //= self.views
+        start += view * length
         key = (modality, int(shard))
         if key not in self._shards:  # opened once per process (also in each loader worker)
             self._shards[key] = np.load(self.path / modality / f"shard_{int(shard):05d}.npy", mmap_mode="r")
@@ -282,15 +309,21 @@ class FeatureStore:
 
 
 class StoreSamples(Dataset):
-    def __init__(self, store: FeatureStore, index: np.ndarray, modalities: tuple[str, ...], max_steps: int) -> None:
+    """Samples of one split; ``draw_views``: one of the store's views at random per load (the train split)."""
+
+    def __init__(self, store: FeatureStore, index: np.ndarray, modalities: tuple[str, ...], max_steps: int,
+                 draw_views: bool = False) -> None:
         self.store, self.index, self.modalities, self.max_steps = store, index, modalities, max_steps
+        self.draw_views = draw_views and store.views > 1
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         i = int(self.index[item])
-        sample: dict[str, Any] = {m: torch.from_numpy(self.store.features(i, m, self.max_steps)) for m in self.modalities}
+        view = int(torch.randint(self.store.views, ())) if self.draw_views else 0  # one view for every modality
+        sample: dict[str, Any] = {m: torch.from_numpy(self.store.features(i, m, self.max_steps, view))
+                                  for m in self.modalities}
         targets = self.store.target_tensors()
         sample["targets"] = {task: values[i] for task, (values, _) in targets.items()}
         sample["target_mask"] = {task: masks[i] for task, (_, masks) in targets.items()}
@@ -357,22 +390,35 @@ class FeatureStoreDataModule(BaseDataModule):
 
     def dataset(self, split: str) -> StoreSamples:
         store = self._open()
-        return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps)
+        return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps,
+                            draw_views=split == "train")
 
     def collate(self) -> Callable[[list[Any]], Any]:
-        return UnflattenSteps({m: s for m, s in self._open().shapes.items() if m in self.modalities})
+        store = self._open()
+        return UnflattenSteps({m: s for m, s in store.shapes.items() if m in self.modalities},
+                              tuple(m for m in store.token_ids if m in self.modalities), self.modalities)
 
 
 class UnflattenSteps:
     """Collate as ``collate_padded`` (rows padded per batch, with masks), then give modalities stored as
-    flattened pictures their step shape back: ``[B, T, D]`` -> ``[B, T, *shape]`` (e.g. ``[B, T, 3, S, S]``).
-    A class, not a closure, so loader worker processes can unpickle it."""
+    flattened pictures their step shape back: ``[B, T, D]`` -> ``[B, T, *shape]`` (e.g. ``[B, T, 3, S, S]``),
+    token ids their form (``[B, L, 1]`` float -> ``[B, L]`` long), and a modality no sample of the batch has
+    rows of (clips without audio) one zero step, masked out. A class, not a closure, so loader worker
+    processes can unpickle it."""
 
-    def __init__(self, shapes: dict[str, tuple[int, ...]]) -> None:
-        self.shapes = shapes
+    def __init__(self, shapes: dict[str, tuple[int, ...]], token_ids: tuple[str, ...] = (),
+                 modalities: tuple[str, ...] = ()) -> None:
+        self.shapes, self.token_ids, self.modalities = shapes, token_ids, modalities
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         batch = collate_padded(samples)
+        for modality in self.modalities:
+            rows = batch[modality]
+            if rows.shape[1] == 0:  # (B, 0, D): encoders cannot pool over nothing
+                batch[modality] = rows.new_zeros(rows.shape[0], 1, rows.shape[2])
+                batch[f"{modality}_mask"] = torch.zeros(rows.shape[0], 1, dtype=torch.bool)
+        for modality in self.token_ids:
+            batch[modality] = batch[modality][..., 0].round().long()  # (B, L)
         for modality, shape in self.shapes.items():
             rows = batch[modality]  # (B, T, D)
             batch[modality] = rows.view(*rows.shape[:2], *shape)  # (B, T, *shape)

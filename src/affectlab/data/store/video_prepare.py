@@ -27,6 +27,33 @@ Per clip, in the reader's fixed order (train, val, test; ``data/readers/meld.py`
    feature_store`` serves ``video`` ``[B, T, D]``, which the ``PrecomputedFeatures`` encoder (or any sequence
    encoder) reads. The store's ``source`` records the encoder (name, checkpoint and its SHA-256, D, input).
 
+7. audio (MELD, CAER): the clip's audio track decoded, mixed to mono and resampled to 16 kHz, at most
+   ``--audio-seconds`` (10), stored as its 128-bin log-mel spectrogram of METHODS.md (n_fft 2048, hop 160:
+   one row of 128 per 10 ms, ``data/media/audio.py``); or, with ``--audio-encoder NAME``, one row of a timm
+   model's pooled features of that spectrogram (``encoders.MelEncoder``, ``--audio-encoder-checkpoint PATH``).
+   A clip without an audio track is stored without audio rows (``--data feature_store`` serves it as one zero
+   step, masked) and counted (``no_audio``);
+8. text (MELD): the utterance's token ids, one row each (``[L, 1]``, the reader's vocabulary, recorded in
+   ``source.text.vocabulary``; ``index.json``'s ``token_ids`` lists the modality, so the store serves it as
+   ``text`` ``[B, L]`` long again); or, with ``--text-encoder affectlab|FOLDER``, one row of the mean token
+   embedding (``encoders.TextEncoder``, ``--text-encoder-checkpoint PATH``). An utterance without a word is
+   stored without text rows and counted (``no_text``).
+
+Every backbone is frozen, from a local checkpoint or randomly initialised; then ``source.warnings`` (and the
+console) says so, and ``source.encoder`` / ``audio_encoder`` / ``text_encoder`` each record the backbone's
+name, checkpoint path and SHA-256, feature size and input.
+
+Views (``--views K``, default 1; the original drew one of 10 augmented feature views per sample): each clip is
+stored K times per modality, view 0 as is and views 1..K-1 augmented before their encoder, each from its own
+seeded generator (``AUGMENT_SEED``, the clip's position, the view): crops flipped horizontally (p 0.5),
+brightness and contrast scaled by U(0.8, 1.2), a random 90 % crop resized back; the waveform's gain changed by
+U(-6, 6) dB with noise 30 dB below its level; each token replaced by ``<unk>`` with p 0.1. A view keeps its
+clip's step counts, so the store keeps one slice per sample and modality holding the K views one after the
+other (``index.json`` ``views: K``; ``FeatureStore.features(i, m, view=v)`` cuts view v out). ``--data
+feature_store`` serves the train split one view per sample drawn at random each time the sample is loaded
+(so once per epoch, from torch's generator, which ``seed_everything`` and the loader's workers seed), and the
+val and test splits view 0.
+
 Damage does not stop the run: a file FFmpeg cannot open, or whose stream holds no decodable frame, is skipped,
 counted and listed with the reason; a truncated file is stored with the frames before the damage and listed
 as damaged. The report (``<out>/prepare_report.json``, also kept in ``index.json`` under ``source.report``)
@@ -34,14 +61,13 @@ holds those lists, the face counts and the time spent decoding and detecting.
 
 Resumable and idempotent as every store (``feature_store.py``): each finished shard is recorded together with
 the report so far, a restarted preparation continues after the last stored clip with the same report, and a
-complete store is not redone. The options (crops, sampling, encoder) are saved with the store: a resumed
+complete store is not redone. The options (crops, sampling, modalities, encoders, views) are saved with the store: a resumed
 preparation, or a second run on a complete store, with other options (another encoder included) is refused
 rather than mixing rows of two kinds. Sample ids are the clips' positions in the reader's order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,11 +78,36 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
+from affectlab.data.media.audio import (
+    HOP_LENGTH,
+    N_FFT,
+    N_MELS,
+    SAMPLE_RATE,
+    log_mel,
+    read_audio,
+)
 from affectlab.data.media.video import VideoDecodeError
-from affectlab.data.media.video_clips import VideoClip, VideoClipDataModule, resize_frames, sample_frames
+from affectlab.data.media.video_clips import (
+    UNK,
+    VideoClip,
+    VideoClipDataModule,
+    encode_text,
+    resize_frames,
+    sample_frames,
+)
+from affectlab.data.store.encoders import (  # noqa: F401
+    FLOAT16_MAX,
+    INIT_SEED,
+    CropEncoder,
+    MelEncoder,
+    TextEncoder,
+    checkpoint_identity,
+    feature_rows,
+    load_encoder_weights,
+)
+from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
 from affectlab.errors import ConfigError, DataError
-from affectlab.io import atomic_write_json, load_checkpoint
+from affectlab.io import atomic_write_json
 
 NO_FACE_POLICIES = ("nearest", "frame", "skip")
 REPORT = "prepare_report.json"
@@ -70,13 +121,17 @@ def _differences(saved: dict[str, Any] | None, given: dict[str, Any]) -> str:
     return f"{was} (not {', '.join(f'{k} {given.get(k)!r}' for k in keys)})"
 
 
-def video_reader(name: str, root: str | Path) -> VideoClipDataModule:
-    """The reader of the video data set ``name`` (its spec in the registry), pointed at ``root``."""
+def video_reader(name: str, root: str | Path, **options: Any) -> VideoClipDataModule:
+    """The reader of the video data set ``name`` (its spec in the registry), pointed at ``root``; ``options``
+    (``audio_seconds``, ``text_length``, ``vocab_size``) go to it where it has the modality they concern."""
     from affectlab.data.registry import get_dataset, video_sets
 
     if name not in video_sets():
         raise ConfigError(f"{name!r} is not a video data set; video data sets: {', '.join(video_sets())}")
-    return get_dataset(name).open(root)
+    spec = get_dataset(name)
+    available = spec.open(root).available_modalities
+    concerns = {"audio_seconds": "audio", "text_length": "text", "vocab_size": "text"}
+    return spec.open(root, **{k: v for k, v in options.items() if concerns[k] in available})
 
 
 @dataclass
@@ -97,6 +152,12 @@ class PrepareReport:
     detect_seconds: float = 0.0  # MTCNN
     crop_seconds: float = 0.0  # alignment and resizing
     encode_seconds: float = 0.0  # --encoder: the feature model
+    no_audio: int = 0  # stored clips without an audio track (no audio rows)
+    no_text: int = 0  # stored clips whose utterance has no word (no text rows)
+    audio_seconds: float = 0.0  # audio stored, in seconds of the clips (view 0)
+    audio_decode_seconds: float = 0.0  # decoding and resampling
+    audio_encode_seconds: float = 0.0  # log-mel and --audio-encoder
+    text_encode_seconds: float = 0.0  # --text-encoder
 
     def summary(self) -> str:
         sampled = self.face + self.nearest + self.whole + self.dropped
@@ -108,6 +169,13 @@ class PrepareReport:
                      f"detection {1000 * self.detect_seconds / sampled:.1f} ms per sampled frame")
         if self.encode_seconds and self.frames:
             line += f", encoder {1000 * self.encode_seconds / self.frames:.1f} ms per stored frame"
+        if self.audio_decode_seconds:
+            line += (f"; audio: {self.audio_seconds:.1f} s stored, {self.no_audio} clips without an audio track, "
+                     f"decode {self.audio_decode_seconds:.2f} s, spectrogram/encoder {self.audio_encode_seconds:.2f} s")
+        if self.no_text or self.text_encode_seconds:
+            line += f"; text: {self.no_text} utterances without a word"
+            if self.text_encode_seconds:
+                line += f", encoder {self.text_encode_seconds:.2f} s"
         return line
 
     def mark(self) -> dict[str, Any]:
@@ -200,137 +268,85 @@ def crop_rows(crops: np.ndarray) -> np.ndarray:
     return (crops.transpose(0, 3, 1, 2).reshape(len(crops), -1).astype(np.float32) / 255.0).astype(np.float16)
 
 
-FLOAT16_MAX = 65504.0  # the store's rows are float16
-INIT_SEED = 0  # seeds a randomly initialised encoder
+AUGMENT_SEED = 1  # with the clip's position and the view, seeds each augmented view (module docstring)
 
 
-class CropEncoder:
-    """Step 6: face crops -> the pooled feature vector of a timm model (module docstring).
+def augment_crops(crops: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``[T, S, S, 3]`` uint8 crops, one augmentation for the whole clip: a horizontal flip (p 0.5), brightness
+    and contrast scaled by U(0.8, 1.2), a random 90 % square crop resized back to S."""
+    from PIL import Image
 
-    The model is built with ``timm.create_model(name, pretrained=False, num_classes=0)`` (no classifier: its
-    output is the pooled feature vector), put in eval mode and run without gradients. Its input follows
-    ``timm.data.resolve_data_config``: crops resized to ``input_size`` with its ``interpolation`` and normalised
-    with its ``mean``/``std``. Its ``crop_pct`` centre crop is not applied: the face crop already frames the face.
-
-    Args:
-        name: a timm model name (``timm.list_models()``).
-        checkpoint: a local state dict for it (``torch.save(model.state_dict(), path)``, or a checkpoint holding
-            one under ``state_dict``/``model``), loaded with ``weights_only=True``; None: random initialisation,
-            seeded (``INIT_SEED``) so that a resumed preparation computes with the same weights.
-        batch: crops per forward pass.
-        device: where the model runs.
-    """
-
-    def __init__(self, name: str, checkpoint: str | None = None, batch: int = 64, device: str = "cpu") -> None:
-        import timm
-        import torch
-
-        if batch < 1:
-            raise ConfigError(f"--encoder-batch must be at least 1, got {batch}")
-        if not timm.is_model(name):
-            raise ConfigError(f"--encoder: {name!r} is not a timm model name; list them with "
-                              "python -c \"import timm; print(timm.list_models('resnet*'))\"")
-        self.name, self.batch, self.device = name, batch, torch.device(device)
-        with torch.random.fork_rng(devices=[]):  # a fixed random init: a resumed preparation builds the same model
-            torch.manual_seed(INIT_SEED)
-            self.model = timm.create_model(name, pretrained=False, num_classes=0)
-        self.checkpoint = checkpoint_identity(checkpoint) if checkpoint else None
-        if checkpoint:
-            load_encoder_weights(self.model, checkpoint)
-        self.model.eval().to(self.device)
-        config = timm.data.resolve_data_config({}, model=self.model)
-        self.input_size = tuple(int(v) for v in config["input_size"][1:])  # (H, W)
-        self.interpolation = config["interpolation"] if config["interpolation"] in ("bilinear", "bicubic") else "bilinear"
-        self.mean = torch.tensor(config["mean"], dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(config["std"], dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self.dim = int(self(np.zeros((1, 8, 8, 3), np.uint8)).shape[1])  # what the model pools to, whatever its head
-
-    def describe(self) -> dict[str, Any]:
-        """What the store's ``source`` records about the encoder."""
-        return {"name": self.name, "checkpoint": self.checkpoint,
-                "init": "checkpoint" if self.checkpoint else f"random (torch seed {INIT_SEED})",
-                "dim": self.dim, "input_size": list(self.input_size),
-                "interpolation": self.interpolation, "mean": self.mean.flatten().tolist(),
-                "std": self.std.flatten().tolist()}
-
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """``[N, S, S, 3]`` uint8 crops -> ``[N, D]`` float32 features."""
-        import torch
-        import torch.nn.functional as F
-
-        features = []
-        with torch.inference_mode():
-            for start in range(0, len(crops), self.batch):
-                x = torch.from_numpy(np.ascontiguousarray(crops[start:start + self.batch])).to(self.device)
-                x = x.permute(0, 3, 1, 2).float().div(255.0)  # [n, 3, S, S] in [0, 1]
-                if tuple(x.shape[-2:]) != self.input_size:
-                    x = F.interpolate(x, size=self.input_size, mode=self.interpolation, align_corners=False,
-                                      antialias=True).clamp(0.0, 1.0)  # bicubic overshoots
-                features.append(self.model((x - self.mean) / self.std).float().cpu().numpy())  # [n, D]
-        return np.concatenate(features) if features else np.zeros((0, 0), np.float32)
+    size = crops.shape[1]
+    flip, brightness, contrast = rng.random() < 0.5, rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2)
+    side = max(1, int(round(0.9 * size)))
+    x0, y0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+    out = []
+    for crop in crops:
+        image = crop[:, ::-1] if flip else crop
+        image = np.asarray(Image.fromarray(np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side]))
+                           .resize((size, size), Image.BILINEAR), np.float32)
+        mean = image.mean()
+        out.append(np.clip((image - mean) * contrast + mean * brightness, 0, 255).round().astype(np.uint8))
+    return np.stack(out)
 
 
-def checkpoint_identity(path: str) -> dict[str, str]:
-    """``--encoder-checkpoint``'s absolute path and SHA-256: what the store records, and what a resumed
-    preparation must find again (the same path holding other weights is another encoder)."""
-    if not Path(path).is_file():
-        raise ConfigError(f"--encoder-checkpoint: {path} does not exist")
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return {"path": str(Path(path).resolve()), "sha256": digest.hexdigest()}
+def augment_waveform(waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``[S]`` float waveform: gain U(-6, 6) dB, Gaussian noise 30 dB below its RMS level, clipped to [-1, 1]."""
+    gain = 10 ** (rng.uniform(-6.0, 6.0) / 20)
+    rms = float(np.sqrt(np.mean(waveform.astype(np.float64) ** 2))) if len(waveform) else 0.0
+    noise = rng.normal(0.0, rms * gain * 10 ** (-30 / 20), len(waveform))
+    return np.clip(waveform * gain + noise, -1.0, 1.0).astype(np.float32)
 
 
-def load_encoder_weights(model: Any, path: str) -> None:
-    """Load ``--encoder-checkpoint`` ``path`` into the timm ``model`` strictly (its classifier's weights, which
-    ``num_classes=0`` removed, are left out)."""
-    import torch
-
-    key = "--encoder-checkpoint"
-    try:
-        state = load_checkpoint(path, key=key)
-    except ConfigError as error:
-        if not Path(path).is_file():
-            raise
-        raise ConfigError(f"{error}; save the state dict alone: torch.save(model.state_dict(), path)") from None
-    for wrapper in ("state_dict", "model"):  # common checkpoint layouts around the state dict
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-            break
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{key}: {path} holds no state dict (a dict of tensors); save one with "
-                          "torch.save(model.state_dict(), path)")
-    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel / DDP
-    heads = model.pretrained_cfg.get("classifier") or ()
-    heads = (heads,) if isinstance(heads, str) else tuple(heads)
-    state = {k: v for k, v in state.items() if not any(k.startswith(head + ".") for head in heads)}
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ConfigError(f"{key}: the weights in {path} do not fit timm's {model.default_cfg.get('architecture')}: "
-                          f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
-                          f"{unexpected[:5]}; is --encoder the architecture they were saved from?")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:  # same keys, other shapes
-        raise ConfigError(f"{key}: the weights in {path} do not fit --encoder: {error}") from None
+def augment_ids(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``[L]`` token ids with each replaced by ``<unk>`` with p 0.1 (length kept)."""
+    return np.where(rng.random(len(ids)) < 0.1, UNK, ids).astype(ids.dtype)
 
 
-def feature_rows(features: np.ndarray) -> np.ndarray:
-    """``[T, D]`` float32 encoder features -> the store's float16 rows; values float16 cannot hold are an error."""
-    largest = float(np.abs(features).max()) if features.size else 0.0
-    if not np.isfinite(largest) or largest > FLOAT16_MAX:
-        raise DataError(f"--encoder: the features reach {largest:g}, beyond float16 (the store's format, at most "
-                        f"{FLOAT16_MAX:g}); choose a model whose pooled output is normalised, or other weights")
-    return features.astype(np.float16)
+@dataclass
+class ClipViews:
+    """One stored clip's raw modalities, view by view (view 0 as decoded); None: the clip lacks the modality."""
+
+    crops: list[np.ndarray]  # per view [T, S, S, 3] uint8
+    waveforms: list[np.ndarray] | None = None  # per view [S] float32, 16 kHz
+    ids: list[np.ndarray] | None = None  # per view [L] int64
+    text: str = ""  # the utterance (for a transformers text encoder)
+
+
+def clip_views(position: int, clip: VideoClip, crops: np.ndarray, module: VideoClipDataModule,
+               report: PrepareReport, views: int) -> ClipViews:
+    """Steps 7 and 8 before their encoders, and the augmented views (module docstring)."""
+    rngs = [np.random.default_rng([AUGMENT_SEED, position, view]) for view in range(views)]
+    result = ClipViews([crops] + [augment_crops(crops, rngs[v]) for v in range(1, views)])
+    if "audio" in module.available_modalities:
+        started = time.perf_counter()
+        track = read_audio(clip.path, SAMPLE_RATE, module.audio_seconds)
+        report.audio_decode_seconds += time.perf_counter() - started
+        if track is not None and track.problem:
+            report.damaged.append({"file": str(clip.path), "problem": track.problem})
+        if track is None or len(track.waveform) == 0:
+            report.no_audio += 1
+        else:
+            report.audio_seconds += len(track.waveform) / SAMPLE_RATE
+            result.waveforms = [track.waveform] + [augment_waveform(track.waveform, rngs[v]) for v in range(1, views)]
+    if "text" in module.available_modalities:
+        ids = encode_text(clip.text or "", {w: i for i, w in enumerate(module.vocabulary)}, module.text_length)
+        result.text = clip.text or ""
+        if len(ids) == 0:
+            report.no_text += 1
+        else:
+            result.ids = [ids] + [augment_ids(ids, rngs[v]) for v in range(1, views)]
+    return result
 
 
 def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps: float | None = None,
                   max_frames: int = 64, size: int = 64, scale: float = 1.3, no_face: str = "nearest",
                   min_face_size: int = 20, device: str = "cpu", shard_samples: int = 256,
                   encoder: str | None = None, encoder_checkpoint: str | None = None,
-                  encoder_batch: int | None = None, progress: bool = True) -> PrepareReport:
+                  encoder_batch: int | None = None, audio_encoder: str | None = None,
+                  audio_encoder_checkpoint: str | None = None, text_encoder: str | None = None,
+                  text_encoder_checkpoint: str | None = None, views: int = 1, audio_seconds: float = 10.0,
+                  text_length: int = 48, vocab_size: int = 512, progress: bool = True) -> PrepareReport:
     """Prepare the video data set ``name`` read from ``raw`` into the feature store ``out`` (module docstring).
 
     Args:
@@ -344,11 +360,20 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         scale: crop side over the detected face's size.
         no_face: what a frame without a face becomes: ``nearest``, ``frame`` or ``skip``.
         min_face_size: MTCNN's smallest face in pixels.
-        device: where MTCNN and the encoder run (``cpu``, ``cuda``).
+        device: where MTCNN and the encoders run (``cpu``, ``cuda``).
         shard_samples: clips per shard (a shard of 256 clips of 8 64x64 crops is 50 MB).
         encoder: a timm model name: store its pooled features per frame instead of the crops.
         encoder_checkpoint: a local state dict for ``encoder`` (default: random initialisation).
         encoder_batch: crops per forward pass of the encoder (default 64).
+        audio_encoder: a timm model name: store its pooled features of each clip's log-mel spectrogram.
+        audio_encoder_checkpoint: a local state dict for ``audio_encoder`` (default: random initialisation).
+        text_encoder: ``affectlab`` or a local transformers folder: store the utterance's mean token embedding.
+        text_encoder_checkpoint: with ``affectlab``, a local ``TextTransformerEncoder`` state dict.
+        views: feature views stored per clip (view 0 as is, the others augmented).
+        audio_seconds: audio per clip at most.
+        text_length: tokens per utterance at most.
+        vocab_size: the reader's vocabulary size (at most 2048 when ids are stored: float16 holds whole numbers
+            exactly up to 2048).
         progress: show a progress bar.
 
     Returns:
@@ -358,15 +383,45 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         raise ConfigError(f"--fps must be positive, got {fps}")
     if fps is None and (num_frames is None or num_frames < 1):
         raise ConfigError(f"--num-frames must be at least 1, got {num_frames}")
-    if encoder is None and (encoder_checkpoint is not None or encoder_batch is not None):
-        flag = "--encoder-checkpoint" if encoder_checkpoint is not None else "--encoder-batch"
-        raise ConfigError(f"{flag} needs --encoder NAME, the timm model that computes the features")
-    options = {"num_frames": None if fps is not None else num_frames, "fps": fps,
-               "max_frames": max_frames if fps is not None else None, "size": size, "scale": scale,
-               "no_face": no_face, "min_face_size": min_face_size}
+    for flag, given, needed in (("--encoder-checkpoint", encoder_checkpoint, encoder),
+                                ("--encoder-batch", encoder_batch, encoder),
+                                ("--audio-encoder-checkpoint", audio_encoder_checkpoint, audio_encoder),
+                                ("--text-encoder-checkpoint", text_encoder_checkpoint, text_encoder)):
+        if given is not None and needed is None:
+            raise ConfigError(f"{flag} needs {flag.removesuffix('-checkpoint').removesuffix('-batch')} NAME, the "
+                              "model that computes the features")
+    if views < 1:
+        raise ConfigError(f"--views must be at least 1, got {views}")
+    module = video_reader(name, raw, audio_seconds=audio_seconds, text_length=text_length, vocab_size=vocab_size)
+    modalities = tuple(module.available_modalities)
+    for flag, given, modality in (("--audio-encoder", audio_encoder, "audio"), ("--text-encoder", text_encoder, "text")):
+        if given is not None and modality not in modalities:
+            raise ConfigError(f"{flag}: {name} has no {modality} (its modalities: {', '.join(modalities)})")
+    if "text" in modalities and text_encoder is None and vocab_size > 2048:
+        raise ConfigError(f"--vocab-size {vocab_size}: token ids are stored as float16, exact up to 2048; lower it, "
+                          "or store features with --text-encoder")
+    options: dict[str, Any] = {"num_frames": None if fps is not None else num_frames, "fps": fps,
+                               "max_frames": max_frames if fps is not None else None, "size": size, "scale": scale,
+                               "no_face": no_face, "min_face_size": min_face_size}
     if encoder is not None:  # only then: stores of crops keep the options they were saved with
         options["encoder"] = {"name": encoder,
                               "checkpoint": checkpoint_identity(encoder_checkpoint) if encoder_checkpoint else None}
+    if modalities != ("video",):
+        options["modalities"] = list(modalities)
+    if "audio" in modalities:
+        options["audio"] = {"sample_rate": SAMPLE_RATE, "n_fft": N_FFT, "hop_length": HOP_LENGTH, "n_mels": N_MELS,
+                            "max_seconds": audio_seconds}
+        if audio_encoder is not None:
+            options["audio_encoder"] = {"name": audio_encoder, "checkpoint": checkpoint_identity(
+                audio_encoder_checkpoint, "--audio-encoder-checkpoint") if audio_encoder_checkpoint else None}
+    if "text" in modalities:
+        options["text"] = {"text_length": text_length, "vocab_size": vocab_size}
+        if text_encoder is not None:
+            folder = text_encoder if text_encoder != "affectlab" else text_encoder_checkpoint
+            options["text_encoder"] = {"name": text_encoder, "checkpoint": checkpoint_identity(
+                folder, "--text-encoder-checkpoint") if folder else None}
+    if views > 1:
+        options["views"] = views
     console = Console()
     if (Path(out) / INDEX).is_file():  # complete: checked before listing a million clips
         saved = json.loads((Path(out) / INDEX).read_text())["source"]
@@ -382,17 +437,33 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         return PrepareReport(**saved["report"])
     cropper = FaceCropper(size, scale, no_face, min_face_size, device)  # checks the options before any work
     features = CropEncoder(encoder, encoder_checkpoint, encoder_batch or 64, device) if encoder else None
-    module = video_reader(name, raw)
-    module.setup()  # lists the clips; a layout problem stops here, naming the file
+    module.setup()  # lists the clips (and builds the vocabulary); a layout problem stops here, naming the file
+    sound = MelEncoder(audio_encoder, audio_encoder_checkpoint, device) if audio_encoder else None
+    words = TextEncoder(text_encoder, text_encoder_checkpoint, vocab_size, text_length, device) if text_encoder else None
     clips = module.clips
-    source = {"name": name, "raw": str(Path(raw).resolve()), "options": options}
-    if features is not None:
-        source["encoder"] = features.describe()
+    source: dict[str, Any] = {"name": name, "raw": str(Path(raw).resolve()), "options": options}
+    dims = {"video": features.dim if features else 3 * size * size}
+    backbones = {"encoder": features, "audio_encoder": sound, "text_encoder": words}
+    for key, backbone in backbones.items():
+        if backbone is not None:
+            source[key] = backbone.describe()
+    warnings_ = [backbone.describe()["warning"] for backbone in backbones.values()
+                 if backbone is not None and "warning" in backbone.describe()]
+    if warnings_:
+        source["warnings"] = warnings_
+    if "audio" in modalities:
+        dims["audio"] = sound.dim if sound else N_MELS
+    if "text" in modalities:
+        dims["text"] = words.dim if words else 1
+        source["text"] = {"vocabulary": list(module.vocabulary), "text_length": text_length,
+                          "tokens": "lower-cased words (data/media/video_clips.py words), ids in the vocabulary, "
+                                    "0 padding, 1 unknown"}
     writer = FeatureStoreWriter(
-        out, {"video": features.dim if features else 3 * size * size}, {task: () for task in module.tasks},
-        shard_samples, source=source, task_dtypes=dict(module.task_dtypes),
+        out, dims, {task: () for task in module.tasks}, shard_samples, source=source,
+        task_dtypes=dict(module.task_dtypes),
         shapes=None if features else {"video": (3, size, size)},  # features: plain [T, D] rows
         class_names={task: list(names) for task, names in module.class_names.items()},
+        token_ids=("text",) if "text" in modalities and words is None else (), views=views,
     )
     written = writer.written_ids()
     saved = writer.saved_state() or {}
@@ -405,23 +476,48 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     # With an encoder, cropped clips wait in ``pending`` until --encoder-batch crops can go through it at once.
     # The report then runs ahead of the samples handed to the writer; each pending clip keeps the report's mark
     # after it, and ``state`` saves the report at the last clip handed over, so a resumed preparation (which
-    # restarts after the last stored clip) counts no clip twice.
-    pending: list[tuple[int, VideoClip, np.ndarray, dict[str, Any]]] = []  # position, clip, crops, report mark
+    # restarts after the last stored clip) counts no clip twice. Audio and text are encoded clip by clip, before
+    # the mark is taken.
+    pending: list[tuple[int, VideoClip, list[np.ndarray], dict[str, np.ndarray], dict[str, Any]]] = []
     handed = {"mark": report.mark()}
+
+    def other_rows(views_: ClipViews) -> dict[str, np.ndarray]:
+        """Steps 7 and 8: each view's audio and text rows, the views one after the other."""
+        rows: dict[str, np.ndarray] = {}
+        if "audio" in modalities:
+            started = time.perf_counter()
+            if views_.waveforms is None:
+                rows["audio"] = np.zeros((0, dims["audio"]), np.float32)
+            else:
+                mels = [log_mel(w) for w in views_.waveforms]  # per view [F, 128]
+                rows["audio"] = np.concatenate([feature_rows(sound(m)) if sound else m for m in mels])
+            report.audio_encode_seconds += time.perf_counter() - started
+        if "text" in modalities:
+            started = time.perf_counter()
+            if views_.ids is None:
+                rows["text"] = np.zeros((0, dims["text"]), np.float32)
+            elif words is None:
+                rows["text"] = np.concatenate([ids[:, None].astype(np.float32) for ids in views_.ids])
+            else:
+                rows["text"] = np.concatenate([feature_rows(words(ids, views_.text)) for ids in views_.ids])
+            report.text_encode_seconds += time.perf_counter() - started
+        return rows
 
     def flush():
         """Hand the pending clips to the writer, in order: their crops as rows, or the encoder's features."""
         if features is None:
-            rows = [crop_rows(crops) for _, _, crops, _ in pending]
+            video_rows = [np.concatenate([crop_rows(c) for c in crops]) for _, _, crops, _, _ in pending]
         else:
             started = time.perf_counter()
-            encoded = feature_rows(features(np.concatenate([crops for _, _, crops, _ in pending])))  # [sum T, D]
-            rows = np.split(encoded, np.cumsum([len(crops) for _, _, crops, _ in pending])[:-1])  # per clip [T, D]
+            flat = [c for _, _, crops, _, _ in pending for c in crops]  # every view of every pending clip
+            encoded = feature_rows(features(np.concatenate(flat)))  # [sum T, D]
+            per_view = np.split(encoded, np.cumsum([len(c) for c in flat])[:-1])
+            video_rows = [np.concatenate(per_view[k * views:(k + 1) * views]) for k in range(len(pending))]
             report.encode_seconds += time.perf_counter() - started
-        for (position, clip, _, mark), video in zip(pending, rows):
+        for (position, clip, _, rows, mark), video in zip(pending, video_rows):
             handed["mark"] = {**mark, "encode_seconds": report.encode_seconds}
             targets = {task: clip.targets[task] for task in module.tasks}
-            yield StoreSample(position, clip.split, {"video": video}, targets)
+            yield StoreSample(position, clip.split, {"video": video, **rows}, targets)
         pending.clear()
 
     def samples(advance):
@@ -433,8 +529,9 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
             if crops is not None:
                 report.written += 1
                 report.frames += len(crops)
-                pending.append((position, clip, crops, report.mark()))
-            if pending and (features is None or sum(len(p[2]) for p in pending) >= (encoder_batch or 64)):
+                raw_views = clip_views(position, clip, crops, module, report, views)
+                pending.append((position, clip, raw_views.crops, other_rows(raw_views), report.mark()))
+            if pending and (features is None or sum(len(c) for p in pending for c in p[2]) >= (encoder_batch or 64)):
                 yield from flush()
         if pending:
             yield from flush()
@@ -454,9 +551,14 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     atomic_write_json(Path(out) / REPORT, asdict(report))
     console.print(f"{out}: {name}, {report.summary()}" + (f"; resumed after clip {start}" if start else ""),
                   soft_wrap=True)
+    stored = ", ".join(f"{m} {d}" for m, d in dims.items())
+    console.print(f"{out}: modalities stored (values per row): {stored}" + (f"; {views} views per clip" if views > 1
+                                                                             else ""), soft_wrap=True)
     if features is not None:
         console.print(f"{out}: each frame stored as {features.name}'s {features.dim} pooled features "
                       f"({'weights from ' + encoder_checkpoint if encoder_checkpoint else 'random init'})", soft_wrap=True)
+    for line in warnings_:
+        console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
     for entry in report.skipped[:10]:
         console.print(f"[yellow]skipped[/]: {entry['reason']}", soft_wrap=True)
     if len(report.skipped) > 10:

@@ -253,11 +253,19 @@ def _ping_pong(count: int, length: int) -> np.ndarray:
 
 
 def _write_clip(arrays: AffectSynthArrays, clip: int, path: Path, rng: np.random.Generator, fps: float,
-                frames_per_clip: int | None, codec: str = "libx264") -> None:
+                frames_per_clip: int | None, codec: str = "libx264", audio_codec: str | None = None,
+                channels: int = 1) -> None:
+    """One clip's scene video; with ``audio_codec``, its AffectSynth waveform (int16 at the synth's rate) as the
+    clip's audio track (``media/audio.write_clip``)."""
+    from affectlab.data.media.audio import write_clip
     from affectlab.data.media.video import write_video
 
-    write_video(path, scene_video(np.asarray(arrays.frames[clip]), rng, num_frames=frames_per_clip), fps=fps,
-                codec=codec)
+    video = scene_video(np.asarray(arrays.frames[clip]), rng, num_frames=frames_per_clip)
+    if audio_codec is None:
+        write_video(path, video, fps=fps, codec=codec)
+        return
+    write_clip(path, video, fps, codec, np.asarray(arrays.audio[clip]), arrays.config.sample_rate, audio_codec,
+               channels)
 
 
 def _timestamp(seconds: float) -> str:
@@ -270,7 +278,9 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
                 utterances_per_dialogue: int = 3, seed: int = 0) -> dict[str, int]:
     """Write ``arrays`` as MELD (``data/readers/meld.py``): the three CSV files and a ``dia<D>_utt<U>.mp4`` per clip.
 
-    Each identity is a speaker (``Person 03``), each clip an utterance: its words, its emotion in MELD's name
+    Each identity is a speaker (``Person 03``), each clip an utterance: its words (the ``Utterance`` column, the
+    clip's AffectSynth text), its voice (the clip's waveform as a stereo AAC track, both channels equal, at the
+    synth's sample rate), its emotion in MELD's name
     (happy -> joy, sad -> sadness), its sentiment from AffectSynth's score (below -0.5 negative, above 0.5
     positive), consecutive clips of a split grouped into dialogues. Splits are identity-disjoint: the last 20 %
     of identities are test, the 15 % before them dev. Returns utterances per split (train, val, test).
@@ -298,7 +308,8 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
             rows.append([k + 1, " ".join(words).capitalize() + ".", f"Person {int(arrays.identity[clip]):02d}",
                          meld_name[EMOTIONS[int(arrays.emotion[clip])]], sentiment, dialogue, utterance, 1,
                          1 + dialogue // 10, _timestamp(start), _timestamp(start + length)])
-            _write_clip(arrays, clip, out / folder / f"dia{dialogue}_utt{utterance}.mp4", rng, fps, frames_per_clip)
+            _write_clip(arrays, clip, out / folder / f"dia{dialogue}_utt{utterance}.mp4", rng, fps, frames_per_clip,
+                        audio_codec="aac", channels=2)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / csv_name, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -312,7 +323,7 @@ def export_meld(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
 def export_caer(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, frames_per_clip: int | None = None,
                 seed: int = 0) -> dict[str, int]:
     """Write ``arrays`` as CAER (``data/readers/caer.py``): ``<train|validation|test>/<Emotion>/<NNNN>.avi`` (MPEG-4
-    part 2 in AVI, as CAER's clips), numbered per folder. Identity-disjoint splits: the last 20 % of
+    part 2 in AVI, as CAER's clips, with the clip's waveform as a 16-bit PCM mono track), numbered per folder. Identity-disjoint splits: the last 20 % of
     identities are test, the 10 % before them validation. Returns clips per split (train, val, test)."""
     from affectlab.data.readers.caer import CAER_CLASSES, CAER_SPLITS
 
@@ -326,7 +337,8 @@ def export_caer(arrays: AffectSynthArrays, out: str | Path, fps: float = 25.0, f
         split = split_of[int(arrays.identity[clip])]
         folder = out / CAER_SPLITS[split] / folder_of[EMOTIONS[int(arrays.emotion[clip])]]
         numbers[folder] = numbers.get(folder, 0) + 1
-        _write_clip(arrays, clip, folder / f"{numbers[folder]:04d}.avi", rng, fps, frames_per_clip, codec="mpeg4")
+        _write_clip(arrays, clip, folder / f"{numbers[folder]:04d}.avi", rng, fps, frames_per_clip, codec="mpeg4",
+                    audio_codec="pcm_s16le")
         counts[split] += 1
     for split_folder in CAER_SPLITS.values():
         (out / split_folder).mkdir(parents=True, exist_ok=True)
