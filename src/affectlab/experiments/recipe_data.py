@@ -6,8 +6,9 @@ ConCluGen's heads train (``PrecomputedFeatures`` encoders, pooled over time):
 
 - ``mosei``: the SDK's computational sequences read as they are distributed (FACET, COVAREP, word vectors);
 - ``meld``, ``caer``: the feature store of ``affectlab data prepare NAME --raw DIR --out STORE`` (``--features
-  STORE``; by default ``<data root>-features``, or the data root itself if it is a store). A modality stored as
-  face crops (a store prepared without ``--encoder``) is read by the variant's own frame encoder instead;
+  STORE``; by default ``<data root>-features``, or the data root itself if it is a store). A modality stored raw
+  (face crops without ``--encoder``, MELD's token ids without ``--text-encoder``) is read by the variant's own
+  encoder of it instead; a log-mel spectrogram without ``--audio-encoder`` is a feature row like any other;
 - ``--pretrain-data voxceleb2 --pretrain-root STORE``: VoxCeleb2's store (``affectlab data prepare voxceleb2``),
   prepared with the same backbones as the probed data set, so that the pretrained heads fit its features.
 
@@ -35,11 +36,12 @@ PRETRAIN_DATA = ("own", "voxceleb2")
 
 @dataclass
 class DataInputs:
-    """What a data set serves the encoders: feature size per modality, and which rows are pictures (crops)."""
+    """What a data set serves the encoders: feature size per modality, and which modalities are stored raw
+    (face crops, token ids), for the variant's own encoder to read, rather than as a backbone's features."""
 
     where: str  # the folder read
     dims: dict[str, int]
-    pictures: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)  # how the store was prepared (its index's record)
 
 
@@ -97,7 +99,8 @@ def store_inputs(dataset: str, raw: str, store: Path, needed: list[str], what: s
             f"store of every modality with:\n  {prepare_command(dataset, raw, store.with_name(store.name + '-all'))}\n"
             "and pass it with --features"
         )
-    return DataInputs(str(store), {m: dims[m] for m in needed}, sorted(m for m in index.get("shapes", {}) if m in needed),
+    raw = set(index.get("shapes", {})) | set(index.get("token_ids", []))  # crops [3, S, S] rows, token-id rows
+    return DataInputs(str(store), {m: dims[m] for m in needed}, sorted(m for m in raw if m in needed),
                       index.get("source", {}))
 
 
@@ -115,7 +118,7 @@ def mosei_inputs(root: str, needed: list[str]) -> DataInputs:
 def check_pretrain_fits(pretrain: DataInputs, probed: DataInputs) -> None:
     """The pretraining data must feed the same encoders as the probed data: same modalities, same sizes."""
     unfit = {m: (pretrain.dims.get(m), d) for m, d in probed.dims.items()
-             if pretrain.dims.get(m) != d or (m in pretrain.pictures) != (m in probed.pictures)}
+             if pretrain.dims.get(m) != d or (m in pretrain.raw) != (m in probed.raw)}
     if unfit:
         described = ", ".join(f"{m}: {a} against {b}" for m, (a, b) in unfit.items())
         raise ConfigError(
@@ -127,7 +130,7 @@ def check_pretrain_fits(pretrain: DataInputs, probed: DataInputs) -> None:
 
 def variant_model(variant: str, inputs: DataInputs) -> dict[str, Any]:
     """The variant's config with an encoder per modality that fits ``inputs``: ``PrecomputedFeatures`` of the
-    stored size for features; for pictures the variant's own encoder and reconstruction target (paths made
+    stored size for features; for raw rows (crops, token ids) the variant's own encoder and reconstruction target (paths made
     absolute, as the written config lives elsewhere). Feature modalities rebuild their features themselves."""
     path = config_path(f"model/conclugen/{variant}.yaml")
     config = yaml.safe_load(path.read_text())
@@ -140,7 +143,7 @@ def variant_model(variant: str, inputs: DataInputs) -> dict[str, Any]:
     encoders: dict[str, Any] = {}
     targets: dict[str, Any] = {}
     for modality in modalities:
-        if modality in inputs.pictures:
+        if modality in inputs.raw:
             encoders[modality] = absolute(args["encoders"][modality])
             if modality in (args.get("reconstruction_targets") or {}):
                 targets[modality] = absolute(args["reconstruction_targets"][modality])

@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_info
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.plots import embedding_map_figure, log_figure, loss_curves_figure
+
+MIN_MAP_SAMPLES = 5  # fewer points make no map worth drawing (and t-SNE needs more than its perplexity)
 
 
 class LossCurves(Callback):
@@ -93,6 +96,10 @@ class RepresentationMap(Callback):
                     break
         module.train(was_training)
         points = torch.cat(vectors).numpy()
+        if len(points) < MIN_MAP_SAMPLES:  # t-SNE needs more points than its perplexity (at least 2)
+            rank_zero_info(f"representation map: {len(points)} {self.stage} samples are too few for a t-SNE map "
+                           f"(at least {MIN_MAP_SAMPLES}); not drawn")
+            return
         colours = {"emotion": torch.cat(emotions).numpy() if emotions and emotions[0] is not None else None,
                    "cluster": torch.cat(clusters).numpy() if clusters else None}
         names = {"emotion": list(getattr(datamodule, "class_names", {}).get("emotion", EMOTIONS)), "cluster": None}
