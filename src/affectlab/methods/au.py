@@ -210,7 +210,8 @@ class AUModel(BaseMethod):
                 task.update_metrics(metric, logits[labelled], self._target(i, batch)[labelled])
         return losses["loss"]
 
-    def epoch_results(self, stage: str, choose_thresholds: bool) -> tuple[dict[str, torch.Tensor], dict[str, list[float]], list[str]]:
+    def epoch_results(self, stage: str, choose_thresholds: bool
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, list[float]], list[str]]:
         """The epoch's metric values, the per-AU bars of the figure and their AU names; with
         ``choose_thresholds`` (validation) each occurrence head's per-AU thresholds are chosen first."""
         values: dict[str, torch.Tensor] = {}

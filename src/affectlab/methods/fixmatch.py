@@ -38,7 +38,8 @@ class FixMatchAU(AUTrainingMethod):
         debiased: DeFixMatch's anti term and its supervised loss over both views.
     """
 
-    def __init__(self, au_model: AUModel, p_cutoff: float = 0.95, lambda_u: float = 1.0, debiased: bool = False) -> None:
+    def __init__(self, au_model: AUModel, p_cutoff: float = 0.95, lambda_u: float = 1.0,
+                 debiased: bool = False) -> None:
         super().__init__(au_model)
         if not 0.5 < p_cutoff < 1:
             raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
