@@ -127,10 +127,14 @@ def test_backbone_init_loads_an_earlier_runs_backbone_and_miro_takes_it_as_oracl
         torch.nn.init.normal_(p)  # far from any fresh initialisation
     path = tmp_path / "best.ckpt"
     torch.save({"state_dict": source.state_dict()}, path)
-    model = MiroAU(backbone="test_convnext", feature_stage=-1, backbone_init=str(path))
-    for (name, a), b, c in zip(source.backbone.state_dict().items(), model.backbone.state_dict().values(),
+    model = MiroAU(AUModel("test_convnext", feature_stage=-1, backbone_init=str(path)))
+    for (name, a), b, c in zip(source.backbone.state_dict().items(), model.au_model.backbone.state_dict().values(),
                                model.oracle.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(a, c), name
+    wrapped = tmp_path / "miro.ckpt"  # a MIRO (or FixMatch) run's checkpoint: its keys start with au_model.
+    torch.save({"state_dict": model.state_dict()}, wrapped)
+    again = AUModel("test_convnext", feature_stage=-1, backbone_init=str(wrapped))
+    assert all(torch.equal(a, b) for a, b in zip(source.backbone.state_dict().values(), again.backbone.state_dict().values()))
     with pytest.raises(ConfigError, match="does not fit this backbone"):
         AUModel("resnet10t", feature_stage=1, backbone_init=str(path))
     with pytest.raises(ConfigError, match="is not a file"):
@@ -138,31 +142,51 @@ def test_backbone_init_loads_an_earlier_runs_backbone_and_miro_takes_it_as_oracl
 
 
 @pytest.mark.parametrize("method", ["FixMatchAU", "MiroAU"])
-def test_au_variants_take_the_au_model_arguments_by_keyword_only(method):
+def test_au_variants_hold_the_au_model_and_train_it_with_its_optimizer(method):
     import affectlab.methods as methods
+    from affectlab.errors import ConfigError
 
-    cls = getattr(methods, method)
-    model = cls(backbone="test_convnext", occurrence_threshold=0.3, augment=False)
-    assert model.occurrence_threshold == 0.3 and model.augment is False
-    with pytest.raises(TypeError):
-        cls(0.9, 1.0, False, "test_convnext")  # a position cannot miswire an AUModel argument
-    with pytest.raises(TypeError, match="occurence_threshold"):
-        cls(backbone="test_convnext", occurence_threshold=0.3)  # a misspelt name is not swallowed
+    au_model = AUModel("test_convnext", occurrence_threshold=0.3, augment=False, optimizer_init=[
+        {"class_path": "torch.optim.AdamW", "params": ["backbone"], "init_args": {"lr": 1e-4}},
+        {"class_path": "torch.optim.SGD", "init_args": {"lr": 1e-2}},
+    ])
+    model = getattr(methods, method)(au_model)
+    assert model.deployed_model() is au_model and model.class_names == au_model.class_names
+    own = set() if method == "FixMatchAU" else {"oracle", "log_var_raw"}  # checkpoint keys: au_model.* and MIRO's
+    assert {k.split(".")[0] for k in model.state_dict()} == {"au_model", *own}
+    backbone_opt, rest_opt = model.configure_optimizers()[0]  # the AU model's two optimisers, its prefixes kept
+    owned = lambda opt: {id(p) for g in opt.param_groups for p in g["params"]}
+    assert owned(backbone_opt) == {id(p) for p in au_model.backbone.parameters()}
+    assert {g["lr"] for g in backbone_opt.param_groups} == {1e-4}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert owned(rest_opt) == trainable - owned(backbone_opt)  # the heads, and MIRO's variances
+    if method == "MiroAU":
+        assert sorted(g["lr"] for g in rest_opt.param_groups) == pytest.approx([1e-2, 1e-1])  # encoder_lr_scale 10
+    with pytest.raises(ConfigError, match="model.init_args.au_model"):
+        getattr(methods, method)(torch.nn.Linear(2, 2))
 
 
-def test_the_au_model_configs_share_one_architecture():
-    """The four AU model configs differ in their method's own arguments only (they used to drift)."""
+def test_the_semi_supervised_and_miro_configs_train_the_one_au_model():
+    """FixMatch, DeFixMatch and MIRO name configs/model/au.yaml instead of copying it (the copies drifted), and
+    each experiment's --print_config shows the AU experiment's architecture and optimiser, in one place."""
     import yaml
 
-    shared = {}
-    for experiment in ("au_synth", "au_fixmatch_synth", "au_defixmatch_synth", "au_miro_synth"):
+    for name in ("au_fixmatch", "au_defixmatch", "au_miro"):
+        init_args = yaml.safe_load((CONFIGS / f"model/{name}.yaml").read_text())["init_args"]
+        assert init_args["au_model"] == "au.yaml", name
+        assert not set(init_args) & {"backbone", "feature_stage", "heads", "optimizer_init", "lr_scheduler_init"}, name
+
+    def printed_model(experiment: str) -> dict:
         printed = affectlab_inline("run", "--config", str(CONFIGS / f"experiment/{experiment}.yaml"), "--print_config").stdout
-        init_args = yaml.safe_load(printed)["model"]["init_args"]
-        shared[experiment] = {k: init_args[k] for k in ("backbone", "feature_stage", "heads", "optimizer_init",
-                                                       "occurrence_threshold", "augment", "backbone_init")}
-    first = shared["au_synth"]
-    assert first["heads"][0]["init_args"]["positive_weighting"] is True
-    assert all(args == first for args in shared.values())
+        return yaml.safe_load(printed)["model"]
+
+    au_model = printed_model("au_synth")
+    assert au_model["class_path"] == "affectlab.methods.AUModel"
+    assert au_model["init_args"]["heads"][0]["init_args"]["positive_weighting"] is True
+    for experiment in ("au_fixmatch_synth", "au_defixmatch_synth", "au_miro_synth"):
+        wrapper = printed_model(experiment)["init_args"]
+        assert wrapper["au_model"] == au_model, experiment
+        assert "optimizer_init" not in wrapper, experiment  # the optimiser is stated once, in au.yaml
 
 
 def test_each_head_task_has_an_adapter_with_its_target_and_metrics():

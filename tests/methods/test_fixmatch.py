@@ -10,7 +10,7 @@ from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_i
 
 from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.transforms import strong_augment_frames
-from affectlab.methods import FixMatchAU
+from affectlab.methods import AUModel, FixMatchAU
 
 
 def test_strong_view_changes_more_than_the_weak_one_and_stays_in_range():
@@ -38,7 +38,7 @@ def test_separate_batches_hold_labelled_and_unlabelled_clips(tiny_data):
 
 @pytest.mark.parametrize("debiased", [False, True])
 def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
-    model = FixMatchAU(backbone="test_convnext", p_cutoff=0.6, debiased=debiased)
+    model = FixMatchAU(AUModel("test_convnext"), p_cutoff=0.6, debiased=debiased)
     trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, accelerator="cpu", logger=False,
                       enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     trainer.fit(model, datamodule=_semi(tiny_data))
@@ -49,7 +49,7 @@ def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
 
 
 def test_fixmatch_refuses_mixed_batches(datamodule):
-    model = FixMatchAU(backbone="test_convnext")
+    model = FixMatchAU(AUModel("test_convnext"))
     with pytest.raises(Exception, match="unlabelled: separate"):
         Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False).fit(model, datamodule=datamodule)
 
@@ -59,6 +59,7 @@ def test_defixmatch_experiment_runs_through_the_cli(tiny_data, tmp_path):
     result = affectlab("run", "--config", str(CONFIGS / "experiment/au_defixmatch_synth.yaml"),
                        *tiny_data_args(tiny_data, store, max_epochs=1), "--data.init_args.batch_size", "4",
                        "--data.init_args.label_fraction", "0.2", "--trainer.limit_train_batches", "2",
-                       "--model.init_args.backbone", "test_convnext", "--model.init_args.feature_stage", "-1")
+                       "--model.init_args.au_model.init_args.backbone", "test_convnext",
+                       "--model.init_args.au_model.init_args.feature_stage", "-1")
     metrics = mlflow_client(store).get_run(printed_run_id(result.stdout)).data.metrics
     assert "test/au_f1_mean" in metrics and "train/anti_epoch" in metrics

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from affectlab.errors import ConfigError
-from affectlab.runs.models import load_run_model
+from affectlab.runs.models import load_deployed_model
 
 
 class _OnnxGraph(nn.Module):
@@ -71,7 +71,7 @@ def export_command(args: list[str]) -> int:
     options = parser.parse_args(args)
     from affectlab.runs.store import RunStore
 
-    model = load_run_model(options.run_id, options.store, options.checkpoint)
+    model = load_deployed_model(options.run_id, options.store, options.checkpoint)
     data = (model.run_config.get("data") or {}).get("init_args") or {}
     if "image_size" in data:  # the frame size the model was trained on fixes the graph's input size
         model.image_size = int(data["image_size"])

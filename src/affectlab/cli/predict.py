@@ -63,10 +63,10 @@ def predict_command(args: list[str]) -> int:
 
     from affectlab.cli.export import export_onnx
     from affectlab.data.media.face_detection import FaceDetector
-    from affectlab.runs.models import load_run_model
+    from affectlab.runs.models import load_deployed_model
     from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
 
-    model = load_run_model(options.run_id, options.store, options.checkpoint)
+    model = load_deployed_model(options.run_id, options.store, options.checkpoint)
     data = (model.run_config.get("data") or {}).get("init_args") or {}
     model.image_size = int(data.get("image_size", getattr(model, "image_size", 64)))
     if not hasattr(model, "heads"):

@@ -11,11 +11,16 @@ Per batch of clips ``[B, T, 3, H, W]`` (images are clips of one frame):
 Metrics over each epoch (``metrics/action_units.py``): occurrence heads F1 (precision, recall) per AU and
 mean, at per-AU thresholds chosen on the validation epoch (or a fixed ``occurrence_threshold``); intensity
 heads ICC(3,1), Pearson and MAE per AU and mean; a per-AU bar chart per stage.
+
+A method that trains the AU model another way (``FixMatchAU``, ``MiroAU``) holds an ``AUModel`` rather than
+copying its arguments (``AUTrainingMethod``): its config names ``configs/model/au.yaml``, so the backbone, stage,
+heads and optimiser are stated once, and it is evaluated, checkpointed, exported and run by predict as that model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from affectlab.nn.encoders import StageEncoder, create_encoder
 from affectlab.plots import log_figure, per_au_bar_figure
 
 STAGES = ("val", "test")
+WRAPPED = "au_model"  # the attribute, and so the state-dict prefix, of the AUModel an AUTrainingMethod trains
 
 
 def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
@@ -44,7 +50,9 @@ def load_backbone(backbone: nn.Module, checkpoint: str) -> None:
     state = load_checkpoint(checkpoint, key=key).get("state_dict")
     if not isinstance(state, dict):
         raise ConfigError(f"{key}: {checkpoint} holds no 'state_dict'; give the best.ckpt of an earlier AU run")
-    weights = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
+    # An AUModel run's keys start with backbone., a FixMatchAU or MiroAU run's with au_model.backbone.
+    prefix = "backbone." if any(k.startswith("backbone.") for k in state) else f"{WRAPPED}.backbone."
+    weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     try:
         backbone.load_state_dict(weights, strict=True)
     except RuntimeError as error:
@@ -123,7 +131,12 @@ class AUModel(BaseMethod):
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        datamodule = getattr(self.trainer, "datamodule", None)
+        self.fit_to_data(getattr(self.trainer, "datamodule", None), stage)
+
+    def fit_to_data(self, datamodule: Any, stage: str) -> None:
+        """Reads the data's AU columns (checking every head's AUs are labelled) and, for ``fit``, sets the
+        occurrence heads' positive weights from the training counts; the data module is passed in, so a
+        method that holds this model (``AUTrainingMethod``) runs it without attaching the model to a trainer."""
         names = getattr(datamodule, "class_names", {}).get("au") if datamodule is not None else None
         if names is not None:
             self.data_aus = [int(str(n).removeprefix("AU")) for n in names]
@@ -159,7 +172,7 @@ class AUModel(BaseMethod):
             outputs.append(logits.view(B, T, *logits.shape[1:]).amax(dim=1))  # 3. (B, A, L)
         return outputs
 
-    def _losses(self, outputs: list[torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    def head_losses(self, outputs: list[torch.Tensor], batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         losses = {}
         for i, (head, logits) in enumerate(zip(self.heads, outputs)):
             labelled = batch["target_mask"][head.task]
@@ -174,41 +187,48 @@ class AUModel(BaseMethod):
         return augment_frames(batch["video"]) if self.augment else batch["video"]
 
     def training_loss(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self._losses(self({**batch, "video": self.training_frames(batch)}), batch)
+        losses = self.head_losses(self({**batch, "video": self.training_frames(batch)}), batch)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True,
                       batch_size=len(batch["video"]))
         return losses["loss"]
 
     # -- evaluation -----------------------------------------------------------------------------------------------
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        self.log(f"{stage}/loss", self.evaluate_batch(batch, stage), on_epoch=True, sync_dist=True,
+                 batch_size=len(batch["video"]))
+
+    def evaluation_epoch_end(self, stage: str) -> None:
+        log_epoch_results(self, self, stage)
+
+    def evaluate_batch(self, batch: dict[str, Any], stage: str) -> torch.Tensor:
+        """Adds the batch to ``stage``'s metrics and returns its loss (the caller logs it)."""
         outputs = self(batch)
-        losses = self._losses(outputs, batch)
-        self.log(f"{stage}/loss", losses["loss"], on_epoch=True, sync_dist=True, batch_size=len(batch["video"]))
+        losses = self.head_losses(outputs, batch)
         for i, (task, logits, metric) in enumerate(zip(self.head_tasks, outputs, self.metrics[stage])):
             labelled = batch["target_mask"][task.head.task]
             if labelled.any():
                 task.update_metrics(metric, logits[labelled], self._target(i, batch)[labelled])
+        return losses["loss"]
 
-    def evaluation_epoch_end(self, stage: str) -> None:
+    def epoch_results(self, stage: str, choose_thresholds: bool
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, list[float]], list[str]]:
+        """The epoch's metric values, the per-AU bars of the figure and their AU names; with
+        ``choose_thresholds`` (validation) each occurrence head's per-AU thresholds are chosen first."""
         values: dict[str, torch.Tensor] = {}
         bars: dict[str, list[float]] = {}
         names: list[str] = []
-        choose = stage == "val" and self.occurrence_threshold is None and not self.trainer.sanity_checking
         for i, (task, metric) in enumerate(zip(self.head_tasks, self.metrics[stage])):
             head = task.head
             suffix = "" if sum(h.task == head.task for h in self.heads) == 1 else f"_{i}"
             thresholds = getattr(self, f"thresholds_{i}")
-            if choose and task.has_thresholds:
+            if choose_thresholds and task.has_thresholds:
                 task.choose_thresholds(metric, thresholds)
             head_values, head_bars = task.epoch_values(metric, stage, suffix, thresholds)
             values.update(head_values)
             if head_bars:  # the figure's x axis: the AUs of the last head with bars
                 bars.update(head_bars)
                 names = [au_name(a) for a in head.aus]
-        self.log_dict(values)
-        if not self.trainer.sanity_checking and len({len(v) for v in bars.values()}) == 1:
-            figure = per_au_bar_figure(bars, names, f"{stage}, epoch {self.current_epoch}")
-            log_figure(self.trainer, figure, f"plots/{stage}_per_au.png")
+        return values, bars, names
 
     # -- export (affectlab export onnx) ------------------------------------------------------------------------
     image_size: int = 64  # of the example input; the exported graph fixes the frame size, not the batch
@@ -232,3 +252,78 @@ class AUModel(BaseMethod):
         for task, logits in zip(self.head_tasks, self(batch)):
             task.add_prediction(prediction, logits)
         return prediction
+
+
+def log_epoch_results(method: BaseMethod, model: AUModel, stage: str) -> None:
+    """Logs ``model``'s epoch metrics and per-AU figure of ``stage`` through ``method``, the module the trainer
+    runs (the model itself, or the ``AUTrainingMethod`` that holds it); validation chooses the thresholds."""
+    trainer = method.trainer
+    choose = stage == "val" and model.occurrence_threshold is None and not trainer.sanity_checking
+    values, bars, names = model.epoch_results(stage, choose)
+    method.log_dict(values)
+    if not trainer.sanity_checking and len({len(v) for v in bars.values()}) == 1:
+        figure = per_au_bar_figure(bars, names, f"{stage}, epoch {method.current_epoch}")
+        log_figure(trainer, figure, f"plots/{stage}_per_au.png")
+
+
+class AUTrainingMethod(BaseMethod):
+    """What a method that trains an ``AUModel`` another way shares (``FixMatchAU``, ``MiroAU``): it holds the
+    model instead of copying its arguments, so one config (``configs/model/au.yaml``, named by path as
+    ``au_model``) states the architecture and its optimiser for every method. The method trains the model with
+    that optimiser and schedule, and is validated, tested, checkpointed (state-dict keys ``au_model.*``),
+    exported and run by predict as that model (``deployed_model``). A subclass implements ``training_loss``.
+
+    Args:
+        au_model: the AU model to train. Its ``optimizer_init`` and ``lr_scheduler_init`` train it here too,
+            over every trainable parameter of the method: a ``params`` prefix in them names the model's own
+            parameters (``backbone``, ``heads``), and the method's own (MIRO's variances) go to the optimiser
+            that takes the remaining parameters.
+    """
+
+    monitor = AUModel.monitor
+    monitor_mode = AUModel.monitor_mode
+
+    def __init__(self, au_model: AUModel) -> None:
+        if not isinstance(au_model, AUModel):
+            raise ConfigError(f"model.init_args.{WRAPPED}: got {type(au_model).__name__}, not an AUModel; give the "
+                              "AU model's config, e.g. au_model: au.yaml (class_path affectlab.methods.AUModel)")
+        super().__init__()
+        self.au_model = au_model  # the attribute named WRAPPED
+        # The optimiser is the architecture's, parsed and checked by AUModel; only its prefixes move under au_model.
+        self._optimizer_specs = [replace(spec, params=[f"{WRAPPED}.{p}" for p in spec.params]) if spec.params else spec
+                                 for spec in au_model._optimizer_specs]
+        self._scheduler_pairs = au_model._scheduler_pairs
+        self.automatic_optimization = au_model.automatic_optimization
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.au_model.modalities
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.au_model.tasks
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.au_model.class_names  # the predictions table's columns
+
+    def deployed_model(self) -> AUModel:
+        return self.au_model
+
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        self.au_model.fit_to_data(getattr(self.trainer, "datamodule", None), stage)
+
+    def forward(self, batch: dict[str, Any]) -> list[torch.Tensor]:
+        return self.au_model(batch)
+
+    # The held model computes, this module logs: Lightning lets only the module it runs call self.log.
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+        self.log(f"{stage}/loss", self.au_model.evaluate_batch(batch, stage), on_epoch=True, sync_dist=True,
+                 batch_size=len(batch["video"]))
+
+    def evaluation_epoch_end(self, stage: str) -> None:
+        log_epoch_results(self, self.au_model, stage)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.au_model.predict_step(batch, batch_idx)

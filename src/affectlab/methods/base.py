@@ -104,6 +104,11 @@ class BaseMethod(LightningModule):
             )
         return list(names)
 
+    def deployed_model(self) -> nn.Module:
+        """What export and predict run of a trained run: the method itself, unless it trains a model it holds
+        (``AUTrainingMethod``: FixMatchAU and MiroAU deploy their AUModel, without MIRO's oracle)."""
+        return self
+
     # -- frozen parts -------------------------------------------------------------------------------------------
     def frozen_modules(self) -> list[nn.Module]:
         """Parts that never train and must run in eval mode; none by default."""

@@ -1,5 +1,5 @@
 """Implements FixMatch (Sohn et al., 2020, arXiv 2001.07685) and DeFixMatch (Schmutz et al., 2022, arXiv
-2203.07512) for multi-label action unit occurrence, as in seed 001 (FaceFlow), on ``AUModel``.
+2203.07512) for multi-label action unit occurrence, as in seed 001 (FaceFlow), of the ``AUModel`` it holds.
 
 Per step, a labelled batch (x_l, y) and an unlabelled batch x_u (``unlabelled: separate`` data):
 1. views        weak(x_l), strong(x_l) (DeFixMatch only), weak(x_u), strong(x_u): one forward pass for all
@@ -24,23 +24,23 @@ import torch
 from affectlab.data.transforms import augment_frames, strong_augment_frames
 from affectlab.errors import ConfigError
 from affectlab.losses.fixmatch import pseudo_label_loss
-from affectlab.methods.au import AUModel
+from affectlab.methods.au import AUModel, AUTrainingMethod
 
 
-class FixMatchAU(AUModel):
-    """AUModel trained with FixMatch or DeFixMatch on labelled and unlabelled batches.
+class FixMatchAU(AUTrainingMethod):
+    """An AUModel trained with FixMatch or DeFixMatch on labelled and unlabelled batches.
 
     Args:
+        au_model: the AU model to train (in a config: ``au_model: au.yaml``, the one AU architecture, with its
+            optimiser; see ``AUTrainingMethod``).
         p_cutoff: confidence threshold tau of the pseudo-labels (0.95 in FixMatch and FaceFlow).
         lambda_u: weight of the unsupervised term.
         debiased: DeFixMatch's anti term and its supervised loss over both views.
-        au_model: ``AUModel``'s arguments, by keyword only (the CLI and ``--print_config`` list them from
-            ``AUModel``'s signature, so they are stated once and cannot be miswired by position; an unknown
-            name is rejected by the parser and by ``AUModel`` alike).
     """
 
-    def __init__(self, p_cutoff: float = 0.95, lambda_u: float = 1.0, debiased: bool = False, **au_model: Any) -> None:
-        super().__init__(**au_model)
+    def __init__(self, au_model: AUModel, p_cutoff: float = 0.95, lambda_u: float = 1.0,
+                 debiased: bool = False) -> None:
+        super().__init__(au_model)
         if not 0.5 < p_cutoff < 1:
             raise ConfigError(f"model.init_args.p_cutoff: {p_cutoff} must lie in (0.5, 1)")
         self.p_cutoff, self.lambda_u, self.debiased = p_cutoff, lambda_u, debiased
@@ -51,19 +51,19 @@ class FixMatchAU(AUModel):
                               "data.init_args.unlabelled: separate (and label_fraction below 1)")
         labelled, unlabelled = batch["labelled"], batch["unlabelled"]
         x_l, x_u = labelled["video"], unlabelled["video"]
-        views = [self.training_frames(labelled)]  # the weak view of AUModel's own training
+        views = [self.au_model.training_frames(labelled)]  # the weak view of AUModel's own training
         if self.debiased:
             views.append(strong_augment_frames(x_l))
         views += [augment_frames(x_u), strong_augment_frames(x_u)]
         sizes = [len(v) for v in views]
         outputs = [torch.split(o, sizes) for o in self({"video": torch.cat(views)})]  # 1. one pass, split per view
         weak_l = [o[0] for o in outputs]
-        supervised = self._losses(weak_l, labelled)["loss"]  # 2.
+        supervised = self.au_model.head_losses(weak_l, labelled)["loss"]  # 2.
         if self.debiased:
             strong_l = [o[1] for o in outputs]
-            supervised = (supervised + self._losses(strong_l, labelled)["loss"]) / 2
+            supervised = (supervised + self.au_model.head_losses(strong_l, labelled)["loss"]) / 2
         unsup, anti, kept = [], [], []
-        for task, o in zip(self.head_tasks, outputs):
+        for task, o in zip(self.au_model.head_tasks, outputs):
             if not task.pseudo_labelled:
                 continue
             head = task.head

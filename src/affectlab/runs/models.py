@@ -1,5 +1,5 @@
 """A run's model rebuilt from its logged first config, with fresh or checkpointed weights (export, predict,
-benchmarks)."""
+benchmarks); ``load_deployed_model`` gives the part of it that export and predict run."""
 
 from __future__ import annotations
 
@@ -32,4 +32,13 @@ def load_run_model(run_id: str, store: str | None = None, checkpoint: str = "bes
     if not path.is_file():
         raise ConfigError(f"run {run_id} has no {checkpoint} in {path.parent}; was it trained (fit)?")
     model.load_state_dict(load_checkpoint(path)["state_dict"])
+    return model.eval()
+
+
+def load_deployed_model(run_id: str, store: str | None = None, checkpoint: str = "best.ckpt") -> nn.Module:
+    """The trained run's ``deployed_model()`` (``load_run_model``): the method itself, or the model a training
+    method holds (a FixMatchAU or MiroAU run's AUModel, without MIRO's oracle), in eval mode, with ``run_config``."""
+    method = load_run_model(run_id, store, checkpoint)
+    model = method.deployed_model() if hasattr(method, "deployed_model") else method
+    model.run_config = method.run_config
     return model.eval()
