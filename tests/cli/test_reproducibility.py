@@ -25,7 +25,7 @@ EPOCHS = 3
 pytestmark = pytest.mark.xdist_group("reproducibility")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
 def reference(tiny_data, tmp_path_factory) -> dict[str, float]:
     """The test metrics of one uninterrupted run at the default seed."""
     store = tmp_path_factory.mktemp("reference")

@@ -11,7 +11,11 @@ import yaml
 from conftest import affectlab, mlflow_client, printed_run_id, tiny_args
 
 
-@pytest.fixture(scope="module")
+# Its tests share the fixtures below: one xdist group (make test: --dist loadgroup) makes them once.
+pytestmark = pytest.mark.xdist_group("finished_run")
+
+
+@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
 def finished_run(tiny_data, tmp_path_factory):
     """One fit-test-eval run shared by the read-back tests below."""
     store = tmp_path_factory.mktemp("store")
