@@ -5,6 +5,7 @@ windows of frames (``--video3d-encoder``, ``encoders.Video3DEncoder``), alone or
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 
@@ -14,18 +15,17 @@ import torch
 
 from conftest import affectlab_inline
 
+from affectlab.data.store import video_prepare
 from affectlab.data.store.encoders import CropEncoder, TextEncoder, Video3DEncoder
 from affectlab.data.store.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter
+from affectlab.data.store.video_prepare import prepare_video
 from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_caer, export_meld
-from affectlab.data.store.video_prepare import prepare_video
 from affectlab.errors import ConfigError
-
-import affectlab.data.store.video_prepare as video_prepare
 
 CLIPS = SynthConfig(num_clips=6, num_identities=6, num_frames=8, image_size=64, styles=("shaded",))
 # 6 sampled frames in windows of 4: a whole window, then one of 2 frames padded with the 6th twice.
-FRAMES = dict(num_frames=6, size=32, progress=False)
+FRAMES = {"num_frames": 6, "size": 32, "progress": False}
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_text_rows_are_a_local_transformers_models_mean_token_embedding_and_noth
     monkeypatch.setattr(socket.socket, "connect", no_network)
     out = tmp_path / "store"
     prepare_video("meld", str(raw), str(out), num_frames=2, size=16, audio_seconds=0.25, text_encoder=str(folder),
-                  progress=False)
+                  views=2, progress=False)
     monkeypatch.undo()
     store = FeatureStore(out)
     source = store.index["source"]
@@ -201,13 +201,25 @@ def test_text_rows_are_a_local_transformers_models_mean_token_embedding_and_noth
     assert source["text_encoder"]["checkpoint"]["path"] == str(folder.resolve()) and "warning" not in source["text_encoder"]
     assert source["options"]["text_encoder"]["checkpoint"] == source["text_encoder"]["checkpoint"]
     assert source["text_encoder"]["config"] == {"transformers": "RobertaModel"}
-    for i, text in enumerate(utterances):
+
+    def embedding(text: str) -> np.ndarray:
         inputs = tokenizer(text, return_tensors="pt")
-        ids = inputs["input_ids"][0].tolist()
+        with torch.no_grad():  # [1, L, 32]: every token is real (one utterance, no padding), special ones included
+            return model(**inputs).last_hidden_state.mean(1).numpy()
+
+    augmented = 0
+    for i, text in enumerate(utterances):
+        ids = tokenizer(text)["input_ids"]
         assert ids[0] == 2 and ids[-1] == 3 and 1 not in ids and len(ids) > 3  # [CLS] words [SEP], all known
-        with torch.no_grad():
-            hidden = model(**inputs).last_hidden_state[0]  # [L, 32]: every token is real (one utterance, no padding)
-        assert np.allclose(store.features(i, "text"), hidden.mean(0, keepdim=True).numpy(), atol=1e-2), i
+        assert np.allclose(store.features(i, "text", view=0), embedding(text), atol=1e-2), i
+        # view 1: the utterance with some of its words (at spaces) replaced by [UNK], none left out
+        spoken, view1 = text.split(), store.features(i, "text", view=1)
+        unknown = [drops for drops in itertools.product((False, True), repeat=len(spoken))
+                   if np.allclose(view1, embedding(" ".join("[UNK]" if d else w for w, d in zip(spoken, drops))),
+                                  atol=1e-2)]
+        assert unknown, i
+        augmented += any(unknown[0])
+    assert augmented >= 1  # the seeded draws replace words in some utterances
     # The checksum is of the folder's files: other weights in the same folder are another encoder.
     before = TextEncoder(str(folder)).describe()["checkpoint"]["sha256"]
     torch.manual_seed(8)

@@ -459,6 +459,14 @@ class TextEncoder:
         self.dim = int(self.model.config.hidden_size)
         self.config = {"transformers": type(self.model).__name__}
 
+    @property
+    def unknown_token(self) -> str | None:
+        """What an augmented view puts in place of a word a transformers model should not see: its tokenizer's
+        unknown token, else its mask token; None for the affectlab encoder (it reads ids)."""
+        if self.tokenizer is None:
+            return None
+        return self.tokenizer.unk_token or self.tokenizer.mask_token
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "checkpoint": self.checkpoint,
                 "init": "checkpoint" if self.checkpoint else f"random (torch seed {INIT_SEED})",

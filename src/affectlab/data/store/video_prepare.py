@@ -61,9 +61,10 @@ Views (``--views K``, default 1; the original drew one of 10 augmented feature v
 stored K times per modality, view 0 as is and views 1..K-1 augmented before their encoder, each from its own
 seeded generator (``AUGMENT_SEED``, the clip's position, the view): crops flipped horizontally (p 0.5),
 brightness and contrast scaled by U(0.8, 1.2), a random 90 % crop resized back; the waveform's gain changed by
-U(-6, 6) dB with noise 30 dB below its level; each token replaced by ``<unk>`` with p 0.1. A view keeps its
-clip's step counts, so the store keeps one slice per sample and modality holding the K views one after the
-other (``index.json`` ``views: K``; ``FeatureStore.features(i, m, view=v)`` cuts view v out). ``--data
+U(-6, 6) dB with noise 30 dB below its level; each token replaced by ``<unk>`` with p 0.1 (for a
+transformers text encoder, each word of the utterance replaced by its tokenizer's unknown token with p 0.1). A
+view keeps its clip's step counts, so the store keeps one slice per sample and modality holding the K views one
+after the other (``index.json`` ``views: K``; ``FeatureStore.features(i, m, view=v)`` cuts view v out). ``--data
 feature_store`` serves the train split one view per sample drawn at random each time the sample is loaded
 (so once per epoch, from torch's generator, which ``seed_everything`` and the loader's workers seed), and the
 val and test splits view 0.
@@ -339,6 +340,19 @@ class ClipViews:
     waveforms: list[np.ndarray] | None = None  # per view [S] float32, 16 kHz
     ids: list[np.ndarray] | None = None  # per view [L] int64
     text: str = ""  # the utterance (for a transformers text encoder)
+    unknown_words: list[np.ndarray] | None = None  # per view, which of the utterance's words (at spaces) are unknown
+
+
+def view_texts(views_: ClipViews, text_encoder: TextEncoder) -> list[str]:
+    """Per view, the utterance a transformers text encoder reads: view 0 as is, the others with each word
+    (split at spaces) drawn unknown replaced by the tokenizer's unknown token (its mask token when it has none;
+    kept when it has neither). The affectlab encoder reads the views' ids instead (``augment_ids``)."""
+    unknown = text_encoder.unknown_token
+    if unknown is None or views_.unknown_words is None:
+        return [views_.text] * (len(views_.ids) if views_.ids is not None else 1)
+    spoken = views_.text.split()
+    return [views_.text] + [" ".join(unknown if drop else word for word, drop in zip(spoken, drops))
+                            for drops in views_.unknown_words[1:]]
 
 
 def clip_views(position: int, clip: VideoClip, crops: np.ndarray, module: VideoClipDataModule,
@@ -364,6 +378,8 @@ def clip_views(position: int, clip: VideoClip, crops: np.ndarray, module: VideoC
             report.no_text += 1
         else:
             result.ids = [ids] + [augment_ids(ids, rngs[v]) for v in range(1, views)]
+            spoken = len(result.text.split())  # a transformers model's words: drawn after the ids, which stay
+            result.unknown_words = [np.zeros(spoken, bool)] + [rngs[v].random(spoken) < 0.1 for v in range(1, views)]
     return result
 
 
@@ -546,7 +562,8 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
             elif words is None:
                 rows["text"] = np.concatenate([ids[:, None].astype(np.float32) for ids in views_.ids])
             else:
-                rows["text"] = np.concatenate([feature_rows(words(ids, views_.text)) for ids in views_.ids])
+                rows["text"] = np.concatenate([feature_rows(words(ids, text))
+                                               for ids, text in zip(views_.ids, view_texts(views_, words))])
             report.text_encode_seconds += time.perf_counter() - started
         return rows
 
