@@ -64,7 +64,7 @@ def data_command(args: list[str]) -> int:
                        help="a frame without a face: the nearest frame's face box (default), the whole frame, or "
                        "dropped")
     video.add_argument("--min-face-size", dest="min_face_size", type=int, help="MTCNN's smallest face in pixels (20)")
-    video.add_argument("--device", help="where MTCNN and --encoder run (cpu, cuda)")
+    video.add_argument("--device", help="where MTCNN and the encoders run (cpu, cuda)")
     video.add_argument("--encoder", help="a timm model name: store its pooled features of each face crop instead of "
                        "the crops (random init unless --encoder-checkpoint; nothing is downloaded)")
     video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",
