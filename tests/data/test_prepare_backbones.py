@@ -84,6 +84,8 @@ def test_video3d_checkpoint_loads_local_weights_and_names_what_does_not_fit(tmp_
         Video3DEncoder("r3d_18", checkpoint=str(path))  # same keys, other kernel shapes
     with pytest.raises(ConfigError, match=r"--video3d-window needs --video3d-encoder NAME"):
         prepare_video("caer", str(tmp_path), str(tmp_path / "s"), video3d_window=4)
+    with pytest.raises(ConfigError, match=r"--video3d-encoder-checkpoint needs --video3d-encoder NAME"):
+        prepare_video("caer", str(tmp_path), str(tmp_path / "s"), video3d_encoder_checkpoint=str(path))
 
 
 def test_3d_windows_beside_the_window_mean_of_the_frame_encoder_are_the_video_rows(caer, crops_store, tmp_path):

@@ -441,7 +441,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
                                 ("--video3d-window", video3d_window, video3d_encoder)):
         if given is not None and needed is None:
             model_flag = flag.removesuffix("-checkpoint").removesuffix("-batch").removesuffix("-window")
-            model_flag = model_flag.replace("--video3d", "--video3d-encoder")
+            model_flag = "--video3d-encoder" if model_flag == "--video3d" else model_flag
             raise ConfigError(f"{flag} needs {model_flag} NAME, the model that computes the features")
     if views < 1:
         raise ConfigError(f"--views must be at least 1, got {views}")
