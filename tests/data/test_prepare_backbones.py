@@ -125,25 +125,25 @@ def test_3d_only_through_the_cli_and_another_3d_encoder_is_refused(caer, crops_s
     with pytest.raises(ConfigError, match=r"already holds a complete store of caer made with video3d_encoder "
                                           r"\{'name': 'r3d_18'.*\(not video3d_encoder \{'name': 'mc3_18'"):
         prepare_video("caer", str(caer), str(out), **other)
-    # killed after the first shard of 2 clips, then resumed with another 3D model: refused as with --encoder
+    # killed after the first shard (of one clip), then resumed with another 3D model: refused as with --encoder
     real, calls = video_prepare.prepare_clip, []
 
     def killed(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
     monkeypatch.setattr(video_prepare, "prepare_clip", killed)
     resumed = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        prepare_video("caer", str(caer), str(resumed), shard_samples=2, **{**other, "video3d_encoder": "r3d_18"})
+        prepare_video("caer", str(caer), str(resumed), shard_samples=1, **{**other, "video3d_encoder": "r3d_18"})
     monkeypatch.undo()
-    assert FeatureStoreWriter(resumed, {}, {}).written_ids() == [0, 1]
+    assert FeatureStoreWriter(resumed, {}, {}).written_ids() == [0]
     with pytest.raises(ConfigError, match=r"unfinished preparation made with video3d_encoder \{'name': 'r3d_18'"):
-        prepare_video("caer", str(caer), str(resumed), shard_samples=2, **other)
+        prepare_video("caer", str(caer), str(resumed), shard_samples=1, **other)
     with pytest.raises(ConfigError, match=r"unfinished preparation made with video3d_encoder.*\(not video3d_encoder None"):
-        prepare_video("caer", str(caer), str(resumed), shard_samples=2, audio_seconds=0.25, **FRAMES)
+        prepare_video("caer", str(caer), str(resumed), shard_samples=1, audio_seconds=0.25, **FRAMES)
 
 
 # -- a local transformers folder as the text encoder ------------------------------------------------------------------
