@@ -8,8 +8,14 @@ import argparse
 from affectlab.data.registry import MAX_ROWS, check_dataset, dataset_names, export_dataset, prepare_dataset
 
 
-# data prepare's options for the audio and text of MELD and CAER (data/store/video_prepare.py): flag, type, help.
+# data prepare's options for the 3D video backbone and the audio and text of MELD and CAER
+# (data/store/video_prepare.py): flag, type, help.
 MODALITY_OPTIONS = (
+    ("--video3d-encoder", str, ("a torchvision video model (r3d_18, mc3_18, r2plus1d_18, ...): store its pooled "
+                                "features per window of frames, beside --encoder's window mean if given (random "
+                                "init unless --video3d-encoder-checkpoint; nothing is downloaded)")),
+    ("--video3d-encoder-checkpoint", str, "a local state dict for --video3d-encoder"),
+    ("--video3d-window", int, "sampled frames per --video3d-encoder window (16; the last one padded)"),
     ("--audio-encoder", str, ("a timm model name: store its pooled features of each clip's log-mel spectrogram "
                               "(random init unless --audio-encoder-checkpoint)")),
     ("--audio-encoder-checkpoint", str, "a local state dict for --audio-encoder (an image model's is adapted)"),
@@ -58,7 +64,7 @@ def data_command(args: list[str]) -> int:
                        help="a frame without a face: the nearest frame's face box (default), the whole frame, or "
                        "dropped")
     video.add_argument("--min-face-size", dest="min_face_size", type=int, help="MTCNN's smallest face in pixels (20)")
-    video.add_argument("--device", help="where MTCNN and --encoder run (cpu, cuda)")
+    video.add_argument("--device", help="where MTCNN and the encoders run (cpu, cuda)")
     video.add_argument("--encoder", help="a timm model name: store its pooled features of each face crop instead of "
                        "the crops (random init unless --encoder-checkpoint; nothing is downloaded)")
     video.add_argument("--encoder-checkpoint", dest="encoder_checkpoint",

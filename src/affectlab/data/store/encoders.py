@@ -5,6 +5,11 @@ store's ``source``; each records its name, its checkpoint's path and SHA-256, an
 - video, ``CropEncoder`` (``--encoder NAME``, ``--encoder-checkpoint PATH``): a timm image model on each face
   crop, its pooled features per frame (``[T, D]``). timm's ResNets share torchvision's state-dict keys, so a
   torchvision ResNet checkpoint loads into timm's model of the same name.
+- video over time, ``Video3DEncoder`` (``--video3d-encoder NAME``, ``--video3d-encoder-checkpoint PATH``,
+  ``--video3d-window W``): a torchvision video model (``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ...) on windows of
+  W consecutive face crops, resized to its Kinetics input (112 x 112 for the ResNet3D family) and normalised
+  with the Kinetics mean and std, one pooled feature vector per window (``[ceil(T / W), D]``; the last window
+  padded by repeating the clip's last frame).
 - audio, ``MelEncoder`` (``--audio-encoder NAME``, ``--audio-encoder-checkpoint PATH``): a timm image model
   built for one input channel on the clip's log-mel spectrogram (``[1, 128, F]``, ``data/media/audio.py``),
   standardised per clip (zero mean, unit variance: the level of a recording says little about its speaker's
@@ -19,8 +24,10 @@ store's ``source``; each records its name, its checkpoint's path and SHA-256, an
   Lightning checkpoint of a whole model: the keys under the prefix that holds ``embed.weight``), and it has
   ``TEXT_HEADS`` attention heads. A checkpoint's ids must be the reader's vocabulary (one trained on the same
   data set's reader). A FOLDER is a local Hugging Face ``transformers`` model (``config.json``, weights,
-  tokenizer files), which tokenises the utterance itself; it needs the ``transformers`` package, which this
-  environment lacks (a clear ConfigError says so).
+  tokenizer files), read with ``local_files_only=True`` (nothing is fetched), which tokenises the utterance
+  itself (special tokens included) and is averaged over its attention mask; it needs the ``transformers``
+  package, imported only for a folder (it is in the ``dev`` extra, not a runtime dependency; without it a
+  ConfigError says to install it). Its checksum is of the folder's files: weights, config and tokenizer.
 
 Random initialisation is seeded (``INIT_SEED``), so a resumed preparation computes with the same weights.
 """
@@ -117,6 +124,105 @@ class CropEncoder:
                     x = F.interpolate(x, size=self.input_size, mode=self.interpolation, align_corners=False,
                                       antialias=True).clamp(0.0, 1.0)  # bicubic overshoots
                 features.append(self.model((x - self.mean) / self.std).float().cpu().numpy())  # [n, D]
+        return np.concatenate(features) if features else np.zeros((0, 0), np.float32)
+
+
+VIDEO3D_HEADS = ("fc", "head", "classifier")  # the classifier attribute of torchvision's video models
+
+
+class Video3DEncoder:
+    """Video, over time: windows of W consecutive face crops -> one pooled feature vector each, from a torchvision
+    video model (``torchvision.models.video``: ``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ``s3d``, ...).
+
+    The model is built with ``torchvision.models.get_model(name, weights=None)`` (never downloaded), its
+    classifier (``fc``, ``head`` or ``classifier``) replaced by the identity so that it returns its pooled
+    features, put in eval mode and run without gradients. Its input is what torchvision's Kinetics weights of
+    the model expect, read from their transforms (nothing is fetched for that): frames resized to the crop size
+    (112 x 112 for the ResNet3D family, 224 for S3D; face crops of ``--size`` 64 are upsampled) and normalised
+    with the Kinetics mean and std, as ``[N, 3, W, H, W]``.
+
+    Args:
+        name: a torchvision video model name (``torchvision.models.list_models(module=torchvision.models.video)``).
+        checkpoint: a local state dict of that model (its classifier's keys are left out); None: seeded random
+            initialisation (``INIT_SEED``).
+        window: W, sampled frames per window (the original's 16).
+        batch: windows per forward pass.
+        device: where the model runs.
+    """
+
+    def __init__(self, name: str, checkpoint: str | None = None, window: int = 16, batch: int = 8,
+                 device: str = "cpu") -> None:
+        import torch
+        import torchvision
+
+        names = torchvision.models.list_models(module=torchvision.models.video)
+        if name not in names:
+            raise ConfigError(f"--video3d-encoder: {name!r} is not a torchvision video model; choose one of "
+                              f"{', '.join(names)}")
+        if window < 1 or batch < 1:
+            raise ConfigError(f"--video3d-window ({window}) and the window batch ({batch}) must be at least 1")
+        self.name, self.window, self.batch, self.device = name, window, batch, torch.device(device)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(INIT_SEED)
+            self.model = torchvision.models.get_model(name, weights=None)
+        head = next(h for h in VIDEO3D_HEADS if hasattr(self.model, h))
+        setattr(self.model, head, torch.nn.Identity())
+        self.checkpoint = checkpoint_identity(checkpoint, "--video3d-encoder-checkpoint") if checkpoint else None
+        if checkpoint:
+            key = "--video3d-encoder-checkpoint"
+            state = {k: v for k, v in read_state_dict(checkpoint, key).items() if not k.startswith(head + ".")}
+            expected = set(self.model.state_dict())
+            missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+            if missing or unexpected:
+                raise ConfigError(f"{key}: the weights in {checkpoint} do not fit torchvision's {name}: "
+                                  f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
+                                  f"{unexpected[:5]}; is --video3d-encoder the architecture they were saved from?")
+            try:
+                self.model.load_state_dict(state, strict=True)
+            except RuntimeError as error:
+                raise ConfigError(f"{key}: the weights in {checkpoint} do not fit {name}: {error}") from None
+        self.model.eval().to(self.device)
+        transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms()  # a recipe, no download
+        self.input_size = tuple(int(v) for v in transforms.crop_size)
+        self.mean = torch.tensor(transforms.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1, 1)
+        self.std = torch.tensor(transforms.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1, 1)
+        self.dim = int(self(np.zeros((1, 8, 8, 3), np.uint8)).shape[1])
+
+    def describe(self) -> dict[str, Any]:
+        """What the store's ``source`` records about the encoder."""
+        return {"name": self.name, "checkpoint": self.checkpoint,
+                "init": "checkpoint" if self.checkpoint else f"random (torch seed {INIT_SEED})",
+                **random_init_warning(self.checkpoint, "--video3d-encoder-checkpoint", "3D video"),
+                "dim": self.dim, "window": self.window, "input_size": list(self.input_size),
+                "interpolation": "bilinear", "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist(),
+                "pooled": f"per window of {self.window} consecutive sampled frames, the last window padded by "
+                          "repeating its last frame"}
+
+    def windows(self, crops: np.ndarray) -> list[np.ndarray]:
+        """``[T, S, S, 3]`` crops -> ``ceil(T / W)`` windows ``[W, S, S, 3]`` of consecutive frames, without
+        overlap; the last one padded by repeating the clip's last frame (one padded window when ``T < W``)."""
+        windows = [crops[start:start + self.window] for start in range(0, len(crops), self.window)]
+        if windows and len(windows[-1]) < self.window:
+            last = windows[-1]
+            windows[-1] = np.concatenate([last, np.repeat(last[-1:], self.window - len(last), axis=0)])
+        return windows
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """``[T, S, S, 3]`` uint8 crops of one clip -> ``[ceil(T / W), D]`` float32, one row per window."""
+        import torch
+        import torch.nn.functional as F
+
+        features = []
+        windows = self.windows(crops)
+        with torch.inference_mode():
+            for start in range(0, len(windows), self.batch):
+                x = torch.from_numpy(np.stack(windows[start:start + self.batch])).to(self.device)  # [n, W, S, S, 3]
+                n, w = x.shape[:2]
+                x = x.reshape(n * w, *x.shape[2:]).permute(0, 3, 1, 2).float().div(255.0)  # [n W, 3, S, S]
+                if tuple(x.shape[-2:]) != self.input_size:
+                    x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=True)
+                x = x.reshape(n, w, 3, *self.input_size).transpose(1, 2)  # [n, 3, W, H, W]
+                features.append(self.model((x - self.mean) / self.std).float().cpu().numpy())
         return np.concatenate(features) if features else np.zeros((0, 0), np.float32)
 
 
@@ -352,6 +458,14 @@ class TextEncoder:
         self.model = transformers.AutoModel.from_pretrained(folder, local_files_only=True).eval().to(self.device)
         self.dim = int(self.model.config.hidden_size)
         self.config = {"transformers": type(self.model).__name__}
+
+    @property
+    def unknown_token(self) -> str | None:
+        """What an augmented view puts in place of a word a transformers model should not see: its tokenizer's
+        unknown token, else its mask token; None for the affectlab encoder (it reads ids)."""
+        if self.tokenizer is None:
+            return None
+        return self.tokenizer.unk_token or self.tokenizer.mask_token
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "checkpoint": self.checkpoint,

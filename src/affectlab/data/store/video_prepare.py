@@ -26,6 +26,20 @@ Per clip, in the reader's fixed order (train, val, test; ``data/readers/meld.py`
    then holds one row of the model's D pooled features per frame and no step shape, so ``--data
    feature_store`` serves ``video`` ``[B, T, D]``, which the ``PrecomputedFeatures`` encoder (or any sequence
    encoder) reads. The store's ``source`` records the encoder (name, checkpoint and its SHA-256, D, input).
+6b. with ``--video3d-encoder NAME`` (a torchvision video model: ``r3d_18``, ``mc3_18``, ``r2plus1d_18``, ...;
+   ``encoders.Video3DEncoder``), the original's ResNet3D stream: the clip's sampled crops are cut into windows of
+   ``--video3d-window W`` (16) consecutive frames without overlap, the last window padded by repeating the clip's
+   last frame (a clip with fewer than W sampled frames is one padded window), and each window goes through the
+   model (randomly initialised with the recorded warning, or ``--video3d-encoder-checkpoint PATH``; built with
+   ``weights=None``, never downloaded), its frames resized from ``--size`` to the model's Kinetics crop size
+   (112 for the ResNet3D family, so 64-pixel crops are upsampled) and normalised with the Kinetics mean and std.
+   The video modality then holds one row per window: its D3 features alone, or, with ``--encoder`` too, followed
+   by the mean of the ``--encoder`` features of the window's real frames (D3 + D2 per row: the original's 2048
+   ResNet3D-101 features beside its 2048 per-frame ResNet-152 features, pooled over the same frames). ``--data
+   feature_store`` serves it as ``video`` ``[B, windows, D]``, which ``PrecomputedFeatures`` reads. Use
+   ``--num-frames`` (or ``--fps``, the original's density) so that a clip has whole windows. The store's
+   ``source.video3d_encoder`` records the model's name, checkpoint and SHA-256, window, input size and
+   normalisation.
 
 7. audio (MELD, CAER): the clip's audio track decoded, mixed to mono and resampled to 16 kHz, at most
    ``--audio-seconds`` (10), stored as its 128-bin log-mel spectrogram of METHODS.md (n_fft 2048, hop 160:
@@ -40,16 +54,17 @@ Per clip, in the reader's fixed order (train, val, test; ``data/readers/meld.py`
    stored without text rows and counted (``no_text``).
 
 Every backbone is frozen, from a local checkpoint or randomly initialised; then ``source.warnings`` (and the
-console) says so, and ``source.encoder`` / ``audio_encoder`` / ``text_encoder`` each record the backbone's
-name, checkpoint path and SHA-256, feature size and input.
+console) says so, and ``source.encoder`` / ``video3d_encoder`` / ``audio_encoder`` / ``text_encoder`` each
+record the backbone's name, checkpoint path and SHA-256, feature size and input.
 
 Views (``--views K``, default 1; the original drew one of 10 augmented feature views per sample): each clip is
 stored K times per modality, view 0 as is and views 1..K-1 augmented before their encoder, each from its own
 seeded generator (``AUGMENT_SEED``, the clip's position, the view): crops flipped horizontally (p 0.5),
 brightness and contrast scaled by U(0.8, 1.2), a random 90 % crop resized back; the waveform's gain changed by
-U(-6, 6) dB with noise 30 dB below its level; each token replaced by ``<unk>`` with p 0.1. A view keeps its
-clip's step counts, so the store keeps one slice per sample and modality holding the K views one after the
-other (``index.json`` ``views: K``; ``FeatureStore.features(i, m, view=v)`` cuts view v out). ``--data
+U(-6, 6) dB with noise 30 dB below its level; each token replaced by ``<unk>`` with p 0.1 (for a
+transformers text encoder, each word of the utterance replaced by its tokenizer's unknown token with p 0.1). A
+view keeps its clip's step counts, so the store keeps one slice per sample and modality holding the K views one
+after the other (``index.json`` ``views: K``; ``FeatureStore.features(i, m, view=v)`` cuts view v out). ``--data
 feature_store`` serves the train split one view per sample drawn at random each time the sample is loaded
 (so once per epoch, from torch's generator, which ``seed_everything`` and the loader's workers seed), and the
 val and test splits view 0.
@@ -101,6 +116,7 @@ from affectlab.data.store.encoders import (  # noqa: F401
     CropEncoder,
     MelEncoder,
     TextEncoder,
+    Video3DEncoder,
     checkpoint_identity,
     feature_rows,
     load_encoder_weights,
@@ -263,6 +279,19 @@ def prepare_clip(clip: VideoClip, cropper: FaceCropper, report: PrepareReport, n
     return crops
 
 
+def window_rows(video3d: Video3DEncoder, crops: np.ndarray, frame_features: np.ndarray | None) -> np.ndarray:
+    """Step 6b for one view of a clip: ``[T, S, S, 3]`` crops -> ``[ceil(T / W), D3]`` 3D features, one row per
+    window; with ``frame_features`` (``[T, D2]``, the per-frame ``--encoder`` features), each row followed by the
+    mean of its window's frames' features (its real frames: the padding of a short last window repeats a frame
+    the 3D model sees, not one the mean counts twice)."""
+    rows = video3d(crops)
+    if frame_features is None:
+        return rows
+    window = video3d.window
+    means = np.stack([frame_features[start:start + window].mean(0) for start in range(0, len(crops), window)])
+    return np.concatenate([rows, means.astype(np.float32)], axis=1)
+
+
 def crop_rows(crops: np.ndarray) -> np.ndarray:
     """``[T, S, S, 3]`` uint8 -> ``[T, 3 * S * S]`` float16 in [0, 1], channel-first: the store's row format."""
     return (crops.transpose(0, 3, 1, 2).reshape(len(crops), -1).astype(np.float32) / 255.0).astype(np.float16)
@@ -311,6 +340,19 @@ class ClipViews:
     waveforms: list[np.ndarray] | None = None  # per view [S] float32, 16 kHz
     ids: list[np.ndarray] | None = None  # per view [L] int64
     text: str = ""  # the utterance (for a transformers text encoder)
+    unknown_words: list[np.ndarray] | None = None  # per view, which of the utterance's words (at spaces) are unknown
+
+
+def view_texts(views_: ClipViews, text_encoder: TextEncoder) -> list[str]:
+    """Per view, the utterance a transformers text encoder reads: view 0 as is, the others with each word
+    (split at spaces) drawn unknown replaced by the tokenizer's unknown token (its mask token when it has none;
+    kept when it has neither). The affectlab encoder reads the views' ids instead (``augment_ids``)."""
+    unknown = text_encoder.unknown_token
+    if unknown is None or views_.unknown_words is None:
+        return [views_.text] * (len(views_.ids) if views_.ids is not None else 1)
+    spoken = views_.text.split()
+    return [views_.text] + [" ".join(unknown if drop else word for word, drop in zip(spoken, drops))
+                            for drops in views_.unknown_words[1:]]
 
 
 def clip_views(position: int, clip: VideoClip, crops: np.ndarray, module: VideoClipDataModule,
@@ -336,6 +378,8 @@ def clip_views(position: int, clip: VideoClip, crops: np.ndarray, module: VideoC
             report.no_text += 1
         else:
             result.ids = [ids] + [augment_ids(ids, rngs[v]) for v in range(1, views)]
+            spoken = len(result.text.split())  # a transformers model's words: drawn after the ids, which stay
+            result.unknown_words = [np.zeros(spoken, bool)] + [rngs[v].random(spoken) < 0.1 for v in range(1, views)]
     return result
 
 
@@ -345,7 +389,9 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
                   encoder: str | None = None, encoder_checkpoint: str | None = None,
                   encoder_batch: int | None = None, audio_encoder: str | None = None,
                   audio_encoder_checkpoint: str | None = None, text_encoder: str | None = None,
-                  text_encoder_checkpoint: str | None = None, views: int = 1, audio_seconds: float = 10.0,
+                  text_encoder_checkpoint: str | None = None, video3d_encoder: str | None = None,
+                  video3d_encoder_checkpoint: str | None = None, video3d_window: int | None = None,
+                  views: int = 1, audio_seconds: float = 10.0,
                   text_length: int = 48, vocab_size: int = 512, progress: bool = True) -> PrepareReport:
     """Prepare the video data set ``name`` read from ``raw`` into the feature store ``out`` (module docstring).
 
@@ -369,6 +415,10 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         audio_encoder_checkpoint: a local state dict for ``audio_encoder`` (default: random initialisation).
         text_encoder: ``affectlab`` or a local transformers folder: store the utterance's mean token embedding.
         text_encoder_checkpoint: with ``affectlab``, a local ``TextTransformerEncoder`` state dict.
+        video3d_encoder: a torchvision video model name: store its pooled features per window of frames (alone,
+            or beside the window's mean ``encoder`` features; module docstring, step 6b).
+        video3d_encoder_checkpoint: a local state dict for ``video3d_encoder`` (default: random initialisation).
+        video3d_window: sampled frames per window of ``video3d_encoder`` (default 16, the original's).
         views: feature views stored per clip (view 0 as is, the others augmented).
         audio_seconds: audio per clip at most.
         text_length: tokens per utterance at most.
@@ -386,10 +436,13 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     for flag, given, needed in (("--encoder-checkpoint", encoder_checkpoint, encoder),
                                 ("--encoder-batch", encoder_batch, encoder),
                                 ("--audio-encoder-checkpoint", audio_encoder_checkpoint, audio_encoder),
-                                ("--text-encoder-checkpoint", text_encoder_checkpoint, text_encoder)):
+                                ("--text-encoder-checkpoint", text_encoder_checkpoint, text_encoder),
+                                ("--video3d-encoder-checkpoint", video3d_encoder_checkpoint, video3d_encoder),
+                                ("--video3d-window", video3d_window, video3d_encoder)):
         if given is not None and needed is None:
-            raise ConfigError(f"{flag} needs {flag.removesuffix('-checkpoint').removesuffix('-batch')} NAME, the "
-                              "model that computes the features")
+            model_flag = flag.removesuffix("-checkpoint").removesuffix("-batch").removesuffix("-window")
+            model_flag = "--video3d-encoder" if model_flag == "--video3d" else model_flag
+            raise ConfigError(f"{flag} needs {model_flag} NAME, the model that computes the features")
     if views < 1:
         raise ConfigError(f"--views must be at least 1, got {views}")
     module = video_reader(name, raw, audio_seconds=audio_seconds, text_length=text_length, vocab_size=vocab_size)
@@ -406,6 +459,12 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     if encoder is not None:  # only then: stores of crops keep the options they were saved with
         options["encoder"] = {"name": encoder,
                               "checkpoint": checkpoint_identity(encoder_checkpoint) if encoder_checkpoint else None}
+    if video3d_encoder is not None:
+        video3d_window = 16 if video3d_window is None else video3d_window
+        options["video3d_encoder"] = {"name": video3d_encoder, "window": video3d_window,
+                                      "checkpoint": checkpoint_identity(video3d_encoder_checkpoint,
+                                                                        "--video3d-encoder-checkpoint")
+                                      if video3d_encoder_checkpoint else None}
     if modalities != ("video",):
         options["modalities"] = list(modalities)
     if "audio" in modalities:
@@ -437,13 +496,17 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
         return PrepareReport(**saved["report"])
     cropper = FaceCropper(size, scale, no_face, min_face_size, device)  # checks the options before any work
     features = CropEncoder(encoder, encoder_checkpoint, encoder_batch or 64, device) if encoder else None
+    video3d = (Video3DEncoder(video3d_encoder, video3d_encoder_checkpoint, video3d_window, device=device)
+               if video3d_encoder else None)
     module.setup()  # lists the clips (and builds the vocabulary); a layout problem stops here, naming the file
     sound = MelEncoder(audio_encoder, audio_encoder_checkpoint, device) if audio_encoder else None
     words = TextEncoder(text_encoder, text_encoder_checkpoint, vocab_size, text_length, device) if text_encoder else None
     clips = module.clips
     source: dict[str, Any] = {"name": name, "raw": str(Path(raw).resolve()), "options": options}
     dims = {"video": features.dim if features else 3 * size * size}
-    backbones = {"encoder": features, "audio_encoder": sound, "text_encoder": words}
+    if video3d is not None:  # a row per window: its 3D features, then the mean of its frames' --encoder features
+        dims["video"] = video3d.dim + (features.dim if features else 0)
+    backbones = {"encoder": features, "video3d_encoder": video3d, "audio_encoder": sound, "text_encoder": words}
     for key, backbone in backbones.items():
         if backbone is not None:
             source[key] = backbone.describe()
@@ -461,7 +524,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     writer = FeatureStoreWriter(
         out, dims, {task: () for task in module.tasks}, shard_samples, source=source,
         task_dtypes=dict(module.task_dtypes),
-        shapes=None if features else {"video": (3, size, size)},  # features: plain [T, D] rows
+        shapes=None if features or video3d else {"video": (3, size, size)},  # features: plain [T, D] rows
         class_names={task: list(names) for task, names in module.class_names.items()},
         token_ids=("text",) if "text" in modalities and words is None else (), views=views,
     )
@@ -499,19 +562,25 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
             elif words is None:
                 rows["text"] = np.concatenate([ids[:, None].astype(np.float32) for ids in views_.ids])
             else:
-                rows["text"] = np.concatenate([feature_rows(words(ids, views_.text)) for ids in views_.ids])
+                rows["text"] = np.concatenate([feature_rows(words(ids, text))
+                                               for ids, text in zip(views_.ids, view_texts(views_, words))])
             report.text_encode_seconds += time.perf_counter() - started
         return rows
 
     def flush():
         """Hand the pending clips to the writer, in order: their crops as rows, or the encoder's features."""
-        if features is None:
+        if features is None and video3d is None:
             video_rows = [np.concatenate([crop_rows(c) for c in crops]) for _, _, crops, _, _ in pending]
         else:
             started = time.perf_counter()
             flat = [c for _, _, crops, _, _ in pending for c in crops]  # every view of every pending clip
-            encoded = feature_rows(features(np.concatenate(flat)))  # [sum T, D]
-            per_view = np.split(encoded, np.cumsum([len(c) for c in flat])[:-1])
+            per_view = [None] * len(flat)
+            if features is not None:
+                encoded = features(np.concatenate(flat))  # [sum T, D] float32
+                per_view = np.split(encoded, np.cumsum([len(c) for c in flat])[:-1])
+            if video3d is not None:
+                per_view = [window_rows(video3d, crops, frames) for crops, frames in zip(flat, per_view)]
+            per_view = [feature_rows(rows) for rows in per_view]
             video_rows = [np.concatenate(per_view[k * views:(k + 1) * views]) for k in range(len(pending))]
             report.encode_seconds += time.perf_counter() - started
         for (position, clip, _, rows, mark), video in zip(pending, video_rows):
@@ -531,6 +600,7 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
                 report.frames += len(crops)
                 raw_views = clip_views(position, clip, crops, module, report, views)
                 pending.append((position, clip, raw_views.crops, other_rows(raw_views), report.mark()))
+            # (the 3D encoder batches a clip's windows itself: without --encoder, each clip is handed over at once)
             if pending and (features is None or sum(len(c) for p in pending for c in p[2]) >= (encoder_batch or 64)):
                 yield from flush()
         if pending:
@@ -557,6 +627,12 @@ def prepare_video(name: str, raw: str, out: str, num_frames: int | None = 8, fps
     if features is not None:
         console.print(f"{out}: each frame stored as {features.name}'s {features.dim} pooled features "
                       f"({'weights from ' + encoder_checkpoint if encoder_checkpoint else 'random init'})", soft_wrap=True)
+    if video3d is not None:
+        console.print(f"{out}: each window of {video3d.window} sampled frames stored as {video3d.name}'s {video3d.dim} "
+                      "pooled features" + (f", then the mean of its frames' {features.dim} {features.name} features"
+                                           if features is not None else "")
+                      + f" ({'weights from ' + video3d_encoder_checkpoint if video3d_encoder_checkpoint else 'random init'})",
+                      soft_wrap=True)
     for line in warnings_:
         console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
     for entry in report.skipped[:10]:
