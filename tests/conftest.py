@@ -136,6 +136,16 @@ def tiny_data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def synth(tiny_data):
+    """The tiny AffectSynth's arrays, which the exporters write in each data set's layout."""
+    from affectlab.data.synth.datamodule import AffectSynthDataModule
+
+    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
+    module.prepare_data()
+    return module.arrays
+
+
 @pytest.fixture
 def datamodule(tiny_data):
     """The tiny AffectSynth data module, set up (splits made, cache opened)."""

@@ -15,11 +15,7 @@ from affectlab.data.contract import ACTION_UNITS, EMOTIONS
 from affectlab.data.media.video import VideoFrame, write_video
 
 
-# Its tests share the fixtures below: one xdist group (make test: --dist loadgroup) makes them once.
-pytestmark = pytest.mark.xdist_group("predict")
-
-
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")
 def au_run(tiny_data, tmp_path_factory) -> tuple[str, Path]:
     """A briefly trained AU model (occurrence, intensity and emotion heads) on tiny AffectSynth."""
     store = tmp_path_factory.mktemp("predict") / "store"
@@ -35,7 +31,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("inputs")
     Image.fromarray(face_scene(seed=0)).save(folder / "face.png")

@@ -23,11 +23,7 @@ from affectlab.experiments.recipe_data import DataInputs, check_pretrain_fits
 SIZES = {k: TINY_DATA[k] for k in ("num_clips", "num_identities", "num_frames", "image_size")}
 
 
-# Its tests share the fixtures below: one xdist group (make test: --dist loadgroup) makes them once.
-pytestmark = pytest.mark.xdist_group("recipe_real")
-
-
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")
 def mosei_export(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("mosei")
     export_dataset("mosei", out, cache=tiny_data, **SIZES)

@@ -18,15 +18,12 @@ from affectlab.data.synth import SynthConfig, ensure
 from affectlab.data.synth.export import export_caer, export_meld
 from affectlab.experiments.recipe import CEILING, FLOOR
 
-# The tests share one prepared store per data set: one xdist group (make test: --dist loadgroup) makes it once.
-pytestmark = pytest.mark.xdist_group("recipe_video_sets")
-
 SMALL = SynthConfig(num_clips=14, num_identities=7, num_frames=8, image_size=64, styles=("shaded",))
 EXPORTS = {"meld": export_meld, "caer": export_caer}
 TWO_MODALITY = {"meld": "contrast_only_video_text", "caer": "contrast_only_video_audio"}
 
 
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """name -> (raw folder, store): each data set exported once and prepared with a tiny timm encoder."""
     synth = ensure(tmp_path_factory.mktemp("synth") / "cache", SMALL, progress=False)

@@ -21,11 +21,9 @@ def _test_metrics(store: Path, run_id: str) -> dict[str, float]:
 
 
 EPOCHS = 3
-# The three tests compare against one uninterrupted run; one xdist group (``--dist loadgroup``) makes it once.
-pytestmark = pytest.mark.xdist_group("reproducibility")
 
 
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")  # make test runs a file on one worker (--dist loadfile): one reference per run
 def reference(tiny_data, tmp_path_factory) -> dict[str, float]:
     """The test metrics of one uninterrupted run at the default seed."""
     store = tmp_path_factory.mktemp("reference")

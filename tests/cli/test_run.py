@@ -11,11 +11,7 @@ import yaml
 from conftest import affectlab, mlflow_client, printed_run_id, tiny_args
 
 
-# Its tests share the fixtures below: one xdist group (make test: --dist loadgroup) makes them once.
-pytestmark = pytest.mark.xdist_group("finished_run")
-
-
-@pytest.fixture(scope="session")  # session: a module fixture is made again whenever xdist interleaves modules
+@pytest.fixture(scope="module")
 def finished_run(tiny_data, tmp_path_factory):
     """One fit-test-eval run shared by the read-back tests below."""
     store = tmp_path_factory.mktemp("store")

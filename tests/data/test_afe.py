@@ -28,20 +28,12 @@ from affectlab.data.readers.afe import (
     parse_line,
     scan,
 )
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.check import check_afe_dataset
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.synth.export import export_afe
 from affectlab.errors import DataError
 
 SIZE = TINY_DATA["image_size"]
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")

@@ -27,20 +27,12 @@ from affectlab.data.readers.affectnet import (
     check_affectnet_dataset,
     read_list,
 )
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.data.synth.export_affectnet import export_affectnet
 from affectlab.data.synth.export_expw import apex_frame
 from affectlab.errors import ConfigError, DataError
 
 SIZE = TINY_DATA["image_size"]
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")

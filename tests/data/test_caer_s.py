@@ -21,17 +21,9 @@ from affectlab.data.readers.caer_s import (
     check_caer_s_dataset,
 )
 from affectlab.data.readers.folders import FOLDER_LAYOUTS
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import _identity_splits
 from affectlab.data.synth.export_caer_s import export_caer_s
 from affectlab.errors import DataError
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")

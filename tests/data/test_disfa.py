@@ -17,16 +17,8 @@ from affectlab.cli.data import data_command
 from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.readers.disfa import DisfaDataModule, check_disfa_dataset, read_au_file
 from affectlab.data.splits import check_disjoint
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export_disfa import export_disfa
 from affectlab.errors import ConfigError, DataError
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.mark.parametrize(("exported", "layout"), [("frames", "authors"), ("frames", "auto"), ("csv", "csv"),

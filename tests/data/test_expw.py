@@ -26,19 +26,11 @@ from affectlab.data.readers.expw import (
     read_label_list,
 )
 from affectlab.data.readers.folders import FolderImages
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.data.synth.export_expw import apex_frame, export_expw
 from affectlab.errors import ConfigError, DataError
 
 SIZE = TINY_DATA["image_size"]
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")

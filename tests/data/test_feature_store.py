@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, affectlab_inline, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, affectlab, affectlab_inline, mlflow_client, printed_run_id
 
 from affectlab.data import feature_store
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.store.feature_store import FeatureStore, FeatureStoreDataModule, FeatureStoreWriter, StoreSample
 from affectlab.data.readers.mosei import MoseiDataModule
 from affectlab.data.store.prepare import prepare
@@ -139,13 +138,6 @@ def test_an_unfinished_store_of_an_earlier_version_with_records_in_progress_json
     writer.write(iter(samples[writer.done():]), len(samples))
     _writer(tmp_path / "whole").write(iter(samples), len(samples))
     _assert_same_store(tmp_path / "s", tmp_path / "whole", len(samples))
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 def test_prepared_mosei_serves_what_the_csd_reader_serves(synth, tmp_path):

@@ -26,19 +26,11 @@ from affectlab.data.readers.fer2013 import (
     check_fer2013_dataset,
     decode_csv,
 )
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.data.synth.export_fer2013 import export_fer2013, fer2013_faces
 from affectlab.errors import ConfigError, DataError
 
 SIZE = TINY_DATA["image_size"]
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")

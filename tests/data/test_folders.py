@@ -9,21 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, affectlab_inline, mlflow_client, printed_run_id
+from conftest import CONFIGS, TEST_CONFIGS, affectlab, affectlab_inline, mlflow_client, printed_run_id
 
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.check import check_folder_dataset
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.errors import DataError
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.mark.parametrize("name", sorted(FOLDER_LAYOUTS))

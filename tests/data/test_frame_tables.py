@@ -8,19 +8,11 @@ import torch
 
 from conftest import TINY_DATA
 
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.readers.frame_tables import FrameTableDataModule, read_table, FORMATS
 from affectlab.data.splits import check_disjoint
 from affectlab.data.synth.export import export_frame_tables
 from affectlab.errors import DataError
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.mark.parametrize("tool, dim", [("openface", 17 + 18 + 8 + 3), ("pyfeat", 20 + 7 + 3)])

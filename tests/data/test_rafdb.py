@@ -24,19 +24,11 @@ from affectlab.data.readers.rafdb import (
     check_rafdb_dataset,
     read_list,
 )
-from affectlab.data.synth.datamodule import AffectSynthDataModule
 from affectlab.data.synth.export import export_folder_dataset
 from affectlab.data.synth.export_rafdb import ALIGNED_SIZE, export_rafdb, rafdb_names
 from affectlab.errors import ConfigError, DataError
 
 SIZE = TINY_DATA["image_size"]
-
-
-@pytest.fixture(scope="module")
-def synth(tiny_data):
-    module = AffectSynthDataModule(root=str(tiny_data), **TINY_DATA)
-    module.prepare_data()
-    return module.arrays
 
 
 @pytest.fixture(scope="module")
