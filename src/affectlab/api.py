@@ -120,7 +120,7 @@ class FaceModel:
                 for problem in report.problems:
                     warnings.warn(problem, stacklevel=2)
                 table = pd.read_csv(report.csv, keep_default_na=False, na_values=[""])
-                table.insert(0, "source", str(path))
+                table["source"] = str(path)  # the file as the caller named it (reordered first below)
                 tables.append(table)
         if not tables:
             raise DataError(f"none of the {len(files)} files could be read")
