@@ -109,6 +109,27 @@ def test_an_unreadable_file_raises_naming_it_or_is_skipped_with_a_warning(docs_r
     assert frame["source"].tolist() == [str(folder / "photo.png")]
 
 
+class BoxAt:
+    """A detector that places one face at a fixed box (the interface MTCNN and any plugged-in detector share)."""
+
+    def detect(self, images):
+        from affectlab.data.media.face_detection import DetectedFace
+
+        landmarks = np.array([[95, 70], [135, 70], [115, 90], [100, 110], [130, 110]], np.float32)
+        return [[DetectedFace((70.0, 40.0, 166.0, 136.0), 0.99, landmarks)] for _ in images]
+
+
+def test_load_takes_another_detector_and_the_predictors_options(docs_run):
+    import affectlab
+
+    folder, run_id, _ = docs_run
+    model = affectlab.load(run_id, store=folder / "runs", detector=BoxAt(), crop_scale=1.0)
+    assert model.predictor.crop_scale == 1.0
+    frame = model.predict(folder / "photo.png")
+    assert frame[["face_x", "face_y", "face_width", "face_height", "confidence"]].iloc[0].tolist() == [
+        70.0, 40.0, 96.0, 96.0, 0.99]
+
+
 def two_tracks() -> pd.DataFrame:
     """Six frames of two faces: face 1 is missing at frame 3, frame 5 has no face at all."""
     rows = []

@@ -73,13 +73,13 @@ class FaceModel:
     """A trained face model of a run (an AU model: AU occurrence and intensity, and emotion when it has that
     head), with MTCNN to find the faces. Made by ``affectlab.load``."""
 
-    def __init__(self, run_id: str, model: Any, detector: Any, crop_scale: float = 1.3,
-                 onnx: PathLike | None = None) -> None:
+    def __init__(self, run_id: str, model: Any, detector: Any, onnx: PathLike | None = None,
+                 **predictor_options: Any) -> None:
         from affectlab.inference import FacePredictor, ModelBackend, head_specs
 
         self.run_id = run_id
         self.model = model
-        self.predictor = FacePredictor(ModelBackend(model, onnx), detector, head_specs(model), crop_scale=crop_scale)
+        self.predictor = FacePredictor(ModelBackend(model, onnx), detector, head_specs(model), **predictor_options)
 
     @property
     def columns(self) -> list[str]:
@@ -144,14 +144,17 @@ class FaceModel:
 
 
 def load(run_id: str, store: PathLike | None = None, checkpoint: str = "best.ckpt", onnx: PathLike | None = None,
-         min_face_size: int = 20, largest_only: bool = False, crop_scale: float = 1.3) -> FaceModel:
+         min_face_size: int = 20, largest_only: bool = False, detector: Any = None,
+         **predictor_options: Any) -> FaceModel:
     """The trained face model of run ``run_id`` (its ``best.ckpt`` by default), ready to ``predict``.
 
     Args:
         store: the run store folder holding the run (default: ``MLFLOW_TRACKING_URI`` or ``./runs``).
         onnx: a graph exported by ``affectlab export onnx`` to run in onnxruntime instead of PyTorch.
-        min_face_size, largest_only, crop_scale: MTCNN's smallest face side in pixels, one face per frame,
-            the crop's side as a multiple of the face box (as ``affectlab predict``'s options).
+        min_face_size, largest_only: MTCNN's smallest face side in pixels, and one face per frame.
+        detector: any object with ``detect(images)`` instead of MTCNN (then the two above do not apply).
+        predictor_options: ``inference.FacePredictor``'s options, as ``affectlab predict`` has them
+            (``crop_scale=1.3``: the crop's side as a multiple of the face box; ...).
     """
     from affectlab.data.media.face_detection import FaceDetector
     from affectlab.runs.models import load_deployed_model
@@ -162,8 +165,9 @@ def load(run_id: str, store: PathLike | None = None, checkpoint: str = "best.ckp
                           "AU model run (configs/experiment/au_synth.yaml and its variants)")
     data = (model.run_config.get("data") or {}).get("init_args") or {}
     model.image_size = int(data.get("image_size", getattr(model, "image_size", 64)))  # the crops it was trained on
-    return FaceModel(run_id, model, FaceDetector(min_face_size=min_face_size, largest_only=largest_only),
-                     crop_scale=crop_scale, onnx=onnx)
+    if detector is None:
+        detector = FaceDetector(min_face_size=min_face_size, largest_only=largest_only)
+    return FaceModel(run_id, model, detector, onnx=onnx, **predictor_options)
 
 
 def _one_source(predictions: pd.DataFrame, source: PathLike | None) -> pd.DataFrame:
