@@ -27,11 +27,12 @@ def doc_blocks() -> list[str]:
 
 
 def make_inputs(folder: Path) -> None:
-    """The files docs/api.md names: a photo, a 10-frame video whose face vanishes for frames 4-5, two frames."""
+    """The files docs/api.md names: a photo, a 12-frame video whose face vanishes for frames 5-10, two frames."""
     Image.fromarray(face_scene(seed=0)).save(folder / "photo.png")
-    frames = [face_scene(seed=1, at=(40 + 4 * t, 40)) for t in range(10)]
-    frames[3] = frames[4] = np.full_like(frames[0], 100)
-    write_video(folder / "talk.mp4", frames, fps=5)
+    frames = [face_scene(seed=1, at=(40 + 4 * t, 40)) for t in range(12)]
+    for t in range(4, 10):
+        frames[t] = np.full_like(frames[0], 100)
+    write_video(folder / "talk.mp4", frames, fps=6)
     (folder / "frames").mkdir()
     for i in range(2):
         Image.fromarray(face_scene(seed=i, at=(50 + 20 * i, 30))).save(folder / "frames" / f"{i:03d}.png")
@@ -82,8 +83,9 @@ def test_predict_gives_the_predict_csvs_columns_and_values(docs_run, model, tmp_
     csv = pd.read_csv(written, keep_default_na=False, na_values=[""])
     assert list(frame.columns) == ["source"] + [c for c in csv.columns if c != "source"]
     assert (frame["source"] == str(folder / "talk.mp4")).all()
-    assert frame["frame"].tolist() == list(range(1, 11)) and frame["success"].tolist() == [1] * 3 + [0] * 2 + [1] * 5
-    assert frame["frame"].dtype == "Int64" and frame["face_id"].dtype == "Int64"
+    assert frame["frame"].tolist() == list(range(1, 13)) and frame["frame"].dtype == "Int64"
+    assert frame["success"].tolist() == csv["success"].tolist() and set(frame["success"]) == {0, 1}
+    assert frame["face_id"].dtype == "Int64"
     values = [c for c in csv.columns if c.startswith(("AU", "emotion_"))]
     assert {f"AU{au:02d}_r" for au in ACTION_UNITS} | {f"emotion_{e}" for e in EMOTIONS} <= set(values)
     assert np.allclose(frame[values].to_numpy(float), csv[values].to_numpy(float), equal_nan=True)
