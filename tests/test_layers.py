@@ -12,8 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "affectlab"
 
 # Lower number = lower layer. A module may import from its own layer or any lower one.
 LAYERS = {
-    "errors": 0, "io": 0, "plots": 0, "__main__": 7,
-    "__init__": 7,  # the package namespace: affectlab.load and affectlab.train, imported lazily from api
+    "errors": 0, "io": 0, "plots": 0, "__init__": 0, "__main__": 7,
     "data": 1,
     "nn": 2,
     "losses": 3, "metrics": 3,
@@ -22,6 +21,8 @@ LAYERS = {
     "experiments": 6, "api": 6,
     "cli": 7,
 }
+# The package namespace sits on top: it hands out affectlab.load and affectlab.train, imported lazily from api.
+LAYERS["__init__"] = 7
 
 
 def _package(module: str) -> str:
