@@ -265,40 +265,60 @@ class FacePredictor:
         self.columns = csv_columns(specs, openface=openface_columns)
         self.zeros = dict.fromkeys(predicted_columns(specs), 0)
 
-    def tracked_frames(self, frames: Iterator[VideoFrame]) -> Iterator[list[TrackedFrame]]:
-        """Steps 2-3 in groups of frames: detection on every ``detect_every``-th frame (and the last), tracks
-        linked on detected frames (``FaceTracker``), faces interpolated on the frames between them."""
+    def tracked_frames(self, frames: Iterator[VideoFrame], report: FileReport | None = None
+                       ) -> Iterator[list[TrackedFrame]]:
+        """Steps 2-3 in groups of frames: detection on every ``detect_every``-th frame (and the last, and the
+        first of a new frame size), tracks linked on detected frames (``FaceTracker``), faces interpolated on
+        the frames between them; where two detected frames hold different numbers of faces, the frames between
+        them are detected too (a face's first and last rows are then where per-frame detection puts them)."""
         tracker = FaceTracker(self.min_iou, self.max_missed)
         keys_per_batch = max(1, self.chunk_frames // self.detect_every)
-        pending: list[tuple[int, VideoFrame]] = []  # frames not yet emitted, with their positions
+        pending: list[tuple[int, VideoFrame, bool]] = []  # frames not yet emitted: position, frame, detect it?
         previous: tuple[int, dict[int, DetectedFace]] | None = None  # the last detected frame's tracks
 
         def emit(detect_last: bool) -> list[TrackedFrame]:
             nonlocal previous, pending
-            keys = [(p, f) for p, f in pending if p % self.detect_every == 0]
-            if detect_last and pending and (not keys or keys[-1][0] != pending[-1][0]):
-                keys.append(pending[-1])
-            if not keys:
-                return []
+            if detect_last:
+                pending[-1] = (*pending[-1][:2], True)
+            keys = [(p, f) for p, f, key in pending if key]
             detections = self.detector.detect([f.image for _, f in keys])
+            if report is not None:
+                report.detected_frames += len(keys)
             out: list[TrackedFrame] = []
             queue = iter(pending)
             for (position, frame), faces in zip(keys, detections):
-                current = dict(zip(tracker.update(faces, position), faces))
-                for p, f in queue:
-                    if p == position:
+                between = []
+                for item in queue:
+                    if item[0] == position:
                         break
+                    between.append(item)
+                if between and previous is not None and len(previous[1]) != len(faces):
+                    # A face appeared or left between two detected frames: detect the frames between too, so
+                    # the rows where it is there or not agree with per-frame detection.
+                    if report is not None:
+                        report.detected_frames += len(between)
+                    for (p, f, _), found in zip(between, self.detector.detect([f.image for _, f, _ in between])):
+                        out.append((f, sorted(zip(tracker.update(found, p), found))))
+                    between = []
+                current = dict(zip(tracker.update(faces, position), faces))
+                for p, f, _ in between:
                     before_p, before = previous if previous is not None else (p, {})
                     fraction = (p - before_p) / (position - before_p)
                     out.append((f, sorted(interpolate_faces(before, current, fraction).items())))
                 out.append((frame, sorted(current.items())))
                 previous = (position, current)
-            pending = [(p, f) for p, f in pending if p > keys[-1][0]]
+            pending = [item for item in pending if item[0] > keys[-1][0]]
             return out
 
+        shape = None
         for position, frame in enumerate(frames):
-            pending.append((position, frame))
-            if position % self.detect_every == 0 and sum(p % self.detect_every == 0 for p, _ in pending) >= keys_per_batch:
+            resized = shape is not None and frame.image.shape != shape
+            if resized and pending:
+                yield emit(detect_last=True)  # boxes are never carried across a change of frame size
+            shape = frame.image.shape
+            key = position % self.detect_every == 0 or resized
+            pending.append((position, frame, key))
+            if key and sum(k for _, _, k in pending) >= keys_per_batch:
                 yield emit(detect_last=False)
         if pending:
             yield emit(detect_last=True)
@@ -308,7 +328,7 @@ class FacePredictor:
         """One row per face per frame (steps 2-6); ``progress(n)`` after every ``n`` frames."""
         size = self.backend.image_size
         track_ids: set[int] = set()
-        for group in self.tracked_frames(frames):
+        for group in self.tracked_frames(frames, report):
             for start in range(0, len(group), self.chunk_frames):
                 chunk = group[start:start + self.chunk_frames]
                 owners = [(f, track_id, face) for f, faces in chunk for track_id, face in faces]
