@@ -165,6 +165,16 @@ class FileReport:
     csv: Path | None = None
     timelines: list[Path] = field(default_factory=list)  # one per track, longest first
 
+    def summary(self, combined: Path | None = None) -> list[str]:
+        """Lines for the report: what was read and written, or why the file was skipped."""
+        if self.skipped:
+            return [f"skipped {self.path}: {'; '.join(self.problems)}"]
+        rate = self.frames / self.seconds if self.seconds else 0.0
+        return [f"{self.path}: {self.frames} frames, {self.faces} faces in {self.tracks} tracks, "
+                f"{self.frames_without_face} frames without a face, {rate:.1f} frames/s -> {self.csv or combined}"
+                + (f", {len(self.timelines)} timelines" if self.timelines else "")] + [
+                f"  problem: {p}" for p in self.problems]
+
     @property
     def timeline(self) -> Path | None:
         """The longest track's timeline (the one plot of a one-face video)."""
@@ -426,6 +436,35 @@ class FacePredictor:
             plt.close(figure)
             paths.append(target)
         return paths
+
+
+def predict_files(predictor: FacePredictor, files: list[Path], out_dir: Path, fps: float | None = None,
+                  every: int = 1, timeline: bool = True, combined: bool = False,
+                  on_file: Callable[[Path | None], None] | None = None,
+                  on_frames: Callable[[int, int | None], None] | None = None) -> list[FileReport]:
+    """Every file through ``predictor.predict_file``, named by ``output_names``; with ``combined``, all rows in
+    one ``<out_dir>/predictions.csv`` whose first column ``source`` is the input's path relative to the files'
+    common folder. ``on_file(path)`` before each file and ``on_file(None)`` after it; ``on_frames(done, total)``
+    as a file's frames are done."""
+    names = output_names(files)
+    buffer, writer = io.StringIO(), None
+    if combined:
+        writer = csv.DictWriter(buffer, ["source", *predictor.columns], restval="")
+        writer.writeheader()
+    reports = []
+    for path in files:
+        if on_file is not None:
+            on_file(path)
+        source = names[path] if names[path].endswith(path.suffix) else names[path] + path.suffix
+        sink = (lambda row, source=source: writer.writerow({"source": source, **row})) if writer else None
+        reports.append(predictor.predict_file(path, out_dir, fps, every, timeline, name=names[path], sink=sink,
+                                              progress=on_frames))
+        if on_file is not None:
+            on_file(None)
+    if writer is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "predictions.csv", buffer.getvalue())  # whole or absent
+    return reports
 
 
 def _box(face: DetectedFace) -> dict[str, float]:

@@ -1,14 +1,11 @@
 """``affectlab predict --run_id ID PATH...``: a trained face model on images, folders and videos.
 
-Faces are found (MTCNN, or ``--detector NAME`` with ``--detector-weights PATH``), followed across a video's
-frames as tracks, cropped and aligned, and read by the run's model (``affectlab/inference.py``). Per input
-file: ``<out>/<name>.csv``, one row per face per frame in OpenFace 2.0's column names (``face_id`` is the
-track; ``AU01_r`` intensity, ``AU01_c`` presence, plus ``AU01_p`` presence probability and ``emotion_<name>``
-probabilities), and per track of a video ``<out>/<name>_timeline_face<ID>.png``. ``<name>`` is the input's
-path relative to the inputs' common folder (``x/img.png`` -> ``x/img.csv``), so no two inputs collide;
-``--combined`` writes one ``<out>/predictions.csv`` with a ``source`` column instead. A frame without a face
-is a row with ``success`` 0 and zeros, as OpenFace writes it; a file that cannot be read is reported and
-skipped; ``<out>/report.txt`` lists both. docs/predict.md says more (detectors, tracking, columns).
+Faces are found (MTCNN, or ``--detector NAME``), followed across a video's frames as tracks (``face_id``),
+cropped, aligned and read by the run's model (``affectlab/inference.py``). Per input ``<out>/<name>.csv``
+(``<name>``: its path below the inputs' common folder, so no two collide) in OpenFace 2.0's column names, or
+with ``--combined`` one ``<out>/predictions.csv`` with a ``source`` column; per track of a video a timeline
+``<out>/<name>_timeline_face<ID>.png``; ``<out>/report.txt``. A frame without a face is a row with ``success``
+0 and zeros, as in OpenFace. docs/predict.md: columns, tracking, detectors.
 
 Without PATHs, ``affectlab predict`` is the trainer's predict command on a data module (its options:
 ``affectlab run --commands predict --help``).
@@ -91,7 +88,7 @@ def predict_command(args: list[str]) -> int:
 
     from affectlab.cli.export import export_onnx
     from affectlab.data.media.face_detection import create_detector
-    from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs, output_names
+    from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
     from affectlab.runs.models import load_deployed_model
 
     detector = create_detector(options.detector, options.detector_weights, min_face_size=options.min_face_size,
@@ -116,18 +113,8 @@ def predict_command(args: list[str]) -> int:
     files = list(iterate_inputs(options.paths))
     if not files:
         raise ConfigError(f"no images or videos in {options.paths}")
-    names = output_names(files)
-    reports = _predict_all(predictor, files, names, out, options)
-    lines = []
-    for r in reports:
-        if r.skipped:
-            lines.append(f"skipped {r.path}: {'; '.join(r.problems)}")
-            continue
-        rate = r.frames / r.seconds if r.seconds else 0.0
-        lines.append(f"{r.path}: {r.frames} frames, {r.faces} faces in {r.tracks} tracks, {r.frames_without_face} "
-                     f"frames without a face, {rate:.1f} frames/s -> {r.csv or out / 'predictions.csv'}"
-                     + (f", {len(r.timelines)} timelines" if r.timelines else ""))
-        lines += [f"  problem: {p}" for p in r.problems]
+    reports = _predict_all(predictor, files, out, options)
+    lines = [line for r in reports for line in r.summary(out / "predictions.csv")]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -137,34 +124,23 @@ def predict_command(args: list[str]) -> int:
     return 0 if skipped < len(reports) else 1
 
 
-def _predict_all(predictor, files: list[Path], names: dict[Path, str], out: Path, options: argparse.Namespace) -> list:
-    """Every file through ``predictor``, with a files bar and a frames bar (rich); rows to one combined CSV
-    (``source`` first: the output name plus the input's suffix) when ``--combined``."""
-    import csv
-    import io
-
+def _predict_all(predictor, files: list[Path], out: Path, options: argparse.Namespace) -> list:
+    """``inference.predict_files`` with a files bar and a frames bar (rich)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from affectlab.io import atomic_write_text
+    from affectlab.inference import predict_files
 
-    combined, writer = io.StringIO(), None
-    if options.combined:
-        writer = csv.DictWriter(combined, ["source", *predictor.columns], restval="")
-        writer.writeheader()
-    reports = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   transient=True) as progress:
-        files_task = progress.add_task("files", total=len(files))
-        frames_task = progress.add_task("frames", total=None)
-        for path in files:
-            progress.update(files_task, description=f"predicting {path.name}")
-            progress.reset(frames_task, total=None, description="frames")
-            update = lambda done, total: progress.update(frames_task, completed=done, total=total)  # noqa: E731
-            source = names[path] if names[path].endswith(path.suffix) else names[path] + path.suffix
-            sink = (lambda row, source=source: writer.writerow({"source": source, **row})) if writer else None
-            reports.append(predictor.predict_file(path, out, options.fps, options.every, options.timeline,
-                                                  name=names[path], sink=sink, progress=update))
-            progress.advance(files_task)
-    if writer is not None:
-        atomic_write_text(out / "predictions.csv", combined.getvalue())
-    return reports
+        files_task, frames_task = progress.add_task("files", total=len(files)), progress.add_task("frames", total=None)
+
+        def on_file(path: Path | None) -> None:
+            if path is None:
+                progress.advance(files_task)
+            else:
+                progress.update(files_task, description=f"predicting {path.name}")
+                progress.reset(frames_task, total=None, description="frames")
+
+        return predict_files(predictor, files, out, options.fps, options.every, options.timeline, options.combined,
+                             on_file=on_file,
+                             on_frames=lambda done, total: progress.update(frames_task, completed=done, total=total))
