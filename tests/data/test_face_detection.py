@@ -1,4 +1,4 @@
-"""MTCNN face detection and eye-levelled crops (data/face_detection.py) on rendered faces."""
+"""Face detection (data/media/face_detection.py): MTCNN and eye-levelled crops on rendered faces; detectors by name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import pytest
 
 from conftest import face_scene
 
-from affectlab.data.media.face_detection import FaceDetector, align_crop
+from affectlab.data.media.face_detection import (DETECTORS, DetectedFace, FaceDetector, align_crop, create_detector,
+                                                 register_detector)
+from affectlab.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,6 @@ def test_crops_level_the_eyes_of_a_tilted_face(detector):
 
 # Detectors by name: the registry, a user's class, and YuNet's decoding on a tiny graph with YuNet's I/O.
 
-from affectlab.data.media.face_detection import DETECTORS, DetectedFace, create_detector, register_detector  # noqa: E402
-from affectlab.errors import ConfigError  # noqa: E402
 
 
 @register_detector("test_brightest_square")
