@@ -186,5 +186,9 @@ def test_predict_has_its_own_help_and_names_unknown_detectors():
     help_text = affectlab_inline("predict", "--help").stdout
     assert "--detect-every" in help_text and "--combined" in help_text and "--openface-columns" in help_text
     assert "--trainer" not in help_text  # not the trainer's predict
+    import affectlab.cli.predict
+    import affectlab.inference
+
+    assert affectlab.cli.predict.DEFAULT_DETECT_EVERY == affectlab.inference.DEFAULT_DETECT_EVERY  # one default
     result = affectlab_inline("predict", "--run_id", "abc", "--detector", "nosuch", "a.png", check=False)
     assert result.returncode == 2 and "unknown detector 'nosuch'; known: mtcnn, yunet" in result.stderr

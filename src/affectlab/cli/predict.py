@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=None, help="frames per second to read from videos (default: all)")
     parser.add_argument("--every", type=int, default=1, help="read one video frame in EVERY (ignored with --fps)")
     parser.add_argument("--min-face-size", "--min_face_size", dest="min_face_size", type=int, default=20,
-                        help="smallest face side in pixels that MTCNN looks for")
+                        help="smallest face side in pixels the detector keeps (MTCNN: smaller is slower)")
     parser.add_argument("--largest-only", "--largest_only", dest="largest_only", action="store_true",
                         help="keep only the largest face per frame")
     parser.add_argument("--crop-scale", "--crop_scale", dest="crop_scale", type=float, default=1.3,
