@@ -53,6 +53,16 @@ def test_a_track_is_lost_after_max_missed_frames():
     assert tracker.update([face_at(0, 0)], 7) == [1]  # missed 3: lost, a new id (ids are never reused)
 
 
+def test_a_new_fast_face_keeps_its_id_when_it_leaves_its_box_between_detections():
+    for max_shift, expected in ((0.75, [0, 0, 0]), (0.0, [0, 1, 2])):  # 0: IoU alone, the old behaviour
+        tracker = FaceTracker(max_shift=max_shift)
+        ids = [tracker.update([face_at(100 + 42 * t, 50)], 5 * t)[0] for t in range(3)]  # IoU 0.17 after one step
+        assert ids == expected, max_shift
+    tracker = FaceTracker()
+    tracker.update([face_at(0, 0), face_at(300, 0)], 0)
+    assert tracker.update([face_at(120, 0)], 5) == [2]  # too far from both (2 sizes): a new face
+
+
 def test_matching_maximises_total_overlap_and_refuses_small_overlaps():
     iou = np.array([[0.9, 0.8], [0.85, 0.1]])
     assert match_boxes(iou, 0.2, hungarian=True) == [(0, 1), (1, 0)]  # 1.65 total, where greedy takes 0.9 + 0.1

@@ -6,7 +6,9 @@ Per detected frame (``FaceTracker.update``):
              ``v <- (v + (b_t - b_s) / (t - s)) / 2``), so two faces that cross keep their ids
 2. match     cost ``1 - IoU(predicted box, detection)``; the assignment of least total cost (Hungarian,
              ``scipy.optimize.linear_sum_assignment``) when scipy is installed, else greedily by highest IoU;
-             a pair with ``IoU < min_iou`` is never matched
+             a pair with ``IoU < min_iou`` is matched only where nothing overlaps enough and the centres lie
+             within ``max_shift`` face sizes of each other (sizes within 1.5x): a new track has no velocity yet,
+             and a fast face can leave its box between two detections
 3. update    a matched track takes the detection's box; an unmatched detection starts a new track (ids 0, 1,
              2, ... in order of first appearance, never reused); a track unmatched for more than
              ``max_missed`` frames is lost (a face that comes back later gets a new id, as in OpenFace)
@@ -86,12 +88,13 @@ class FaceTracker:
         hungarian: True forces scipy's Hungarian assignment, False the greedy one, None picks scipy if installed.
     """
 
-    def __init__(self, min_iou: float = 0.2, max_missed: int = 10, hungarian: bool | None = None) -> None:
+    def __init__(self, min_iou: float = 0.2, max_missed: int = 10, hungarian: bool | None = None,
+                 max_shift: float = 0.75) -> None:
         if not 0.0 <= min_iou <= 1.0:
             raise ValueError(f"min_iou must lie in [0, 1], got {min_iou}")
         if max_missed < 0:
             raise ValueError(f"max_missed must be at least 0, got {max_missed}")
-        self.min_iou, self.max_missed, self.hungarian = min_iou, max_missed, hungarian
+        self.min_iou, self.max_missed, self.hungarian, self.max_shift = min_iou, max_missed, hungarian, max_shift
         self.tracks: list[Track] = []
         self.next_id = 0
 
@@ -101,6 +104,12 @@ class FaceTracker:
         predicted = np.array([t.predicted_box(position) for t in self.tracks]).reshape(-1, 4)
         detected = np.array([f.box for f in faces], np.float64).reshape(-1, 4)
         pairs = match_boxes(iou_matrix(predicted, detected), self.min_iou, self.hungarian)
+        rest_tracks = [r for r in range(len(predicted)) if r not in {r for r, _ in pairs}]
+        rest_faces = [c for c in range(len(detected)) if c not in {c for _, c in pairs}]
+        if rest_tracks and rest_faces:  # near but not overlapping enough: the closest, as a similarity in (0, 1]
+            near = np.array([[_nearness(predicted[r], detected[c], self.max_shift) for c in rest_faces]
+                             for r in rest_tracks])
+            pairs += [(rest_tracks[r], rest_faces[c]) for r, c in match_boxes(near, 1e-9, self.hungarian)]
         ids: list[int | None] = [None] * len(faces)
         for r, c in pairs:
             track = self.tracks[r]
@@ -114,6 +123,16 @@ class FaceTracker:
                 ids[c] = self.next_id
                 self.next_id += 1
         return [int(i) for i in ids]
+
+
+def _nearness(a: np.ndarray, b: np.ndarray, max_shift: float) -> float:
+    """1 - d / (max_shift s) for boxes whose centres lie d apart, s their mean size, when d < max_shift s and
+    their sizes differ less than 1.5x; else 0."""
+    size_a, size_b = max(a[2] - a[0], a[3] - a[1]), max(b[2] - b[0], b[3] - b[1])
+    if max_shift <= 0 or min(size_a, size_b) <= 0 or max(size_a, size_b) > 1.5 * min(size_a, size_b):
+        return 0.0
+    distance = float(np.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2))
+    return max(0.0, 1.0 - distance / (max_shift * (size_a + size_b) / 2))
 
 
 def interpolate_faces(before: dict[int, DetectedFace], after: dict[int, DetectedFace], fraction: float
