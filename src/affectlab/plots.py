@@ -141,15 +141,20 @@ def per_au_bar_figure(values: dict[str, Sequence[float]], au_names: Sequence[str
     return fig
 
 
-def au_timeline_figure(rows: Sequence[dict], title: str = "") -> plt.Figure:
-    """AU intensities (or presence probabilities) of a video's first face over time, one strip per AU, and
-    the emotion probabilities stacked below when present. Frames without a face are gaps, not zeros."""
+def au_timeline_figure(rows: Sequence[dict], title: str = "", face_id: int | None = None) -> plt.Figure:
+    """AU intensities (or presence probabilities) of one face track over a video's time, one strip per AU,
+    and the emotion probabilities stacked below when present. ``face_id``: the track (None: the first row's).
+    Frames where the track has no face are gaps, not zeros."""
     columns = {k for r in rows for k in r}
     keys = sorted(k for k in columns if k.endswith("_r")) or sorted(k for k in columns if k.endswith("_p"))
     emotions = sorted(k for k in columns if k.startswith("emotion_"))
-    # One value per frame: the first face (face_id 0), NaN where no face was found.
-    first = [r for r in rows if r.get("face_id") in (0, "")]
-    time = np.array([float(r["timestamp"]) for r in first])
+    if face_id is None:
+        face_id = next((r["face_id"] for r in rows if r.get("success")), 0)
+    # One value per frame of the video: the track's face, NaN where it has none.
+    track = {float(r["timestamp"]): r for r in rows if r.get("success") and str(r.get("face_id")) == str(face_id)}
+    times = sorted({float(r["timestamp"]) for r in rows})
+    first = [track.get(t, {"timestamp": t, "success": 0}) for t in times]
+    time = np.array(times)
     value = lambda r, k: float(r[k]) if r.get("success") and r.get(k, "") != "" else np.nan  # noqa: E731
     top = 5.0 if keys and keys[0].endswith("_r") else 1.0
     panels = len(keys) + (1 if emotions else 0)

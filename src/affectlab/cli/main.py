@@ -69,9 +69,9 @@ def run_command(args: list[str]) -> int:
 def trainer_command(command: str, args: list[str]) -> int:
     """``affectlab fit|validate|test|predict``: one trainer command; ``predict`` with paths is face prediction."""
     if command == "predict":
-        from affectlab.cli.predict import has_paths, predict_command
+        from affectlab.cli.predict import is_face_prediction, predict_command
 
-        if has_paths(args):
+        if is_face_prediction(args):
             return predict_command(args)
     if "--commands" in args or any(a.startswith("--commands=") for a in args):
         raise ConfigError(f"'affectlab {command}' runs {command} only; use 'affectlab run --commands ...' to chain")

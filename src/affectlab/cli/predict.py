@@ -1,14 +1,14 @@
 """``affectlab predict --run_id ID PATH...``: a trained face model on images, folders and videos.
 
-Faces are found by MTCNN, cropped and aligned, and read by the run's model (``affectlab/inference.py``). Per
-input file: ``<out>/<name>.csv`` with one row per face per frame in OpenFace 2.0's column names (``AU01_r``
-intensity, ``AU01_c`` presence, plus ``AU01_p`` presence probability and ``emotion_<name>`` probabilities),
-and for a video ``<out>/<name>_timeline.png``, the AU intensities over time. A frame without a face is a row
-with ``success`` 0; a file that cannot be read is reported and skipped; ``<out>/report.txt`` lists both.
+Faces are found (MTCNN, or ``--detector NAME``), followed across a video's frames as tracks (``face_id``),
+cropped, aligned and read by the run's model (``affectlab/inference.py``). Per input ``<out>/<name>.csv``
+(``<name>``: its path below the inputs' common folder, so no two collide) in OpenFace 2.0's column names, or
+with ``--combined`` one ``<out>/predictions.csv`` with a ``source`` column; per track of a video a timeline
+``<out>/<name>_timeline_face<ID>.png``; ``<out>/report.txt``. A frame without a face is a row with ``success``
+0 and zeros, as in OpenFace. docs/predict.md: columns, tracking, detectors.
 
-``--backend onnx`` exports the run's model (``affectlab export onnx``, checked against PyTorch) and runs it in
-onnxruntime; ``--fps`` or ``--every`` subsample videos. (Without PATHs, ``affectlab predict`` is the trainer's
-predict command on a data module.)
+Without PATHs, ``affectlab predict`` is the trainer's predict command on a data module (its options:
+``affectlab run --commands predict --help``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ import tempfile
 from pathlib import Path
 
 from affectlab.errors import ConfigError
+
+
+def is_face_prediction(args: list[str]) -> bool:
+    """Whether ``affectlab predict ARGS`` is this command (paths given, or its ``--help``) or the trainer's."""
+    return has_paths(args) or any(a in ("-h", "--help") for a in args)
+
 
 def has_paths(args: list[str]) -> bool:
     """Whether ``args`` name input files: a word that is neither an option nor an option's value."""
@@ -29,6 +35,9 @@ def has_paths(args: list[str]) -> bool:
             return True
         previous = arg
     return False
+
+
+DEFAULT_DETECT_EVERY = 5  # = affectlab.inference.DEFAULT_DETECT_EVERY (not imported: --help stays quick)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,29 +52,47 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=None, help="frames per second to read from videos (default: all)")
     parser.add_argument("--every", type=int, default=1, help="read one video frame in EVERY (ignored with --fps)")
     parser.add_argument("--min-face-size", "--min_face_size", dest="min_face_size", type=int, default=20,
-                        help="smallest face side in pixels that MTCNN looks for")
+                        help="smallest face side in pixels the detector keeps (MTCNN: smaller is slower)")
     parser.add_argument("--largest-only", "--largest_only", dest="largest_only", action="store_true",
                         help="keep only the largest face per frame")
     parser.add_argument("--crop-scale", "--crop_scale", dest="crop_scale", type=float, default=1.3,
                         help="crop side as a multiple of the face box (1.3 frames brows to chin)")
     parser.add_argument("--no-timeline", dest="timeline", action="store_false", help="skip the timeline plots")
+    parser.add_argument("--detector", default="mtcnn",
+                        help="face detector: mtcnn (default), yunet, or a class's dotted path (module.Class)")
+    parser.add_argument("--detector-weights", "--detector_weights", dest="detector_weights", default=None,
+                        help="local weights file of the detector (yunet: the .onnx file); never downloaded")
+    parser.add_argument("--detect-every", "--detect_every", dest="detect_every", type=int,
+                        default=DEFAULT_DETECT_EVERY,
+                        help="detect faces on every K-th frame and track in between (1: every frame; default "
+                             "%(default)s, chosen by benchmarks/predict.py)")
+    parser.add_argument("--max-missed", "--max_missed", dest="max_missed", type=int, default=10,
+                        help="frames a face track may go undetected before it is lost (default %(default)s)")
+    parser.add_argument("--combined", action="store_true",
+                        help="one <out>/predictions.csv for all inputs, with a source column, instead of one CSV each")
+    parser.add_argument("--openface-columns", "--openface_columns", dest="openface_columns",
+                        choices=["model", "all"], default="model",
+                        help="all: OpenFace's AU columns in its order, empty for AUs the model does not predict")
     return parser
 
 
 def predict_command(args: list[str]) -> int:
     options = _parser().parse_args(args)
-    if options.every < 1:
-        raise ConfigError(f"--every {options.every}: give a positive number of frames")
+    for flag, value in (("--every", options.every), ("--detect-every", options.detect_every)):
+        if value < 1:
+            raise ConfigError(f"{flag} {value}: give a positive number of frames")
+    if options.max_missed < 0:
+        raise ConfigError(f"--max-missed {options.max_missed}: give 0 or more frames")
     if options.fps is not None and options.fps <= 0:
         raise ConfigError(f"--fps {options.fps}: give a positive rate")
 
-    from rich.progress import Progress
-
     from affectlab.cli.export import export_onnx
-    from affectlab.data.media.face_detection import FaceDetector
-    from affectlab.runs.models import load_deployed_model
+    from affectlab.data.media.face_detection import create_detector
     from affectlab.inference import FacePredictor, ModelBackend, head_specs, iterate_inputs
+    from affectlab.runs.models import load_deployed_model
 
+    detector = create_detector(options.detector, options.detector_weights, min_face_size=options.min_face_size,
+                               largest_only=options.largest_only)
     model = load_deployed_model(options.run_id, options.store, options.checkpoint)
     data = (model.run_config.get("data") or {}).get("init_args") or {}
     model.image_size = int(data.get("image_size", getattr(model, "image_size", 64)))
@@ -80,28 +107,14 @@ def predict_command(args: list[str]) -> int:
             backend = ModelBackend(model, onnx_path)
     else:
         backend = ModelBackend(model)
-    predictor = FacePredictor(backend,
-                              FaceDetector(min_face_size=options.min_face_size, largest_only=options.largest_only),
-                              head_specs(model), crop_scale=options.crop_scale)
+    predictor = FacePredictor(backend, detector, head_specs(model), crop_scale=options.crop_scale,
+                              detect_every=options.detect_every, max_missed=options.max_missed,
+                              openface_columns=options.openface_columns)
     files = list(iterate_inputs(options.paths))
     if not files:
         raise ConfigError(f"no images or videos in {options.paths}")
-    reports = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task("predicting", total=len(files))
-        for path in files:
-            progress.update(task, description=f"predicting {path.name}")
-            reports.append(predictor.predict_file(path, out, options.fps, options.every, options.timeline))
-            progress.advance(task)
-    lines = []
-    for r in reports:
-        if r.skipped:
-            lines.append(f"skipped {r.path}: {'; '.join(r.problems)}")
-            continue
-        rate = r.frames / r.seconds if r.seconds else 0.0
-        lines.append(f"{r.path}: {r.frames} frames, {r.faces} faces, {r.frames_without_face} frames without a face, "
-                     f"{rate:.1f} frames/s -> {r.csv}" + (f", {r.timeline}" if r.timeline else ""))
-        lines += [f"  problem: {p}" for p in r.problems]
+    reports = _predict_all(predictor, files, out, options)
+    lines = [line for r in reports for line in r.summary(out / "predictions.csv")]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -109,3 +122,25 @@ def predict_command(args: list[str]) -> int:
     print(f"{len(reports) - skipped} of {len(reports)} files predicted with {predictor.backend.name}"
           + (f"; {skipped} skipped (see {out / 'report.txt'})" if skipped else ""))
     return 0 if skipped < len(reports) else 1
+
+
+def _predict_all(predictor, files: list[Path], out: Path, options: argparse.Namespace) -> list:
+    """``inference.predict_files`` with a files bar and a frames bar (rich)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from affectlab.inference import predict_files
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        files_task, frames_task = progress.add_task("files", total=len(files)), progress.add_task("frames", total=None)
+
+        def on_file(path: Path | None) -> None:
+            if path is None:
+                progress.advance(files_task)
+            else:
+                progress.update(files_task, description=f"predicting {path.name}")
+                progress.reset(frames_task, total=None, description="frames")
+
+        return predict_files(predictor, files, out, options.fps, options.every, options.timeline, options.combined,
+                             on_file=on_file,
+                             on_frames=lambda done, total: progress.update(frames_task, completed=done, total=total))
