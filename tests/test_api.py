@@ -131,6 +131,15 @@ def test_load_takes_another_detector_and_the_predictors_options(docs_run):
     assert frame[["face_x", "face_y", "face_width", "face_height", "confidence"]].iloc[0].tolist() == [
         70.0, 40.0, 96.0, 96.0, 0.99]
 
+    every_frame = affectlab.load(run_id, store=folder / "runs", detect_every=1, openface_columns="all")
+    frame = every_frame.predict(folder / "talk.mp4")  # detected on every frame: the gap is exactly where it is
+    assert frame["success"].tolist() == [1] * 4 + [0] * 6 + [1] * 2
+    assert {"AU07_r", "AU45_c"} <= set(frame.columns) and frame["AU07_r"].isna().all()  # OpenFace's, not predicted
+    assert [ax.get_ylabel() for ax in affectlab.api.plot_au_timeline(frame).axes] == [
+        f"AU{au:02d}" for au in ACTION_UNITS]  # the empty ones get no strip
+    with pytest.raises(ConfigError, match="unknown detector 'nope'"):
+        affectlab.load(run_id, store=folder / "runs", detector="nope")
+
 
 def two_tracks() -> pd.DataFrame:
     """Six frames of two faces: face 1 is missing at frame 3, frame 5 has no face at all."""

@@ -144,19 +144,21 @@ class FaceModel:
 
 
 def load(run_id: str, store: PathLike | None = None, checkpoint: str = "best.ckpt", onnx: PathLike | None = None,
-         min_face_size: int = 20, largest_only: bool = False, detector: Any = None,
-         **predictor_options: Any) -> FaceModel:
+         detector: Any = "mtcnn", detector_weights: PathLike | None = None, min_face_size: int = 20,
+         largest_only: bool = False, **predictor_options: Any) -> FaceModel:
     """The trained face model of run ``run_id`` (its ``best.ckpt`` by default), ready to ``predict``.
 
     Args:
         store: the run store folder holding the run (default: ``MLFLOW_TRACKING_URI`` or ``./runs``).
         onnx: a graph exported by ``affectlab export onnx`` to run in onnxruntime instead of PyTorch.
-        min_face_size, largest_only: MTCNN's smallest face side in pixels, and one face per frame.
-        detector: any object with ``detect(images)`` instead of MTCNN (then the two above do not apply).
-        predictor_options: ``inference.FacePredictor``'s options, as ``affectlab predict`` has them
-            (``crop_scale=1.3``: the crop's side as a multiple of the face box; ...).
+        detector: a detector's name (``mtcnn``, ``yunet``, or a dotted class path; docs/predict.md), built with
+            ``detector_weights`` (a local file), ``min_face_size`` and ``largest_only`` where it takes them; or
+            a detector object (anything with ``detect(images)``), used as it is.
+        predictor_options: ``inference.FacePredictor``'s options, as ``affectlab predict`` has them:
+            ``detect_every`` (detect on every k-th frame, track between), ``max_missed``, ``crop_scale``,
+            ``openface_columns``.
     """
-    from affectlab.data.media.face_detection import FaceDetector
+    from affectlab.data.media.face_detection import create_detector
     from affectlab.runs.models import load_deployed_model
 
     model = load_deployed_model(run_id, None if store is None else str(store), checkpoint)
@@ -165,8 +167,9 @@ def load(run_id: str, store: PathLike | None = None, checkpoint: str = "best.ckp
                           "AU model run (configs/experiment/au_synth.yaml and its variants)")
     data = (model.run_config.get("data") or {}).get("init_args") or {}
     model.image_size = int(data.get("image_size", getattr(model, "image_size", 64)))  # the crops it was trained on
-    if detector is None:
-        detector = FaceDetector(min_face_size=min_face_size, largest_only=largest_only)
+    if isinstance(detector, str):
+        detector = create_detector(detector, None if detector_weights is None else str(detector_weights),
+                                   min_face_size=min_face_size, largest_only=largest_only)
     return FaceModel(run_id, model, detector, onnx=onnx, **predictor_options)
 
 
@@ -204,8 +207,9 @@ def plot_au_timeline(predictions: pd.DataFrame, source: PathLike | None = None) 
     from affectlab import plots  # noqa: F401  (selects the headless Agg backend)
 
     rows = _one_source(predictions, source)
-    keys = sorted(c for c in rows.columns if c.startswith("AU") and c.endswith("_r")) \
-        or sorted(c for c in rows.columns if c.startswith("AU") and c.endswith("_p"))
+    found = rows[rows["success"] == 1]
+    predicted = [c for c in rows.columns if c.startswith("AU") and found[c].notna().any()]  # not OpenFace's empty ones
+    keys = sorted(c for c in predicted if c.endswith("_r")) or sorted(c for c in predicted if c.endswith("_p"))
     if not keys:
         raise DataError("these predictions have no AU columns (AUxx_r or AUxx_p)")
     top = 5.0 if keys[0].endswith("_r") else 1.0
