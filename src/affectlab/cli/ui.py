@@ -50,7 +50,8 @@ def ui_command(args: list[str]) -> int:
         command += ["--default-artifact-root", store.artifact_location]
     store.client.search_experiments(max_results=1)  # creates the database first: two first users would race
     base = f"http://{options.host}:{options.port}"
-    print(f"MLflow UI on {store.tracking_uri}: {base}", flush=True)
+    print(f"MLflow UI on {store.tracking_uri}: {base} (MLflow's home page opens in GenAI mode; each experiment's "
+          "address below opens its training runs)", flush=True)
     # Its own process group, so that stopping this command stops the server and every worker it started.
     server = subprocess.Popen(command, start_new_session=True)
 
