@@ -18,9 +18,11 @@ LAYERS = {
     "losses": 3, "metrics": 3,
     "methods": 4,
     "runs": 5, "inference": 5,
-    "experiments": 6,
+    "experiments": 6, "api": 6,
     "cli": 7,
 }
+# The package namespace sits on top: it hands out affectlab.load and affectlab.train, imported lazily from api.
+LAYERS["__init__"] = 7
 
 
 def _package(module: str) -> str:

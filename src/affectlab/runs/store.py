@@ -23,6 +23,8 @@ from affectlab.errors import ConfigError
 DEFAULT_STORE = "runs"
 FIRST_CONFIG = "config.yaml"
 CHECKPOINTS = "checkpoints"
+# MLflow 3's experiment kind: AffectLab's experiments train models; without it MLflow treats them as GenAI apps.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 # Artifact downloads are small local copies: their tqdm bars would only clutter the run's output.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -65,7 +67,8 @@ class RunStore:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None and experiment.lifecycle_stage != "deleted":
             return experiment.experiment_id
-        return self.client.create_experiment(name, artifact_location=self._experiment_artifacts(name))
+        return self.client.create_experiment(name, artifact_location=self._experiment_artifacts(name),
+                                             tags=EXPERIMENT_TAGS)
 
     def _experiment_artifacts(self, name: str) -> str | None:
         if self.artifact_location is None:
