@@ -11,11 +11,12 @@ It reads the arguments once and returns them rewritten:
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-
 
 from affectlab.cli.errors import check_yaml_file
 from affectlab.data.registry import dataset_names, layout_error
+from affectlab.errors import ConfigError
 from affectlab.runs.configs import config_root
 
 # Options whose value may be a YAML file.
@@ -32,6 +33,16 @@ def _data_config(name: str) -> str | None:
         return str(path)
     if name in dataset_names():
         raise layout_error(name)
+    from affectlab.data import DATA_MODULES
+
+    if name not in DATA_MODULES and not Path(name).exists():  # a short class name is jsonargparse's to resolve
+        bundled = sorted(p.stem for p in (config_root() / "data").glob("*.yaml"))
+        close = difflib.get_close_matches(name, bundled, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise ConfigError(
+            f"--data {name}: unknown data set; {hint}known data sets: {', '.join(bundled)} "
+            "(or give a config file, or a data module class such as affectlab.data.FolderDataModule)"
+        )
     return None
 
 

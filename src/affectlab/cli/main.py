@@ -48,8 +48,9 @@ def run_command(args: list[str]) -> int:
     from affectlab.cli.results import print_results
     from affectlab.runs.lightning_cli import AffectLabCLI
 
+    prepared = prepare_run_args(args)
     try:
-        cli = AffectLabCLI(prepare_run_args(args))
+        cli = AffectLabCLI(prepared)
     except (ArgumentError, ValueError, TypeError) as error:
         if os.environ.get("AFFECTLAB_DEBUG"):
             raise
@@ -58,7 +59,8 @@ def run_command(args: list[str]) -> int:
         if cause is not None:
             raise cause from None
         if isinstance(error, ArgumentError):
-            raise ConfigError(explain_argument_error(str(error))) from None
+            parser = getattr(error, "affectlab_parser", None)
+            raise ConfigError(explain_argument_error(str(error), prepared, parser)) from None
         raise
     cli.run_commands()
     if cli.trainer.is_global_zero:

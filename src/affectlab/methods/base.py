@@ -28,10 +28,16 @@ from torch import nn
 
 from affectlab.data.contract import mask_key
 from affectlab.errors import ConfigError
-from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers, scheduler_init_args
+from affectlab.methods.optim import (
+    OptimizerInit,
+    SchedulerInit,
+    build_optimizers,
+    parse_optimizers,
+    parse_schedulers,
+    scheduler_init_args,
+)
 from affectlab.plots import confusion_matrix_figure, log_figure
 
-OptimizerInit = dict | list[dict]
 DEFAULT_OPTIMIZER: dict = {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1e-3, "weight_decay": 1e-2}}
 
 
@@ -47,7 +53,7 @@ class BaseMethod(LightningModule):
     monitor: str = "val/loss"
     monitor_mode: str = "min"
 
-    def __init__(self, optimizer_init: OptimizerInit | None = None, lr_scheduler_init: OptimizerInit | None = None) -> None:
+    def __init__(self, optimizer_init: OptimizerInit | None = None, lr_scheduler_init: SchedulerInit | None = None) -> None:
         super().__init__()
         self._optimizer_specs = parse_optimizers(optimizer_init or DEFAULT_OPTIMIZER)
         self._scheduler_pairs = parse_schedulers(lr_scheduler_init, self._optimizer_specs)
@@ -248,7 +254,7 @@ class MultimodalMethod(BaseMethod):
         modalities: list[str] | None = None,
         freeze_encoders: bool = False,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
         used = check_modalities(modalities, list(encoders), "model.init_args.modalities")

@@ -17,6 +17,9 @@ def build_run_model(run_id: str, store: str | None = None) -> nn.Module:
     from jsonargparse import ArgumentParser
     from lightning.pytorch import LightningModule
 
+    from affectlab.imports import restrict_imports
+
+    restrict_imports()  # the stored config may have been edited: its class paths import only allowed packages
     config = yaml.safe_load(RunStore.resolve(store).first_config(run_id).read_text())
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(LightningModule, "model", required=True)
