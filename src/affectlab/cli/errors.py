@@ -167,7 +167,7 @@ def _closest(name: str, candidates: list[str]) -> str:
 def _yaml_files(args: list[str]) -> list[Path]:
     """The YAML files a run was given, and the YAML files they name by relative path, recursively."""
     files: list[Path] = []
-    pending = [Path(v) for v in args if v.endswith((".yaml", ".yml"))]
+    pending = [Path(v) for v in reversed(args) if v.endswith((".yaml", ".yml"))]  # the last given wins
     while pending:
         path = pending.pop(0)
         if path in files or not path.is_file():
@@ -178,18 +178,21 @@ def _yaml_files(args: list[str]) -> list[Path]:
     return files
 
 
-def where_given(key: str, args: list[str]) -> str:
-    """Where ``key`` was set: the command-line option, or the first YAML file and line holding its last part."""
+def where_given(key: str, args: list[str], value: str | None = None) -> str:
+    """Where ``key`` was set: the command-line option, or the YAML file and line holding its last part (of
+    the files given later first, as the later one wins; with ``value``, a line that also holds it)."""
     option = f"--{key}"
     tail = key.split(".")[-1]
     for arg in args:
         if arg == option or arg.startswith(option + "=") or (arg.startswith("--") and arg.split("=")[0].endswith(f".{tail}")):
             return f"given on the command line as {arg.split('=')[0]}"
-    for option, value in zip(args, args[1:]):
-        if option.startswith("--") and re.search(rf"[{{,\s]{re.escape(tail)}\s*:", value):
+    for option, inline in zip(args, args[1:]):
+        if option.startswith("--") and re.search(rf"[{{,\s]{re.escape(tail)}\s*:", inline):
             return f"given on the command line in the value of {option}"
     for path in _yaml_files(args):
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            if value is not None and value not in line:
+                continue
             if re.match(rf"^\s*(?:-\s+)?{re.escape(tail)}\s*:", line) or re.search(rf"[{{,]\s*{re.escape(tail)}\s*:", line):
                 return f"set in {path}, line {number}"
     return ""
@@ -284,7 +287,7 @@ def _type_message(found: list[Problem], args: list[str], message: str) -> str | 
             values = [given.group(1)] if given else []
         expected = " or ".join("None" if t == "NoneType" else t for t in dict.fromkeys(types))
         got = f", got {values[0]!r}" if values else ""
-        where = where_given(key, args)
+        where = where_given(key, args, values[0] if values else None)
         return f"{key}: expected {expected}{got}{'; ' + where if where else ''}"
     return None
 
