@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 import pytest
+import yaml
 
 from affectlab.cli.errors import explain_argument_error
 from conftest import CONFIGS, affectlab, affectlab_inline
@@ -199,3 +200,12 @@ def test_missing_config_file():
 )
 def test_explain_argument_error_patterns(raw, expected):
     assert expected in explain_argument_error(raw)
+
+
+@pytest.mark.parametrize(("command", "chain"), [("fit", "fit"), ("test", "test"), ("run", "fit-test")])
+def test_a_subcommand_overrides_the_chain_a_config_names(command, chain, tmp_path):
+    """``affectlab fit --config <experiment with commands: fit-test>`` fits only; ``run`` runs the chain."""
+    experiment = tmp_path / "experiment.yaml"
+    experiment.write_text("commands: fit-test\ntrainer:\n  max_epochs: 1\n")
+    printed = affectlab_inline(command, "--model", MODEL, "--data", DATA, "--config", str(experiment), "--print_config")
+    assert yaml.safe_load(printed.stdout)["commands"] == chain

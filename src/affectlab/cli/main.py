@@ -77,7 +77,9 @@ def trainer_command(command: str, args: list[str]) -> int:
             return predict_command(args)
     if "--commands" in args or any(a.startswith("--commands=") for a in args):
         raise ConfigError(f"'affectlab {command}' runs {command} only; use 'affectlab run --commands ...' to chain")
-    return run_command(["--commands", command, *args])
+    # last, so that it overrides a config's own chain (an experiment's 'commands: fit-test'): a subcommand
+    # means what it says, and the chain a config names runs only under 'affectlab run'
+    return run_command([*args, "--commands", command])
 
 
 # command -> (module, handler taking the remaining arguments); modules load on use, so --help stays quick.
