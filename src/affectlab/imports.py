@@ -46,11 +46,27 @@ def set_user_allowlist(packages: list[str]) -> None:
         os.environ[ALLOWLIST_ENV] = ",".join(dict.fromkeys([*extra, *packages]))
 
 
+_allowed_before: set[str] = set()
+
+
 def restrict_imports() -> None:
-    """Make jsonargparse refuse any class path outside ``allowed_packages()`` before importing it."""
+    """Make jsonargparse refuse any class path outside ``allowed_packages()`` before importing it. Its policy
+    is process-wide and only grows, so packages an earlier parse allowed and this one does not are denied
+    again by name (one process may parse several runs: tests, ``experiments.train``)."""
     from jsonargparse import set_parsing_settings
 
-    set_parsing_settings(import_path_denylist=["*"], import_path_allowlist=list(allowed_packages()))
+    allowed = set(allowed_packages())
+    set_parsing_settings(import_path_denylist=["*", *sorted(_allowed_before - allowed)],
+                         import_path_allowlist=sorted(allowed))
+    _allowed_before.update(allowed)
+
+
+def refused_import(message: str) -> str | None:
+    """The class path a jsonargparse error says its import policy refused, if any."""
+    import re
+
+    match = re.search(r"Importing '([\w.]+)' is not allowed", message)
+    return match.group(1) if match else None
 
 
 def _refusal(key: str, path: str, allows: str) -> ConfigError:
@@ -72,10 +88,21 @@ def import_allowed(path: str, key: str, allows: str, check: Callable[[Any], bool
     """The object at dotted ``path`` if its package is allowed (checked before importing) and ``check``
     accepts it; otherwise a ConfigError naming ``key`` and what it ``allows``."""
     check_allowed(path, key, allows)
-    module_name, _, attr = path.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as error:
+    parts = path.split(".")
+    found, error = None, None
+    for split in range(len(parts) - 1, 0, -1):  # the longest importable module, then attributes (a.b.C.D)
+        try:
+            found = importlib.import_module(".".join(parts[:split]))
+        except ImportError as failure:
+            error = error or failure
+            continue
+        try:
+            for attr in parts[split:]:
+                found = getattr(found, attr)
+        except AttributeError as failure:
+            raise ConfigError(f"{key}: cannot import {path!r} ({failure}); it takes {allows}") from None
+        break
+    else:
         raise ConfigError(f"{key}: cannot import {path!r} ({error}); it takes {allows}") from None
     defined_in = getattr(found, "__module__", None) or ""
     if defined_in.split(".")[0] not in allowed_packages() or not check(found):
@@ -95,3 +122,41 @@ def returns_subclass(factory: Any, base: type) -> bool:
     except Exception:  # an annotation that does not resolve says nothing about what it returns
         return False
     return inspect.isclass(returned) and issubclass(returned, base)
+
+
+def check_class_paths(config: Any, key: str = "") -> None:
+    """Refuse, before anything is built, a ``class_path`` anywhere in ``config`` (a parsed config as nested
+    dicts and lists) that names a function of another package than AffectLab. jsonargparse takes a function
+    where a ``Callable`` is typed (``optimizer_init``, partial heads) and *calls* it with the ``init_args`` when
+    it instantiates, so ``{class_path: torch.load, init_args: {f: ...}}`` would run; a class path names a class."""
+    if isinstance(config, dict):
+        path = config.get("class_path")
+        if isinstance(path, str) and "." in path:
+            check_allowed(path, f"{key}.class_path" if key else "class_path", "a class")
+            found = _imported(path)
+            if found is not None and not inspect.isclass(found) and path.split(".")[0] != "affectlab":
+                raise ConfigError(
+                    f"{key + '.' if key else ''}class_path: {path!r} is refused: it is a function, which would be "
+                    "called with the init_args; a class path names a class (an optimiser, a module, a callback, ...)"
+                )
+        for name, value in config.items():
+            check_class_paths(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(config, (list, tuple)):
+        for i, value in enumerate(config):
+            check_class_paths(value, f"{key}[{i}]")
+
+
+def _imported(path: str) -> Any:
+    """The object at ``path`` if its module is already imported (parsing imported it); None otherwise."""
+    import sys
+
+    parts = path.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        module = sys.modules.get(".".join(parts[:split]))
+        if module is None:
+            continue
+        found: Any = module
+        for attr in parts[split:]:
+            found = getattr(found, attr, None)
+        return found
+    return None

@@ -190,6 +190,18 @@ def _factory_label(factory: Any) -> str:
     return getattr(factory, "__name__", type(factory).__name__)
 
 
+def _check_factory(factory: Any, where: str) -> None:
+    """jsonargparse types ``optimizer_init`` as a callable, which a function of an allowed package (``torch.load``)
+    also is; only a partial of an Optimizer subclass (what a class_path to one becomes) is an optimiser."""
+    func = factory.func if isinstance(factory, functools.partial) else factory
+    classes = [a for a in (func, *getattr(factory, "args", ())) if inspect.isclass(a)]
+    if not (classes and _is_optimizer(classes[-1])):
+        name = getattr(classes[-1] if classes else func, "__name__", repr(func))
+        if isinstance(factory, functools.partial) and not classes:
+            name = getattr(factory.args[-1], "__name__", name) if factory.args else name
+        raise ConfigError(f"{where}: {name!r} is refused; it takes {KINDS['optimizer'][0]}")
+
+
 def _dict_spec(item: dict, where: str) -> OptimizerSpec:
     """Seed 000's flat mapping, checked as jsonargparse checks a typed one."""
     unknown = set(item) - _OPTIMIZER_KEYS
@@ -217,8 +229,10 @@ def parse_optimizers(value: Any, key: str = "model.init_args.optimizer_init") ->
                 inner = _dict_spec(item.optimizer, f"{where}.optimizer")
                 specs.append(OptimizerSpec(inner.factory, inner.label, item.name, item.params))
             else:
+                _check_factory(item.optimizer, f"{where}.optimizer")
                 specs.append(OptimizerSpec(item.optimizer, _factory_label(item.optimizer), item.name, item.params))
         elif callable(item):
+            _check_factory(item, where)
             specs.append(OptimizerSpec(item, _factory_label(item)))
         else:
             raise ConfigError(f"{where}: expected an optimiser (class_path and init_args), got {item!r}")

@@ -82,7 +82,7 @@ def add_run_arguments(parser) -> None:
         help="callbacks added to the default ones (trainer.callbacks would replace them)",
     )
     parser.add_argument(
-        "--import_allowlist", type=list[str] | None, default=None,
+        "--import_allowlist", type=list[str] | str | None, default=None,
         help="packages besides torch, torchvision, timm, lightning and affectlab whose classes a config may name "
         "(command line only: a config file cannot widen its own permissions)",
     )

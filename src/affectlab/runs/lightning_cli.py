@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from affectlab.imports import restrict_imports, set_user_allowlist
+from affectlab.imports import check_class_paths, restrict_imports, set_user_allowlist
 from affectlab.runs.arguments import (
     TRAINER_COMMANDS,
     TRAINER_DEFAULTS,
@@ -80,6 +80,7 @@ class AffectLabCLI(LightningCLI):
             raise
 
     def before_instantiate_classes(self) -> None:
+        check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
         self.commands = parse_commands(self.config.commands)
         if "eval" in self.commands:
             check_evaluation(self.config.eval_func, self.config.eval or {})

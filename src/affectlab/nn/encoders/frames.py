@@ -37,10 +37,10 @@ def build_image_backbone(
             return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(feature_stage,), **kwargs)
         kwargs.setdefault("num_classes", 0)  # 0 = no classifier: timm returns pooled features
         return timm.create_model(backbone, pretrained=False, **kwargs)
-    if feature_stage is not None:
-        raise ValueError(f"feature_stage needs a timm model name; {backbone!r} is a class path")
     # checked before anything is imported: a config string must not run code (affectlab.imports)
     factory = import_allowed(backbone, "backbone", BACKBONE_ALLOWS, lambda found: returns_subclass(found, nn.Module))
+    if feature_stage is not None:
+        raise ValueError(f"feature_stage needs a timm model name; {backbone!r} is a class path")
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise TypeError(f"backbone {backbone!r} built a {type(model).__name__}, not a torch.nn.Module")
