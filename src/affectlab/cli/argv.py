@@ -15,7 +15,6 @@ import difflib
 from pathlib import Path
 
 from affectlab.cli.errors import check_yaml_file
-from affectlab.data.registry import dataset_names, layout_error
 from affectlab.errors import ConfigError
 from affectlab.runs.configs import config_root
 
@@ -31,6 +30,9 @@ def _data_config(name: str) -> str | None:
     path = config_root() / "data" / f"{name}.yaml"
     if path.is_file():
         return str(path)
+    # the registry imports every reader (and Lightning): only for a name that is not a bundled config
+    from affectlab.data.registry import dataset_names, layout_error
+
     if name in dataset_names():
         raise layout_error(name)
     from affectlab.data import DATA_MODULES

@@ -44,11 +44,12 @@ def run_command(args: list[str]) -> int:
     from argparse import ArgumentError
 
     from affectlab.cli.argv import prepare_run_args
+
+    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
     from affectlab.cli.errors import explain_argument_error
     from affectlab.cli.results import print_results
     from affectlab.runs.lightning_cli import AffectLabCLI
 
-    prepared = prepare_run_args(args)
     try:
         cli = AffectLabCLI(prepared)
     except (ArgumentError, ValueError, TypeError) as error:
