@@ -65,7 +65,7 @@ def run_command(args: list[str]) -> int:
         raise
     cli.run_commands()
     if cli.trainer.is_global_zero:
-        print_results(cli.results, cli.run_id, cli.store.tracking_uri)
+        print_results(cli.results, cli.run_id, cli.store.tracking_uri, bool(cli.config.results_per_class))
     return 0
 
 

@@ -86,6 +86,8 @@ def add_run_arguments(parser) -> None:
         help="packages besides torch, torchvision, timm, lightning and affectlab whose classes a config may name "
         "(command line only: a config file cannot widen its own permissions)",
     )
+    parser.add_argument("--results_per_class", type=bool, default=False,
+                        help="print per-class and per-AU rows in the results table (they are always in the run store)")
     parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():
