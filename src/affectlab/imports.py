@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from affectlab.errors import ConfigError
 
@@ -119,7 +120,7 @@ def returns_subclass(factory: Any, base: type) -> bool:
         return False
     try:
         returned = inspect.signature(factory, eval_str=True).return_annotation
-    except Exception:  # an annotation that does not resolve says nothing about what it returns
+    except (NameError, TypeError, ValueError, AttributeError):  # an unresolvable annotation says nothing
         return False
     return inspect.isclass(returned) and issubclass(returned, base)
 

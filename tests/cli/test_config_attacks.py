@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CONFIGS, affectlab_inline
 
 from affectlab.errors import ConfigError
-from conftest import CONFIGS, affectlab_inline
 
 MODEL, DATA = str(CONFIGS / "model/supervised.yaml"), str(CONFIGS / "data/synth.yaml")
 EVIL = "affectlab_evil_module"  # a module on sys.path whose import creates the marker

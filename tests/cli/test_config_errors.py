@@ -6,12 +6,11 @@ class paths."""
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
+from conftest import CONFIGS, affectlab, affectlab_inline, cli_env
 
 from affectlab.cli.errors import explain_argument_error
-from conftest import CONFIGS, affectlab, affectlab_inline, cli_env
 
 MODEL, DATA = str(CONFIGS / "model/supervised.yaml"), str(CONFIGS / "data/synth.yaml")
 ENCODER = str(CONFIGS / "nn/encoders/frames_synth.yaml")
@@ -218,7 +217,7 @@ def _modules_loaded_by(args: list[str]) -> set[str]:
 
     code = ("import sys; from affectlab.cli.main import main; main(%r); "
             "print('LOADED:' + ','.join(m for m in ('torch', 'lightning', 'mlflow', 'jsonargparse', 'timm') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code % (args,)], capture_output=True, text=True, timeout=120,
+    result = subprocess.run([sys.executable, "-c", code % (args,)], capture_output=True, text=True, timeout=120, check=False,
                             env=cli_env())
     loaded = [line for line in result.stdout.splitlines() if line.startswith("LOADED:")]
     assert loaded, result.stdout + result.stderr

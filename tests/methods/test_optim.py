@@ -120,7 +120,6 @@ def test_an_epoch_horizon_without_max_epochs_names_the_key():
 def _model_section(*overrides: str) -> dict:
     """The supervised model's config section as the CLI parses it (``--print_config``), with ``overrides``."""
     import yaml
-
     from conftest import CONFIGS, affectlab_inline
 
     printed = affectlab_inline("run", "--model", str(CONFIGS / "model/supervised.yaml"), "--data",
