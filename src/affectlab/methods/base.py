@@ -59,6 +59,23 @@ class BaseMethod(LightningModule):
         self._scheduler_pairs = parse_schedulers(lr_scheduler_init, self._optimizer_specs)
         self.automatic_optimization = len(self._optimizer_specs) == 1
 
+    # -- logging ------------------------------------------------------------------------------------------------
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log``, reducing epoch-level values across processes unless told otherwise. Under DDP an
+        epoch value logged without ``sync_dist`` holds rank 0's share only, and Lightning warns once per key
+        (dozens of lines); torchmetrics values are already reduced, so reducing them again changes nothing."""
+        per_step = kwargs.get("on_step") or (kwargs.get("on_step") is None and self.training)
+        if not per_step or kwargs.get("on_epoch"):
+            kwargs.setdefault("sync_dist", True)
+        super().log(name, value, *args, **kwargs)
+
+    def log_dict(self, dictionary: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log_dict`` with ``log``'s ``sync_dist`` default (it passes its own False otherwise)."""
+        per_step = kwargs.get("on_step") or (kwargs.get("on_step") is None and self.training)
+        if not per_step or kwargs.get("on_epoch"):
+            kwargs.setdefault("sync_dist", True)
+        super().log_dict(dictionary, *args, **kwargs)
+
     # -- what the method reads from the batch contract -------------------------------------------------------
     @property
     def modalities(self) -> list[str]:
