@@ -130,7 +130,7 @@ def test_inspect_batch_inputs(finished_run):
     affectlab(
         "run", "--run_id", run_id, "--store", str(store), "--commands", "eval",
         "--config", str(Path(__file__).resolve().parents[2] / "configs/eval/inspect_batch_inputs.yaml"),
-        "--eval.num_samples", "3",
+        "--eval.num_samples", "3", "--import_allowlist", "slow_callbacks",  # named by the stored config
     )
     assert "batch_inputs_train.png" in _artifacts(store, run_id, "plots")
 
