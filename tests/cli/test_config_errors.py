@@ -240,3 +240,16 @@ def test_file_and_yaml_errors_stop_before_torch_is_imported(tmp_path):
     bad.write_text("model:\n    class_path: x\n     init_args: {}\n")
     assert _modules_loaded_by(["run", "--config", str(bad)]) == set()
     assert _modules_loaded_by(["run", "--config", str(tmp_path / "missing.yaml")]) == set()
+
+
+def test_every_registered_data_set_has_a_bundled_config():
+    """`--data NAME` resolves through configs/data/NAME.yaml alone (cli/argv.py), so an unknown name is
+    diagnosed without importing the registry's readers; a reader added without its config fails here."""
+    from affectlab.data.registry import dataset_names
+
+    bundled = {path.stem for path in (CONFIGS / "data").glob("*.yaml")}
+    assert set(dataset_names()) <= bundled
+
+
+def test_an_unknown_data_set_is_told_before_torch_is_imported():
+    assert _modules_loaded_by(["run", "--data", "rafdbb"]) == set()
