@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "affectlab"
 
 # Lower number = lower layer. A module may import from its own layer or any lower one.
 LAYERS = {
-    "errors": 0, "io": 0, "plots": 0, "__init__": 0, "__main__": 7,
+    "errors": 0, "io": 0, "plots": 0, "imports": 0, "__init__": 0, "__main__": 7,
     "data": 1,
     "nn": 2,
     "losses": 3, "metrics": 3,

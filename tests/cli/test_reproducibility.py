@@ -47,7 +47,8 @@ def test_killed_run_resumes_to_the_same_metrics(reference, tiny_data, tmp_path):
     epochs = EPOCHS
     # Sleeping after each batch changes no number (the reference ran without it); it leaves time to kill the
     # run in the middle of fitting.
-    slow = ["--additional_callbacks", "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 0.25}}]"]
+    slow = ["--additional_callbacks", "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 0.25}}]",
+            "--import_allowlist", "slow_callbacks"]  # a test helper, outside the allowed packages
     expected = reference
 
     store = tmp_path / "killed"
@@ -72,6 +73,6 @@ def test_killed_run_resumes_to_the_same_metrics(reference, tiny_data, tmp_path):
     assert process.returncode == -signal.SIGKILL
     assert not _test_metrics(store, run_id), "the killed run must not have reached its test"
 
-    resumed = affectlab("run", "--run_id", run_id, "--store", str(store))
+    resumed = affectlab("run", "--run_id", run_id, "--store", str(store), "--import_allowlist", "slow_callbacks")
     assert "fit: resuming from" in resumed.stdout and "last.ckpt" in resumed.stdout
     assert _test_metrics(store, run_id) == expected

@@ -20,6 +20,7 @@ def finished_run(tiny_data, tmp_path_factory):
         "--eval_func", "examine_incorrectly_classified_images", "--eval", "{stage: test, max_images: 4}",
         "--run_name", "readback",
         "--additional_callbacks", "[{class_path: slow_callbacks.CountEpochs}]",
+        "--import_allowlist", "slow_callbacks",  # a test helper: outside the packages a config may import from
     )
     return store, printed_run_id(result.stdout), result
 
@@ -102,6 +103,7 @@ def test_run_id_reuses_config_and_resolves_ckpt_dir(finished_run, tiny_data):
     # No --model/--data: they come from the run's config.yaml. $ckpt_dir resolves to the run's checkpoints.
     result = affectlab(
         "test", "--run_id", run_id, "--store", str(store), "--test.ckpt_path", "$ckpt_dir/best.ckpt",
+        "--import_allowlist", "slow_callbacks",  # the stored config names the helper; it cannot allow it itself
     )
     assert f"run_id: {run_id}" in result.stdout
     names = _artifacts(store, run_id)
@@ -114,8 +116,9 @@ def test_run_id_reuses_config_and_resolves_ckpt_dir(finished_run, tiny_data):
 
 def test_validate_and_predict_entry_points(finished_run):
     store, run_id, _ = finished_run
-    affectlab("validate", "--run_id", run_id, "--store", str(store))
-    result = affectlab("predict", "--run_id", run_id, "--store", str(store))
+    trusted = ["--import_allowlist", "slow_callbacks"]  # the stored config names the test helper
+    affectlab("validate", "--run_id", run_id, "--store", str(store), *trusted)
+    result = affectlab("predict", "--run_id", run_id, "--store", str(store), *trusted)
     assert "predictions/predictions.csv" in result.stdout
     csv = Path(mlflow_client(store).download_artifacts(run_id, "predictions/predictions.csv")).read_text().splitlines()
     assert csv[0].startswith("id,prediction,target,p_neutral")
@@ -127,7 +130,7 @@ def test_inspect_batch_inputs(finished_run):
     affectlab(
         "run", "--run_id", run_id, "--store", str(store), "--commands", "eval",
         "--config", str(Path(__file__).resolve().parents[2] / "configs/eval/inspect_batch_inputs.yaml"),
-        "--eval.num_samples", "3",
+        "--eval.num_samples", "3", "--import_allowlist", "slow_callbacks",  # named by the stored config
     )
     assert "batch_inputs_train.png" in _artifacts(store, run_id, "plots")
 

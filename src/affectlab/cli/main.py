@@ -44,12 +44,14 @@ def run_command(args: list[str]) -> int:
     from argparse import ArgumentError
 
     from affectlab.cli.argv import prepare_run_args
+
+    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
     from affectlab.cli.errors import explain_argument_error
     from affectlab.cli.results import print_results
     from affectlab.runs.lightning_cli import AffectLabCLI
 
     try:
-        cli = AffectLabCLI(prepare_run_args(args))
+        cli = AffectLabCLI(prepared)
     except (ArgumentError, ValueError, TypeError) as error:
         if os.environ.get("AFFECTLAB_DEBUG"):
             raise
@@ -58,11 +60,12 @@ def run_command(args: list[str]) -> int:
         if cause is not None:
             raise cause from None
         if isinstance(error, ArgumentError):
-            raise ConfigError(explain_argument_error(str(error))) from None
+            parser = getattr(error, "affectlab_parser", None)
+            raise ConfigError(explain_argument_error(str(error), prepared, parser)) from None
         raise
     cli.run_commands()
     if cli.trainer.is_global_zero:
-        print_results(cli.results, cli.run_id, cli.store.tracking_uri)
+        print_results(cli.results, cli.run_id, cli.store.tracking_uri, bool(cli.config.results_per_class))
     return 0
 
 
@@ -75,7 +78,9 @@ def trainer_command(command: str, args: list[str]) -> int:
             return predict_command(args)
     if "--commands" in args or any(a.startswith("--commands=") for a in args):
         raise ConfigError(f"'affectlab {command}' runs {command} only; use 'affectlab run --commands ...' to chain")
-    return run_command(["--commands", command, *args])
+    # last, so that it overrides a config's own chain (an experiment's 'commands: fit-test'): a subcommand
+    # means what it says, and the chain a config names runs only under 'affectlab run'
+    return run_command([*args, "--commands", command])
 
 
 # command -> (module, handler taking the remaining arguments); modules load on use, so --help stays quick.

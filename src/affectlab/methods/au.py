@@ -31,7 +31,7 @@ from affectlab.data.contract import ACTION_UNITS
 from affectlab.data.transforms import augment_frames
 from affectlab.errors import ConfigError
 from affectlab.io import load_checkpoint
-from affectlab.methods.base import BaseMethod, OptimizerInit
+from affectlab.methods.base import BaseMethod, OptimizerInit, SchedulerInit
 from affectlab.methods.au_tasks import au_name, task_of
 from affectlab.nn.au_heads import AUHead, IntensityHead, OccurrenceHead
 from affectlab.nn.encoders import StageEncoder, create_encoder
@@ -91,7 +91,7 @@ class AUModel(BaseMethod):
         heads: list[Callable[[int], AUHead]] | None = None,
         occurrence_threshold: float | None = None,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
         augment: bool = True,
         backbone_init: str | None = None,
     ) -> None:

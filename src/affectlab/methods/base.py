@@ -28,10 +28,16 @@ from torch import nn
 
 from affectlab.data.contract import mask_key
 from affectlab.errors import ConfigError
-from affectlab.methods.optim import build_optimizers, parse_optimizers, parse_schedulers, scheduler_init_args
+from affectlab.methods.optim import (
+    OptimizerInit,
+    SchedulerInit,
+    build_optimizers,
+    parse_optimizers,
+    parse_schedulers,
+    scheduler_init_args,
+)
 from affectlab.plots import confusion_matrix_figure, log_figure
 
-OptimizerInit = dict | list[dict]
 DEFAULT_OPTIMIZER: dict = {"class_path": "torch.optim.AdamW", "init_args": {"lr": 1e-3, "weight_decay": 1e-2}}
 
 
@@ -47,11 +53,28 @@ class BaseMethod(LightningModule):
     monitor: str = "val/loss"
     monitor_mode: str = "min"
 
-    def __init__(self, optimizer_init: OptimizerInit | None = None, lr_scheduler_init: OptimizerInit | None = None) -> None:
+    def __init__(self, optimizer_init: OptimizerInit | None = None, lr_scheduler_init: SchedulerInit | None = None) -> None:
         super().__init__()
         self._optimizer_specs = parse_optimizers(optimizer_init or DEFAULT_OPTIMIZER)
         self._scheduler_pairs = parse_schedulers(lr_scheduler_init, self._optimizer_specs)
         self.automatic_optimization = len(self._optimizer_specs) == 1
+
+    # -- logging ------------------------------------------------------------------------------------------------
+    def log(self, name: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log``, reducing epoch-level values across processes unless told otherwise. Under DDP an
+        epoch value logged without ``sync_dist`` holds rank 0's share only, and Lightning warns once per key
+        (dozens of lines); torchmetrics values are already reduced, so reducing them again changes nothing."""
+        per_step = kwargs.get("on_step") or (kwargs.get("on_step") is None and self.training)
+        if not per_step or kwargs.get("on_epoch"):
+            kwargs.setdefault("sync_dist", True)
+        super().log(name, value, *args, **kwargs)
+
+    def log_dict(self, dictionary: Any, *args: Any, **kwargs: Any) -> None:
+        """Lightning's ``log_dict`` with ``log``'s ``sync_dist`` default (it passes its own False otherwise)."""
+        per_step = kwargs.get("on_step") or (kwargs.get("on_step") is None and self.training)
+        if not per_step or kwargs.get("on_epoch"):
+            kwargs.setdefault("sync_dist", True)
+        super().log_dict(dictionary, *args, **kwargs)
 
     # -- what the method reads from the batch contract -------------------------------------------------------
     @property
@@ -248,7 +271,7 @@ class MultimodalMethod(BaseMethod):
         modalities: list[str] | None = None,
         freeze_encoders: bool = False,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
         used = check_modalities(modalities, list(encoders), "model.init_args.modalities")

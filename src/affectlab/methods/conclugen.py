@@ -30,7 +30,7 @@ from torch import nn
 from affectlab.data.contract import mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
 from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
-from affectlab.methods.base import MultimodalMethod, OptimizerInit
+from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.methods.callbacks import LossCurves, RepresentationMap
 from affectlab.nn.encoders import PrecomputedFeatures
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead, ReconstructionHead
@@ -106,7 +106,7 @@ class ConCluGen(MultimodalMethod):
         kmeans_iterations: int = 20,
         augment: bool = True,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(encoders=encoders, modalities=modalities, freeze_encoders=freeze_encoders,
                          optimizer_init=optimizer_init, lr_scheduler_init=lr_scheduler_init)

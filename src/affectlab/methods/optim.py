@@ -1,17 +1,27 @@
 """Optimisers and learning-rate schedulers from config, as seed 000 lays them out.
 
-``optimizer_init`` is one spec or a list; ``lr_scheduler_init`` likewise::
+``optimizer_init`` is typed, so jsonargparse resolves its ``class_path`` and checks its ``init_args``
+against the class's signature at parse time (as LightningCLI does for its own optimiser options), and a
+command-line override changes one value and keeps the others
+(``--model.init_args.optimizer_init.init_args.lr 0.01``; a new ``class_path`` keeps the arguments it shares
+with the old one). It is one optimiser, or several, each owning parameter-name prefixes (``params``; the
+one without ``params`` takes all the rest) and named so that schedulers pair with it::
 
     optimizer_init:
-      - {class_path: torch.optim.AdamW, name: encoders, params: [encoders], init_args: {lr: 1.0e-4}}
-      - {class_path: torch.optim.SGD, name: heads, init_args: {lr: 1.0e-2}}
+      class_path: torch.optim.AdamW
+      init_args: {lr: 1.0e-3, weight_decay: 1.0e-2}
+
+    optimizer_init:
+      - {name: encoders, params: [encoders], optimizer: {class_path: torch.optim.AdamW, init_args: {lr: 1.0e-4}}}
+      - {name: heads, optimizer: {class_path: torch.optim.SGD, init_args: {lr: 1.0e-2}}}
     lr_scheduler_init:
       - {class_path: torch.optim.lr_scheduler.StepLR, optimizer_name: heads, init_args: {step_size: 5}}
 
-An optimiser spec takes ``class_path``, ``init_args``, an optional ``name`` and optional ``params``
-(parameter-name prefixes it owns; the one optimiser without ``params`` takes all the rest).
-A scheduler spec takes ``class_path``, ``init_args``, an optional ``optimizer_name`` and the Lightning
-settings ``interval`` (``epoch`` or ``step``), ``frequency`` and ``monitor``.
+Python callers may also give seed 000's flat mappings (``{class_path, init_args, name, params}``), checked
+here the same way. A scheduler spec takes ``class_path``, ``init_args``, an optional ``optimizer_name`` and
+the Lightning settings ``interval`` (``epoch`` or ``step``), ``frequency`` and ``monitor``; it stays a
+mapping checked here when the model is built, because jsonargparse would require the horizon arguments
+that AffectLab fills from the trainer (below).
 
 Horizons come from the trainer: a schedule whose length is an argument (``T_max`` of cosine annealing,
 ``t_initial`` of timm's cosine, ``total_steps`` of one-cycle) and that the config leaves out runs over the
@@ -21,20 +31,42 @@ for ``interval: step``, so changing ``--trainer.max_epochs`` moves the schedule 
 Pairing: one scheduler and several optimisers -> a copy of it per optimiser; as many schedulers as
 optimisers and no names -> in order; otherwise every scheduler names its optimiser.
 Short class names resolve in ``torch.optim``, ``torch.optim.lr_scheduler``, ``timm.optim`` and
-``timm.scheduler``. Classes are imported, never evaluated from strings.
+``timm.scheduler``. Classes are imported, never evaluated from strings, and only from the allowed packages
+and of the allowed kind (an ``Optimizer`` subclass; a torch or timm scheduler): ``affectlab.imports``.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from affectlab.errors import ConfigError
+from affectlab.imports import check_allowed, import_allowed
+
+#: what jsonargparse builds from an optimiser's class_path/init_args: called with the parameters.
+OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
+
+
+@dataclass
+class NamedOptimizer:
+    """One of several optimisers: the parameter-name prefixes it owns (None: all the rest) and its name,
+    which a scheduler's ``optimizer_name`` refers to."""
+
+    optimizer: OptimizerFactory
+    name: str | None = None
+    params: list[str] | None = None
+
+
+#: the type of ``optimizer_init``: one optimiser, or several named ones.
+OptimizerInit = OptimizerFactory | list[NamedOptimizer]
+#: the type of ``lr_scheduler_init``: one mapping or a list (see the module docstring).
+SchedulerInit = dict | list[dict]
 
 _OPTIMIZER_KEYS = {"class_path", "init_args", "name", "params"}
 _SCHEDULER_KEYS = {"class_path", "init_args", "optimizer_name", "interval", "frequency", "monitor"}
@@ -43,8 +75,10 @@ _SEARCH_MODULES = ("torch.optim", "torch.optim.lr_scheduler", "timm.optim", "tim
 
 @dataclass
 class OptimizerSpec:
-    cls: type
-    init_args: dict[str, Any] = field(default_factory=dict)
+    """``factory(parameter_groups)`` builds the optimiser; ``label`` names it in messages."""
+
+    factory: Callable[[list], torch.optim.Optimizer]
+    label: str
     name: str | None = None
     params: list[str] | None = None
 
@@ -89,18 +123,40 @@ def scheduler_init_args(spec: SchedulerSpec, trainer: Any, key: str = "model.ini
     return init_args
 
 
-def import_class(path: str, key: str) -> type:
-    """Import ``path`` (dotted, or a short name found in the optimiser/scheduler modules)."""
-    candidates = [path] if "." in path else [f"{module}.{path}" for module in _SEARCH_MODULES]
-    for candidate in candidates:
-        module_name, _, attr = candidate.rpartition(".")
+def _is_scheduler(found: Any) -> bool:
+    bases = [torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau]
+    try:
+        from timm.scheduler.scheduler import Scheduler
+
+        bases.append(Scheduler)
+    except ImportError:
+        pass
+    return inspect.isclass(found) and issubclass(found, tuple(bases))
+
+
+def _is_optimizer(found: Any) -> bool:
+    return inspect.isclass(found) and issubclass(found, torch.optim.Optimizer)
+
+
+KINDS = {
+    "optimizer": ("a torch.optim.Optimizer subclass", _is_optimizer),
+    "scheduler": ("a torch.optim.lr_scheduler or timm.scheduler scheduler class", _is_scheduler),
+}
+
+
+def import_class(path: str, key: str, kind: str = "optimizer") -> type:
+    """Import ``path`` (dotted, or a short name found in the optimiser/scheduler modules), refused before the
+    import unless its package is allowed and after it unless it is an optimiser (or scheduler) class."""
+    allows, check = KINDS[kind]
+    if "." in path:
+        check_allowed(path, key, allows)
+        return import_allowed(path, key, allows, check)
+    for module in _SEARCH_MODULES:
         try:
-            found = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
+            return import_allowed(f"{module}.{path}", key, allows, check)
+        except ConfigError:
             continue
-        if inspect.isclass(found):
-            return found
-    raise ConfigError(f"{key}: cannot import class {path!r}; give a full class path such as torch.optim.AdamW")
+    raise ConfigError(f"{key}: cannot import class {path!r}; give a full class path such as torch.optim.AdamW ({allows})")
 
 
 def _check_init_args(cls: type, init_args: dict[str, Any], key: str, skip: tuple[str, ...]) -> None:
@@ -126,17 +182,61 @@ def _as_list(value: dict | list[dict] | None, key: str) -> list[dict]:
     return items
 
 
-def parse_optimizers(value: dict | list[dict], key: str = "model.init_args.optimizer_init") -> list[OptimizerSpec]:
+def _factory_label(factory: Any) -> str:
+    """The optimiser class a jsonargparse-built factory (a ``functools.partial``) makes, for messages."""
+    if isinstance(factory, functools.partial):
+        classes = [a for a in (factory.func, *factory.args) if inspect.isclass(a)]
+        if classes:
+            return classes[-1].__name__
+    return getattr(factory, "__name__", type(factory).__name__)
+
+
+def _check_factory(factory: Any, where: str) -> None:
+    """jsonargparse types ``optimizer_init`` as a callable, which a function of an allowed package (``torch.load``)
+    also is; only a partial of an Optimizer subclass (what a class_path to one becomes) is an optimiser."""
+    func = factory.func if isinstance(factory, functools.partial) else factory
+    classes = [a for a in (func, *getattr(factory, "args", ())) if inspect.isclass(a)]
+    if not (classes and _is_optimizer(classes[-1])):
+        name = getattr(classes[-1] if classes else func, "__name__", repr(func))
+        if isinstance(factory, functools.partial) and not classes:
+            name = getattr(factory.args[-1], "__name__", name) if factory.args else name
+        raise ConfigError(f"{where}: {name!r} is refused; it takes {KINDS['optimizer'][0]}")
+
+
+def _dict_spec(item: dict, where: str) -> OptimizerSpec:
+    """Seed 000's flat mapping, checked as jsonargparse checks a typed one."""
+    unknown = set(item) - _OPTIMIZER_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_OPTIMIZER_KEYS)}")
+    cls = import_class(item["class_path"], f"{where}.class_path", "optimizer")
+    init_args = dict(item.get("init_args") or {})
+    _check_init_args(cls, init_args, where, skip=("params",))
+    return OptimizerSpec(functools.partial(cls, **init_args), cls.__name__, item.get("name"), item.get("params"))
+
+
+def parse_optimizers(value: Any, key: str = "model.init_args.optimizer_init") -> list[OptimizerSpec]:
+    """``optimizer_init`` as jsonargparse built it (a factory, or a list of ``NamedOptimizer``) or as a
+    Python caller wrote it (seed 000's mappings), as one spec per optimiser."""
+    items = value if isinstance(value, (list, tuple)) else [value]
     specs = []
-    for i, item in enumerate(_as_list(value, key)):
-        where = key if isinstance(value, dict) else f"{key}[{i}]"
-        unknown = set(item) - _OPTIMIZER_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_OPTIMIZER_KEYS)}")
-        cls = import_class(item["class_path"], f"{where}.class_path")
-        init_args = dict(item.get("init_args") or {})
-        _check_init_args(cls, init_args, where, skip=("params",))
-        specs.append(OptimizerSpec(cls, init_args, item.get("name"), item.get("params")))
+    for i, item in enumerate(items):
+        where = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+        if isinstance(item, dict):
+            if "class_path" not in item:
+                raise ConfigError(f"{where}: expected a mapping with a class_path entry, got {item!r}")
+            specs.append(_dict_spec(item, where))
+        elif isinstance(item, NamedOptimizer):
+            if isinstance(item.optimizer, dict):
+                inner = _dict_spec(item.optimizer, f"{where}.optimizer")
+                specs.append(OptimizerSpec(inner.factory, inner.label, item.name, item.params))
+            else:
+                _check_factory(item.optimizer, f"{where}.optimizer")
+                specs.append(OptimizerSpec(item.optimizer, _factory_label(item.optimizer), item.name, item.params))
+        elif callable(item):
+            _check_factory(item, where)
+            specs.append(OptimizerSpec(item, _factory_label(item)))
+        else:
+            raise ConfigError(f"{where}: expected an optimiser (class_path and init_args), got {item!r}")
     if not specs:
         raise ConfigError(f"{key}: at least one optimiser is needed")
     if sum(spec.params is None for spec in specs) > 1:
@@ -160,7 +260,7 @@ def parse_schedulers(
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_SCHEDULER_KEYS)}")
         if item.get("interval", "epoch") not in ("epoch", "step"):
             raise ConfigError(f"{where}.interval: must be 'epoch' or 'step', got {item['interval']!r}")
-        cls = import_class(item["class_path"], f"{where}.class_path")
+        cls = import_class(item["class_path"], f"{where}.class_path", "scheduler")
         init_args = dict(item.get("init_args") or {})
         _check_init_args(cls, init_args, where, skip=("optimizer",))
         specs.append(
@@ -208,7 +308,7 @@ def partition_parameters(module: nn.Module, specs: list[OptimizerSpec]) -> list[
     for spec, group in zip(specs, groups):
         if not group:
             raise ConfigError(
-                f"optimiser {spec.name or spec.cls.__name__} got no trainable parameters; check its 'params' prefixes"
+                f"optimiser {spec.name or spec.label} got no trainable parameters; check its 'params' prefixes"
             )
     return groups
 
@@ -221,7 +321,7 @@ def build_optimizers(
     optimizers = []
     for spec, parameters in zip(specs, partition_parameters(module, specs)):
         groups = param_groups(parameters) if param_groups else [{"params": parameters}]
-        optimizer = spec.cls([g for g in groups if g["params"]], **spec.init_args)
+        optimizer = spec.factory([g for g in groups if g["params"]])
         for group in optimizer.param_groups:
             group["lr"] *= group.get("lr_scale", 1.0)
         optimizers.append(optimizer)

@@ -29,7 +29,7 @@ from torch import nn
 from affectlab.data.contract import EMOTIONS
 from affectlab.errors import ConfigError
 from affectlab.io import load_checkpoint
-from affectlab.methods.base import BaseMethod, OptimizerInit, check_modalities
+from affectlab.methods.base import BaseMethod, OptimizerInit, SchedulerInit, check_modalities
 from affectlab.metrics.classification import (
     classification_metrics,
     confusion_matrix,
@@ -98,7 +98,7 @@ class LinearProbe(BaseMethod):
         backbone_lr_scale: float = 0.1,
         cache_representations: bool = True,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(optimizer_init, lr_scheduler_init)
         if not (hasattr(backbone, "represent") and hasattr(backbone, "representation_dims")):

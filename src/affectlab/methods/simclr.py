@@ -18,7 +18,7 @@ from torch import nn
 
 from affectlab.data.transforms import augment_frames
 from affectlab.losses import nt_xent_loss
-from affectlab.methods.base import MultimodalMethod, OptimizerInit
+from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead
 
 
@@ -45,7 +45,7 @@ class SimCLR(MultimodalMethod):
         projection_hidden_dim: int | None = None,
         temperature: float = 0.07,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(encoders={"video": encoder}, freeze_encoders=freeze_encoder, optimizer_init=optimizer_init,
                          lr_scheduler_init=lr_scheduler_init)

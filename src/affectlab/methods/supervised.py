@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from affectlab.data.contract import EMOTIONS
-from affectlab.methods.base import MultimodalMethod, OptimizerInit
+from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.metrics.classification import classification_metrics, confusion_matrix
 from affectlab.nn.fusion import create_fusion
 from affectlab.nn.heads import ClassificationHead
@@ -59,7 +59,7 @@ class SupervisedClassifier(MultimodalMethod):
         unimodal_weight: float = 1.0,
         label_smoothing: float = 0.0,
         optimizer_init: OptimizerInit | None = None,
-        lr_scheduler_init: OptimizerInit | None = None,
+        lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
         super().__init__(encoders=encoders, modalities=modalities, optimizer_init=optimizer_init,
                          lr_scheduler_init=lr_scheduler_init)

@@ -56,6 +56,20 @@ def resolve_ckpt_dir(value: Any, ckpt_dir: Path) -> Any:
     return value
 
 
+def command_line_allowlist(args: list[str]) -> list[str]:
+    """The packages ``--import_allowlist`` names on the command line (``a,b`` or ``[a, b]``). Only the command
+    line counts: a value in a config file, a stored run's ``config.yaml`` included, widens nothing."""
+    import yaml
+
+    values = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--import_allowlist"]
+    values += [arg.split("=", 1)[1] for arg in args if arg.startswith("--import_allowlist=")]
+    packages: list[str] = []
+    for value in values:
+        parsed = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        packages += [str(p).strip() for p in parsed or [] if str(p).strip()]
+    return packages
+
+
 def add_run_arguments(parser) -> None:
     """The options AffectLabCLI adds to LightningCLI's: the run, the command chain, each command's arguments."""
     parser.add_argument("--commands", type=str, default="fit-test", help="'-'-joined chain of " + ", ".join(COMMANDS))
@@ -67,6 +81,13 @@ def add_run_arguments(parser) -> None:
         "--additional_callbacks", type=list[Callback] | None, default=None,
         help="callbacks added to the default ones (trainer.callbacks would replace them)",
     )
+    parser.add_argument(
+        "--import_allowlist", type=list[str] | str | None, default=None,
+        help="packages besides torch, torchvision, timm, lightning and affectlab whose classes a config may name "
+        "(command line only: a config file cannot widen its own permissions)",
+    )
+    parser.add_argument("--results_per_class", type=bool, default=False,
+                        help="print per-class and per-AU rows in the results table (they are always in the run store)")
     parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():

@@ -15,6 +15,7 @@ The run's life in the store (opening, logging, predictions) is ``affectlab.runs.
 
 from __future__ import annotations
 
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from lightning.pytorch.loggers import Logger, MLFlowLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+from affectlab.imports import check_class_paths, restrict_imports, set_user_allowlist
 from affectlab.runs.arguments import (
     TRAINER_COMMANDS,
     TRAINER_DEFAULTS,
     add_run_arguments,
     as_list,
+    command_line_allowlist,
     parse_commands,
     resolve_ckpt_dir,
 )
@@ -46,6 +49,10 @@ class AffectLabCLI(LightningCLI):
     def __init__(self, args: list[str]) -> None:
         self.argv = list(args)
         self.results: dict[str, dict[str, float]] = {}
+        # before parsing: every class_path the config names is checked against the allowed packages before
+        # jsonargparse imports it (affectlab.imports); a stored config.yaml put in front gets the same check
+        set_user_allowlist(command_line_allowlist(self.argv))
+        restrict_imports()
         super().__init__(
             LightningModule,
             LightningDataModule,
@@ -65,7 +72,15 @@ class AffectLabCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         add_run_arguments(parser)
 
+    def parse_arguments(self, parser, args) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as error:
+            error.affectlab_parser = parser  # cli/errors.py lists the valid keys from it
+            raise
+
     def before_instantiate_classes(self) -> None:
+        check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
         self.commands = parse_commands(self.config.commands)
         if "eval" in self.commands:
             check_evaluation(self.config.eval_func, self.config.eval or {})

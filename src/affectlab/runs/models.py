@@ -3,6 +3,8 @@ benchmarks); ``load_deployed_model`` gives the part of it that export and predic
 
 from __future__ import annotations
 
+from argparse import ArgumentError
+
 import yaml
 from torch import nn
 
@@ -17,10 +19,25 @@ def build_run_model(run_id: str, store: str | None = None) -> nn.Module:
     from jsonargparse import ArgumentParser
     from lightning.pytorch import LightningModule
 
-    config = yaml.safe_load(RunStore.resolve(store).first_config(run_id).read_text())
+    from affectlab.imports import allowed_packages, check_class_paths, refused_import, restrict_imports
+
+    restrict_imports()  # the stored config may have been edited: its class paths import only allowed packages
+    path = RunStore.resolve(store).first_config(run_id)
+    config = yaml.safe_load(path.read_text())
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(LightningModule, "model", required=True)
-    model = parser.instantiate_classes(parser.parse_object({"model": config["model"]})).model
+    try:
+        parsed = parser.parse_object({"model": config["model"]})
+    except ArgumentError as error:
+        refused = refused_import(str(error))
+        if refused:
+            raise ConfigError(
+                f"run {run_id}'s stored config ({path}): class path {refused!r} is refused: a config may only name "
+                f"classes from the packages {', '.join(allowed_packages())}"
+            ) from None
+        raise ConfigError(f"run {run_id}'s stored config ({path}) no longer builds: {error}") from None
+    check_class_paths(parsed.as_dict())  # before anything is built: a function would be called
+    model = parser.instantiate_classes(parsed).model
     model.run_config = config
     return model
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import timm
 import torch
 from torch import nn
 
+from affectlab.imports import import_allowed, returns_subclass
 from affectlab.nn.encoders.base import Encoder, register_encoder
+
+BACKBONE_ALLOWS = "a timm model name, or the dotted path of an nn.Module subclass or of a factory annotated as returning one"
 
 
 def build_image_backbone(
@@ -20,6 +22,9 @@ def build_image_backbone(
     With ``feature_stage`` None it maps ``[N, C, H, W]`` to pooled ``[N, D]``; with a stage index (timm names
     only) to that stage's feature map ``[N, C', H', W']`` (timm's ``features_only``). Weights are never fetched
     from a hub: timm models are randomly initialised unless ``backbone_kwargs`` names a local ``checkpoint_path``.
+    A dotted path is refused before any import unless its package is allowed, and after it unless it is an
+    ``nn.Module`` subclass or a factory annotated as returning one (``affectlab.imports``): ``os.system`` is
+    no backbone.
     """
     kwargs = dict(backbone_kwargs or {})
     if "." not in backbone:
@@ -32,13 +37,10 @@ def build_image_backbone(
             return timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(feature_stage,), **kwargs)
         kwargs.setdefault("num_classes", 0)  # 0 = no classifier: timm returns pooled features
         return timm.create_model(backbone, pretrained=False, **kwargs)
+    # checked before anything is imported: a config string must not run code (affectlab.imports)
+    factory = import_allowed(backbone, "backbone", BACKBONE_ALLOWS, lambda found: returns_subclass(found, nn.Module))
     if feature_stage is not None:
         raise ValueError(f"feature_stage needs a timm model name; {backbone!r} is a class path")
-    module_name, _, attr = backbone.rpartition(".")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as error:
-        raise ValueError(f"backbone class path {backbone!r} cannot be imported: {error}") from error
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise TypeError(f"backbone {backbone!r} built a {type(model).__name__}, not a torch.nn.Module")
