@@ -164,6 +164,8 @@ def check_reader(name: str, root: str, decode: bool = True) -> None:
     if spec.subjects == "disjoint" and subjects is not None:
         check_disjoint(module.splits, subjects[2])  # raises, naming the subject, if one is in two splits
         console.print("identity overlap between splits: none", soft_wrap=True)
+    for line in module.skips.messages:  # left out by the reader (an error under corrupt: raise)
+        console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
     console.print(f"[bold]OK[/]: {name} under {root} reads without errors ({sum(len(module.dataset(s)) for s in SPLITS)} samples)",
                   soft_wrap=True)  # whole lines: paths stay greppable
 

@@ -73,6 +73,7 @@ class SkippedSamples:
     def __init__(self, dataset: str, corrupt: str | None = None) -> None:
         self.dataset, self.corrupt = dataset, corrupt
         self.counts: dict[str, int] = {}
+        self.messages: list[str] = []  # one per reason met, as warned (data check prints them)
 
     def add(self, reason: str, items: list[str], what: str, remedy: str, count: int | None = None) -> None:
         """``items`` (paths, rows) left out for ``reason`` (a metric-name word: ``unknown_class_folder``);
@@ -84,7 +85,13 @@ class SkippedSamples:
         if self.corrupt == "raise":
             raise DataError(f"{message}; {remedy}, or set data.init_args.corrupt: skip to leave them out")
         self.counts[reason] = self.counts.get(reason, 0) + (len(items) if count is None else count)
+        self.messages.append(f"{self.dataset}: {len(items)} {what}: {', '.join(items)}; left out ({remedy})")
         warnings.warn(f"{message}; left out ({remedy}; affectlab data check names them all)", stacklevel=3)
+
+    def count(self, reason: str, n: int) -> None:
+        """Count ``n`` left out for ``reason`` that the reader has already reported itself (malformed rows)."""
+        if n:
+            self.counts[reason] = self.counts.get(reason, 0) + n
 
     def update(self, other: "SkippedSamples") -> None:
         """Take over the counts of a data module this one reads through (a community layout's folder reader)."""

@@ -343,6 +343,7 @@ class AffectNetDataModule(BaseDataModule):
             more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
             warnings.warn(f"affectnet: left out {len(problems)} malformed row(s): {'; '.join(problems[:SHOWN_PROBLEMS])}"
                           f"{more} (affectlab data check affectnet names all)", stacklevel=2)
+            self.skips.count("malformed_row", len(problems))
         self.left_out = sum((split.left_out for split in rows.values()), Counter())
         if self.left_out:
             warnings.warn(f"affectnet: left out {describe_left_out(self.left_out)}: not among the {self.classes} "

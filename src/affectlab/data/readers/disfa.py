@@ -68,7 +68,16 @@ _SUBJECT = re.compile(r"SN(\d+)")
 
 
 def read_au_file(path: Path) -> dict[int, float]:
-    """``frame -> intensity`` from one DISFA label file; a malformed line is a DataError naming file and line."""
+    """``frame -> intensity`` from one DISFA label file; a malformed line is a DataError naming file and line,
+    a file that is not text one naming the file."""
+    try:
+        return _read_au_lines(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not a text file of '<frame>,<intensity>' lines ({error.reason} at byte "
+                        f"{error.start})") from None
+
+
+def _read_au_lines(path: Path) -> dict[int, float]:
     values: dict[int, float] = {}
     with path.open() as lines:
         for number, line in enumerate(lines, 1):

@@ -331,6 +331,7 @@ class ExpwDataModule(BaseDataModule):
             more = f" and {len(faces.problems) - SHOWN_PROBLEMS} more" if len(faces.problems) > SHOWN_PROBLEMS else ""
             warnings.warn(f"expw: left out {len(faces.problems)} malformed line(s) of {EXPW_LABELS}: {shown}{more} "
                           "(affectlab data check expw names all)", stacklevel=2)
+            self.skips.count("malformed_row", len(faces.problems))
         if faces.below_confidence:
             warnings.warn(f"expw: left out {faces.below_confidence} face(s) below min_confidence "
                           f"{self.min_confidence}", stacklevel=2)

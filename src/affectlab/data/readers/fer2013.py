@@ -329,6 +329,7 @@ class Fer2013DataModule(BaseDataModule):
                                 "data.init_args.corrupt: skip")
             warnings.warn(f"fer2013: skipped {len(self.skipped_rows)} malformed row(s): "
                           f"{skipped_summary(self.skipped_rows)}", stacklevel=2)
+            self.skips.count("malformed_row", len(self.skipped_rows))
         for index, split in enumerate(SPLITS):
             rows = np.flatnonzero(self.rows.splits == index)
             self.splits[split] = (rows, self.rows.labels[rows], rows)  # ids: the row's place in the array

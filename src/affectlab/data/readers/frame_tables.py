@@ -76,7 +76,15 @@ def feature_columns(header: list[str], table: TableFormat) -> list[str]:
 
 
 def read_table(path: Path, table: TableFormat) -> tuple[np.ndarray, list[str]]:
-    """``(features [T, D] float32, column names)`` of one tool output; a bad value names file, line and column."""
+    """``(features [T, D] float32, column names)`` of one tool output; a bad value names file, line and column,
+    a file that is not text the file."""
+    try:
+        return _read_rows(path, table)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a {table.name} CSV table ({error})") from None
+
+
+def _read_rows(path: Path, table: TableFormat) -> tuple[np.ndarray, list[str]]:
     with path.open(newline="") as handle:
         reader = csv.reader(handle, skipinitialspace=True)  # OpenFace writes "frame, face_id, ..."
         header = [h.strip() for h in next(reader, [])]
@@ -221,6 +229,12 @@ class FrameTableDataModule(BaseDataModule):
         path = self.root / self.labels_file
         if not path.is_file():
             return {}
+        try:
+            return self._label_rows(path)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise DataError(f"{path}: not a CSV of file,emotion[,split][,subject] rows ({error})") from None
+
+    def _label_rows(self, path: Path) -> dict[str, dict[str, Any]]:
         result = {}
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)

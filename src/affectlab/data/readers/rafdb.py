@@ -246,6 +246,7 @@ class RafdbDataModule(BaseDataModule):
                                 "fix or remove the line, or set data.init_args.corrupt: skip")
             warnings.warn(f"rafdb: skipped {len(found.skipped)} listed face(s): {skipped_summary(found.skipped)}",
                           stacklevel=2)
+            self.skips.count("malformed_row", len(found.skipped))
         train, test = found.files["train"], found.files["test"]
         ids = np.arange(len(train) + len(test))  # unique across splits (train first), as probes' caches need
         held_out = stratified_holdout(found.labels["train"], self.val_fraction, self.split_seed)
