@@ -334,6 +334,80 @@ def _run_on(root: Path, store: Path, *extra: str):
         "--trainer.enable_model_summary", "false", "--store", str(store), *extra, check=False)
 
 
+class FrameMeans(__import__("lightning").pytorch.LightningModule):
+    """The least a method does with a batch: read its frames (``batch["video"]``, the KeyError of issue 17.5)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, 7)
+        self.seen = {"train": 0, "test": 0}
+
+    def loss(self, batch, stage: str) -> torch.Tensor:
+        self.seen[stage] += len(batch["video"])
+        logits = self.head(batch["video"].mean(dim=(1, 3, 4)))
+        return torch.nn.functional.cross_entropy(logits, batch["targets"]["emotion"])
+
+    def training_step(self, batch, batch_idx):
+        return self.loss(batch, "train")
+
+    def test_step(self, batch, batch_idx):
+        self.loss(batch, "test")
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _trainer(store: Path):
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    logger = MLFlowLogger(experiment_name="reliability", tracking_uri=f"sqlite:///{store / 'mlflow.db'}",
+                          artifact_location=str(store / "artifacts"))
+    return Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=2, logger=logger, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                   limit_val_batches=0), logger
+
+
+def test_an_unreadable_batch_is_left_out_and_counted_in_a_real_fit_and_test(broken_caer_s, tmp_path):
+    from affectlab.data.readers.caer_s import CaerSDataModule
+
+    from conftest import mlflow_client
+
+    tmp_path.joinpath("store").mkdir()
+    trainer, logger = _trainer(tmp_path / "store")
+    data, model = CaerSDataModule(str(broken_caer_s), image_size=16, batch_size=2), FrameMeans()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(model, datamodule=data)
+        trainer.test(model, datamodule=data)
+    tests = len(list((broken_caer_s / "test").rglob("*.png")))
+    assert model.seen["test"] == tests - 2 and data.unreadable.empty_batches == 1
+    metrics = mlflow_client(tmp_path / "store").get_run(logger.run_id).data.metrics
+    assert metrics["data/unreadable"] == 2 and metrics["data/empty_batches"] == 1
+    assert metrics["data/left_out/unknown_class_folder"] == len(list((broken_caer_s / "train" / "sad").glob("*.png")))
+
+
+def test_an_unreadable_share_above_the_threshold_stops_a_real_fit_before_its_first_step(broken_caer_s, tmp_path):
+    from affectlab.data.readers.caer_s import CaerSDataModule
+
+    tmp_path.joinpath("store").mkdir()
+    trainer, _ = _trainer(tmp_path / "store")
+    data, model = CaerSDataModule(str(broken_caer_s), image_size=16, batch_size=2, max_unreadable_fraction=0.05), FrameMeans()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match=r"caer_s test: 2 of \d+ images .* unreadable, more than "
+                                            r"data.init_args.max_unreadable_fraction \(0.05\): .*test/Anger/0001.png"):
+            trainer.fit(model, datamodule=data)
+    assert model.seen["train"] == 0 and trainer.global_step == 0
+    lenient = CaerSDataModule(str(broken_caer_s), image_size=16, batch_size=2, max_unreadable_fraction=0.5)
+    trainer, _ = _trainer(tmp_path / "store")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(FrameMeans(), datamodule=lenient)  # under the threshold: named, counted, trained
+    assert len(lenient.unreadable.paths) == 2 and trainer.global_step == 2
+
+
+@pytest.mark.slow
 def test_an_unreadable_batch_is_skipped_and_the_counts_reach_the_run(broken_caer_s, tmp_path):
     from conftest import mlflow_client, printed_run_id
 
@@ -346,6 +420,7 @@ def test_an_unreadable_batch_is_skipped_and_the_counts_reach_the_run(broken_caer
     assert metrics["data/left_out/unknown_class_folder"] == len(list((broken_caer_s / "train" / "sad").glob("*.png")))
 
 
+@pytest.mark.slow
 def test_an_unreadable_share_above_the_threshold_stops_before_training(broken_caer_s, tmp_path):
     result = _run_on(broken_caer_s, tmp_path / "store", "--data.init_args.max_unreadable_fraction", "0.05")
     printed = result.stdout + result.stderr
