@@ -79,7 +79,7 @@ class BaseDataModule(LightningDataModule):
         world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         dataset = self.dataset(split)
         if self.max_unreadable_fraction is not None:
-            fitting = trainer is not None and trainer.state.fn == "fit"
+            fitting = getattr(getattr(trainer, "state", None), "fn", None) == "fit"
             for name in (("train", "val", "test") if fitting else (split,)):
                 self.check_readable(name)
         self.log_data_counts()
@@ -130,7 +130,7 @@ class BaseDataModule(LightningDataModule):
         counts = self.data_counts()
         if trainer is None or not counts:
             return
-        for logger in trainer.loggers:
+        for logger in getattr(trainer, "loggers", ()):  # none on a stand-in trainer (a test's world size and rank)
             logger.log_metrics(counts, step=trainer.global_step)
 
     def train_dataloader(self) -> DataLoader:
