@@ -199,6 +199,14 @@ TABLE = [
     ("meld", "meld", truncate("train_splits/*.mp4", 0.2), "skip", {}),
     ("meld", "meld", garble("train_splits/*.mp4"), "skip", {}),
     ("meld", "meld", garble("train_sent_emo.csv"), "error", {}),
+    ("meld", "meld", remove("train_splits/*.mp4"), "skip", {}),
+    ("meld", "meld", empty("dev_sent_emo.csv"), "error", {}),
+    ("fer2013", "fer2013", empty("fer2013.csv"), "error", {}),
+    ("rafdb", "rafdb", empty("basic/EmoLabel/list_patition_label.txt"), "error", {}),
+    ("expw", "expw", empty("label/label.lst"), "error", {}),
+    ("mmsa", "mmsa", empty("aligned_50.pkl"), "error", {}),
+    ("mosei", "mosei", remove("CMU_MOSEI_Labels.csd"), "error", {}),
+    ("affectnet", "affectnet", empty("Manually_Annotated_file_lists/validation.csv"), "error", {}),
     ("mmsa", "mmsa", truncate("aligned_50.pkl"), "error", {}),
     ("mmsa", "mmsa", garble("aligned_50.pkl"), "error", {}),
     ("mmsa", "mmsa", pickle_edit(_set_label(float("nan")), "a NaN label"), "error", {}),
@@ -369,9 +377,9 @@ def _trainer(store: Path):
 
 
 def test_an_unreadable_batch_is_left_out_and_counted_in_a_real_fit_and_test(broken_caer_s, tmp_path):
-    from affectlab.data.readers.caer_s import CaerSDataModule
-
     from conftest import mlflow_client
+
+    from affectlab.data.readers.caer_s import CaerSDataModule
 
     tmp_path.joinpath("store").mkdir()
     trainer, logger = _trainer(tmp_path / "store")
@@ -487,8 +495,8 @@ def test_prepare_refuses_to_resume_with_other_options(exported, tmp_path, monkey
 # -- MMSA labels and shapes --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("change", "what", "message"), [
     (_set_label(float("nan")), "nan", r"split 'train': regression_labels is NaN or infinite at samples 1"),
-    (_set_label("positive"), "string", r"split 'train': regression_labels holds values that are not numbers \(samples "
-                                       r"1, e.g. 'positive'\)"),
+    (_set_label("positive"), "string", (r"split 'train': regression_labels holds values that are not numbers "
+                                        r"\(samples 1, e.g. 'positive'\)")),
     (_set_label(-4.0), "range", r"split 'train': regression_labels outside \[-3, 3\] at samples 1 \(e.g. -4\)"),
     (_narrow_features, "shape", r"split 'valid': vision has 11 features per step, split 'train' has 12"),
 ], ids=["nan", "string", "range", "shape"])

@@ -27,7 +27,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.collate import collate_skipping
 from affectlab.data.loaders import split_loader
-from affectlab.data.unreadable import SkippedSamples, UnreadableFiles, check_corrupt_policy, shown_items
+from affectlab.data.unreadable import (
+    SkippedSamples,
+    UnreadableFiles,
+    check_corrupt_policy,
+    shown_items,
+)
 from affectlab.errors import ConfigError, DataError
 
 

@@ -13,15 +13,17 @@ which no batch had a readable sample is a DataError naming files, not a crash in
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from affectlab.data.samplers import (
+    EpochSeededRandomSampler,
+    experiment_seed,
+    loader_generator,
+)
 from affectlab.errors import DataError
-
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
 
 
 def empty_batch(batch: Any) -> bool:

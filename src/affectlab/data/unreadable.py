@@ -93,7 +93,7 @@ class SkippedSamples:
         if n:
             self.counts[reason] = self.counts.get(reason, 0) + n
 
-    def update(self, other: "SkippedSamples") -> None:
+    def update(self, other: SkippedSamples) -> None:
         """Take over the counts of a data module this one reads through (a community layout's folder reader)."""
         for reason, count in other.counts.items():
             self.counts[reason] = self.counts.get(reason, 0) + count

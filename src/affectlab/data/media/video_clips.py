@@ -39,7 +39,6 @@ truncated file serves the frames before the damage; the steps it lacks are zero 
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -350,10 +349,8 @@ class VideoClipDataModule(BaseDataModule):
             raise DataError(f"{found.errors[0]}{more}; 'affectlab data check {self.name} --root {self.root}' "
                             "lists every problem")
         clips, self.missing = found.clips, found.missing
-        if self.missing:
-            shown = ", ".join(self.missing[:5]) + (f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else "")
-            warnings.warn(f"{self.name}: {len(self.missing)} listed clip(s) are missing on disk and left out: {shown}",
-                          stacklevel=2)
+        self.skips.add("listed_clip_missing", list(self.missing), "listed clip(s) are missing on disk",
+                       "restore them, or remove their rows")
         # Train, val, test, each in listing order: the order ids, stores and reports follow.
         self.clips = [c for split in SPLITS for c in clips if c.split == split]
         if not self.clips:
