@@ -14,7 +14,8 @@ The counts are logged to the run as metrics (``data/unreadable``, ``data/empty_b
 ``max_unreadable_fraction`` (off by default: it loads every sample once) checks before any batch is served,
 when fit asks for its first loader (every split) or another stage for its split: a split whose unreadable
 share passes it stops with a DataError naming the files, before training rather than at test. A dataset
-may offer ``probe(item) -> problem or None``, a cheaper check than loading the sample (an image's header).
+may offer ``probe(item) -> problem or None``, a cheaper check than loading the sample (video clips: opened,
+not decoded).
 """
 
 from __future__ import annotations
