@@ -75,14 +75,16 @@ class SkippedSamples:
         self.counts: dict[str, int] = {}
         self.messages: list[str] = []  # one per reason met, as warned (data check prints them)
 
-    def add(self, reason: str, items: list[str], what: str, remedy: str, count: int | None = None) -> None:
+    def add(self, reason: str, items: list[str], what: str, remedy: str, count: int | None = None,
+            strict: bool = True) -> None:
         """``items`` (paths, rows) left out for ``reason`` (a metric-name word: ``unknown_class_folder``);
         ``what`` says in words what they are, ``remedy`` how to keep them; ``count`` is the number of samples
-        when it differs from the items (a folder's images)."""
+        when it differs from the items (a folder's images). ``strict`` False: never an error, for what the data
+        set's own distribution has (MELD's listed clip that its archive lacks)."""
         if not items:
             return
         message = f"{self.dataset}: {len(items)} {what}: {shown_items(items)}"
-        if self.corrupt == "raise":
+        if self.corrupt == "raise" and strict:
             raise DataError(f"{message}; {remedy}, or set data.init_args.corrupt: skip to leave them out")
         self.counts[reason] = self.counts.get(reason, 0) + (len(items) if count is None else count)
         self.messages.append(f"{self.dataset}: {len(items)} {what}: {', '.join(items)}; left out ({remedy})")
