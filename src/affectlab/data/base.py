@@ -84,6 +84,9 @@ class BaseDataModule(LightningDataModule):
         trainer = self.trainer
         world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         dataset = self.dataset(split)
+        if split == "train" and len(dataset) == 0:  # nothing to draw from: torch's sampler would fail with a ValueError
+            raise DataError(f"{self.skips.dataset}: the train split holds no samples; affectlab data check "
+                            f"{self.skips.dataset} lists what was found")
         if self.max_unreadable_fraction is not None:
             fitting = getattr(getattr(trainer, "state", None), "fn", None) == "fit"
             for name in (("train", "val", "test") if fitting else (split,)):
