@@ -562,3 +562,32 @@ def test_seeded_random_damage_never_ends_in_a_raw_exception(name, exported, tmp_
                 pass
             except Exception as error:  # noqa: BLE001  (what this test exists to catch)
                 pytest.fail(f"{name}, seed {seed}, {broken.relative_to(root)}: {type(error).__name__}: {error}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted({row[1] for row in TABLE}))
+def test_many_seeds_of_damage_never_end_in_a_raw_exception_in_the_reader_or_data_check(name, exported, tmp_path):
+    """48 seeds per layout through the reader and through ``data check`` (minutes: outside CI)."""
+    import contextlib
+    import io
+
+    from affectlab.data.registry import check_dataset
+
+    for seed in range(48):
+        root = tmp_path / f"{name}_{seed}"
+        shutil.copytree(exported(name), root)
+        broken = damage(root, seed)
+        for step in ("reader", "check"):
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                try:
+                    if step == "reader":
+                        read_everything(name, root)
+                    else:
+                        check_dataset(name, str(data_root(name, root)))
+                except (DataError, ConfigError):
+                    pass
+                except Exception as error:  # noqa: BLE001  (what this test exists to catch)
+                    pytest.fail(f"{step} {name}, seed {seed}, {broken.relative_to(root)}: {type(error).__name__}: "
+                                f"{error}")
+        shutil.rmtree(root)
