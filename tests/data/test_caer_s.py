@@ -99,8 +99,9 @@ def test_fuzzed_files_and_unknown_folders_are_skipped_counted_and_reported(caer_
     (root / "train" / "Angry" / "0001.png").write_bytes(good[0].read_bytes())
     (root / "train" / "Happy" / "notes.txt").write_text("not an image")
     module = CaerSDataModule(str(root), image_size=16, batch_size=64, val_fraction=0.0)
-    with pytest.warns(UserWarning, match=r"train/Angry: not a class folder of CAER-S .*its images are left out"):
+    with pytest.warns(UserWarning, match=r"no class folder of caer_s.*train/Angry; left out"):
         module.setup()
+    assert module.skips.counts == {"unknown_class_folder": 1}  # the folder's one image, counted
     served = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

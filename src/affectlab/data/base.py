@@ -5,7 +5,17 @@ A data module declares the modalities it serves, its tasks and their class names
 ``dataset(split)``; Lightning's four loader hooks are served from that by the one ``loaders.split_loader``
 (predict runs on the test split). A reader of files whose datasets return ``{"skipped": path}`` for one they
 cannot read passes its ``corrupt`` policy (``unreadable.py``): batches are then collated skipping those, each
-named once in a warning, and all summed up when a stage ends.
+named once in a warning, and all summed up when a stage ends; a batch in which no sample was readable is left
+out and counted (``loaders.SkippingLoader``). Samples the reader's listing leaves out (``self.skips``:
+unknown class folders, label rows without a file, labelled frames without an image) follow the same policy.
+The counts are logged to the run as metrics (``data/unreadable``, ``data/empty_batches``,
+``data/left_out/<reason>``) when a loader is made and when a stage ends.
+
+``max_unreadable_fraction`` (off by default: it loads every sample once) checks before any batch is served,
+when fit asks for its first loader (every split) or another stage for its split: a split whose unreadable
+share passes it stops with a DataError naming the files, before training rather than at test. A dataset
+may offer ``probe(item) -> problem or None``, a cheaper check than loading the sample (video clips: opened,
+not decoded).
 """
 
 from __future__ import annotations
@@ -18,7 +28,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.collate import collate_skipping
 from affectlab.data.loaders import split_loader
-from affectlab.data.unreadable import UnreadableFiles, check_corrupt_policy
+from affectlab.data.unreadable import (
+    SkippedSamples,
+    UnreadableFiles,
+    check_corrupt_policy,
+    shown_items,
+)
+from affectlab.errors import ConfigError, DataError
 
 
 class BaseDataModule(LightningDataModule):
@@ -32,11 +48,14 @@ class BaseDataModule(LightningDataModule):
         corrupt: ``skip`` or ``raise`` unreadable files; None for a data module that reads none.
         name: the data set's name in the unreadable files' messages.
         kind: what one file holds, in those messages (``image``, ``clip``).
+        max_unreadable_fraction: None (no check), or the share of a split's samples that may be unreadable
+            (module docstring: checked before any batch); ``0.0`` allows none.
     """
 
     def __init__(self, batch_size: int, num_workers: int = 0, modalities: Sequence[str] | None = None,
                  tasks: Sequence[str] | None = None, class_names: dict[str, Sequence[str]] | None = None,
-                 corrupt: str | None = None, name: str = "data", kind: str = "image") -> None:
+                 corrupt: str | None = None, name: str = "data", kind: str = "image",
+                 max_unreadable_fraction: float | None = None) -> None:
         super().__init__()
         self.batch_size, self.num_workers = batch_size, num_workers
         if modalities is not None:
@@ -47,6 +66,12 @@ class BaseDataModule(LightningDataModule):
             self.class_names = {task: tuple(names) for task, names in class_names.items()}
         self.corrupt = None if corrupt is None else check_corrupt_policy(corrupt)
         self.unreadable = None if corrupt is None else UnreadableFiles(name, kind)
+        self.skips = SkippedSamples(name, self.corrupt)
+        if max_unreadable_fraction is not None and not 0.0 <= max_unreadable_fraction <= 1.0:
+            raise ConfigError(f"data.init_args.max_unreadable_fraction: {max_unreadable_fraction} is not a share "
+                              "from 0 to 1 (or null: no check)")
+        self.max_unreadable_fraction = max_unreadable_fraction
+        self.readable_checked: set[str] = set()
 
     def dataset(self, split: str) -> Dataset:
         raise NotImplementedError(f"{type(self).__name__} serves no dataset(split)")
@@ -58,8 +83,64 @@ class BaseDataModule(LightningDataModule):
     def loader(self, split: str) -> DataLoader:
         trainer = self.trainer
         world_size, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        return split_loader(self.dataset(split), split, self.batch_size, self.num_workers, self.collate(),
-                            world_size, rank)
+        dataset = self.dataset(split)
+        if split == "train" and len(dataset) == 0:  # nothing to draw from: torch's sampler would fail with a ValueError
+            raise DataError(f"{self.skips.dataset}: the train split holds no samples; affectlab data check "
+                            f"{self.skips.dataset} lists what was found")
+        if self.max_unreadable_fraction is not None:
+            fitting = getattr(getattr(trainer, "state", None), "fn", None) == "fit"
+            for name in (("train", "val", "test") if fitting else (split,)):
+                self.check_readable(name)
+        self.log_data_counts()
+        on_empty = self.unreadable.empty if self.unreadable is not None else None
+        return split_loader(dataset, split, self.batch_size, self.num_workers, self.collate(), world_size, rank,
+                            on_empty=on_empty)
+
+    def check_readable(self, split: str) -> None:
+        """Load (or ``probe``) every sample of ``split`` once; an unreadable share above
+        ``max_unreadable_fraction`` is a DataError naming the files, a smaller one is named and counted."""
+        if split in self.readable_checked:
+            return
+        self.readable_checked.add(split)
+        dataset = self.dataset(split)
+        probe = getattr(dataset, "probe", None)
+        bad: list[str] = []
+        for item in range(len(dataset)):
+            if probe is not None:
+                problem = probe(item)
+            else:
+                sample = dataset[item]
+                problem = sample.get("skipped") if isinstance(sample, dict) else None
+            if problem:
+                bad.append(str(problem))
+        if not bad:
+            return
+        share = len(bad) / len(dataset)
+        if share > self.max_unreadable_fraction:
+            what = self.unreadable.kind if self.unreadable is not None else "sample"
+            raise DataError(f"{self.skips.dataset} {split}: {len(bad)} of {len(dataset)} {what}s ({share:.1%}) are "
+                            f"unreadable, more than data.init_args.max_unreadable_fraction "
+                            f"({self.max_unreadable_fraction}): {shown_items(bad, 10)}; replace or remove them "
+                            f"(affectlab data check names them all), or raise that option")
+        if self.unreadable is not None:
+            self.unreadable.take({"skipped": bad})
+
+    def data_counts(self) -> dict[str, float]:
+        """What this data module left out so far, as the run's metrics (module docstring)."""
+        counts = {f"data/left_out/{reason}": float(n) for reason, n in self.skips.counts.items()}
+        if self.unreadable is not None:
+            counts["data/unreadable"] = float(len(self.unreadable.paths))
+            counts["data/empty_batches"] = float(self.unreadable.empty_batches)
+        return counts
+
+    def log_data_counts(self) -> None:
+        """Log ``data_counts`` to the trainer's loggers (the run store's MLflow run); nothing without a trainer."""
+        trainer = self.trainer
+        counts = self.data_counts()
+        if trainer is None or not counts:
+            return
+        for logger in getattr(trainer, "loggers", ()):  # none on a stand-in trainer (a test's world size and rank)
+            logger.log_metrics(counts, step=trainer.global_step)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader("train")
@@ -79,6 +160,7 @@ class BaseDataModule(LightningDataModule):
         return batch
 
     def teardown(self, stage: str) -> None:
+        self.log_data_counts()
         report = self.unreadable.report() if self.unreadable is not None else None
         if report:
             print(report, flush=True)

@@ -20,8 +20,10 @@ an audio stream with decodable samples, ``--quick``: a stream; text: an utteranc
 how many lack it (a missing modality is a warning, not an error: the reader serves it masked), with the first
 clips lacking each; for MOSEI, per computational sequence, how many labelled segments have feature rows that
 overlap them and how many have none (their video absent from the ``.csd``, or no row in the segment's span).
-The other readers (MOSEI, MMSA, OpenFace, py-feat) are opened in full, which checks every label file
-and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow.
+The other readers (MOSEI, OpenFace, py-feat) are opened in full, which checks every label file
+and row: a malformed one stops with its file and line (exit status 2); counts per split and class follow, and
+what the reader leaves out (label rows naming no table, tables without a tracked face) as warnings. MMSA's
+check is its reader's (``readers/mmsa.py: check_mmsa_dataset``): every label and shape problem, each an error.
 """
 
 from __future__ import annotations
@@ -164,6 +166,8 @@ def check_reader(name: str, root: str, decode: bool = True) -> None:
     if spec.subjects == "disjoint" and subjects is not None:
         check_disjoint(module.splits, subjects[2])  # raises, naming the subject, if one is in two splits
         console.print("identity overlap between splits: none", soft_wrap=True)
+    for line in module.skips.messages:  # left out by the reader (an error under corrupt: raise)
+        console.print(f"[yellow]warning[/]: {line}", soft_wrap=True)
     console.print(f"[bold]OK[/]: {name} under {root} reads without errors ({sum(len(module.dataset(s)) for s in SPLITS)} samples)",
                   soft_wrap=True)  # whole lines: paths stay greppable
 

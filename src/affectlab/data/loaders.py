@@ -4,22 +4,68 @@ The train split comes in an order that depends only on the experiment seed and t
 others in index order, each loader with a private generator (``data/samplers.py`` says why). Under DDP each
 evaluation sample goes to exactly one process: Lightning's default ``DistributedSampler`` pads the last
 processes' shares with repeated samples, which the reduced validation and test metrics would then count twice.
+
+A batch in which every sample was unreadable (the corrupt-sample policy's ``skip``: the collate function then
+returns no sample, only the skipped paths) never reaches a method: ``SkippingLoader`` hands it to its
+``on_empty`` callback (which counts it and names the files) and goes on to the next one; a pass over a split in
+which no batch had a readable sample is a DataError naming files, not a crash in the method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
-from affectlab.data.samplers import EpochSeededRandomSampler, experiment_seed, loader_generator
+from affectlab.data.samplers import (
+    EpochSeededRandomSampler,
+    experiment_seed,
+    loader_generator,
+)
+from affectlab.errors import DataError
+
+
+def empty_batch(batch: Any) -> bool:
+    """Whether ``batch`` holds no sample: the collation of only unreadable ones (``{"skipped": [...], "id": []}``)."""
+    return isinstance(batch, dict) and "skipped" in batch and "id" in batch and len(batch["id"]) == 0
+
+
+class SkippingLoader(DataLoader):
+    """A DataLoader that leaves out batches without a readable sample (module docstring).
+
+    Args:
+        on_empty: called with each such batch (its ``skipped`` paths) before it is left out.
+        split: the split's name, in the error when none of its batches had a readable sample.
+        *args, **kwargs: DataLoader's (Lightning rebuilds the loader with them under DDP, ``on_empty`` included).
+    """
+
+    def __init__(self, *args: Any, on_empty: Callable[[Any], None] | None = None, split: str = "data",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_empty, self.split = on_empty, split
+
+    def __iter__(self) -> Iterator[Any]:
+        served, skipped = 0, []
+        for batch in super().__iter__():
+            if empty_batch(batch):
+                skipped += list(batch["skipped"])
+                if self.on_empty is not None:
+                    self.on_empty(batch)
+                continue
+            served += 1
+            yield batch
+        if not served and skipped:
+            shown = ", ".join(map(str, skipped[:5])) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            raise DataError(f"split {self.split!r}: no batch held a readable sample ({len(skipped)} unreadable: "
+                            f"{shown}); replace or remove those files (affectlab data check lists them all)")
 
 
 def split_loader(dataset: Dataset, split: str, batch_size: int, num_workers: int = 0,
                  collate_fn: Callable[[list[Any]], Any] | None = None, world_size: int = 1,
-                 rank: int = 0) -> DataLoader:
-    """The loader of ``split``; ``world_size`` and ``rank`` are the trainer's (1 and 0 without DDP)."""
+                 rank: int = 0, on_empty: Callable[[Any], None] | None = None) -> DataLoader:
+    """The loader of ``split``; ``world_size`` and ``rank`` are the trainer's (1 and 0 without DDP);
+    ``on_empty`` given, a ``SkippingLoader`` that leaves out batches without a readable sample."""
     train = split == "train"
     if train:
         # Under DDP Lightning wraps this sampler in a DistributedSamplerWrapper, itself epoch-seeded.
@@ -31,9 +77,11 @@ def split_loader(dataset: Dataset, split: str, batch_size: int, num_workers: int
         sampler = UnrepeatedDistributedSampler(dataset, world_size, rank, shuffle=False)
     else:
         sampler = None
-    return DataLoader(
+    skipping = {} if on_empty is None else {"on_empty": on_empty, "split": split}
+    return (SkippingLoader if on_empty is not None else DataLoader)(
         dataset, batch_size=batch_size, collate_fn=collate_fn, sampler=sampler,
         # A last batch of one sample breaks BatchNorm; a train split of at most one batch is served whole.
         drop_last=train and len(dataset) > batch_size,
         num_workers=num_workers, persistent_workers=num_workers > 0, generator=loader_generator(),
+        **skipping,
     )

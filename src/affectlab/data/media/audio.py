@@ -44,7 +44,7 @@ def has_audio(path: str | Path) -> bool:
     """Whether the file holds an audio stream (opened, not decoded); ``VideoDecodeError`` if it cannot be opened."""
     av = _av()
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             return bool(container.streams.audio)
     except (av.error.FFmpegError, OSError) as error:
         raise VideoDecodeError(f"{path}: cannot open ({error}); is the file complete?") from None
@@ -59,7 +59,7 @@ def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
     problem = None
     limit = None if max_seconds is None else round(max_seconds * sample_rate)
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             if not container.streams.audio:
                 return None
             stream = container.streams.audio[0]

@@ -54,10 +54,14 @@ def probe(path: str | Path) -> VideoInfo:
     av = _av()
     path = Path(path)
     try:
-        with av.open(str(path)) as container:
+        # metadata_errors: tags that are not UTF-8 (a damaged header) are replaced, not a UnicodeDecodeError
+        with av.open(str(path), metadata_errors="replace") as container:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: holds no video stream (audio only?)")
             stream = container.streams.video[0]
+            if stream.codec_context is None:  # a damaged header names a codec FFmpeg has no decoder for
+                raise VideoDecodeError(f"{path}: its video stream names no codec FFmpeg can decode; is the file "
+                                       "complete and undamaged?")
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
             if stream.duration is not None and stream.time_base is not None:
                 duration = float(stream.duration * stream.time_base)
@@ -100,7 +104,7 @@ class VideoReader:
             # One colour converter for the whole stream: frame.to_ndarray(format=...) builds a new one per frame,
             # which costs more than decoding a small frame.
             to_rgb = av.video.reformatter.VideoReformatter()
-            with av.open(str(self.path)) as container:
+            with av.open(str(self.path), metadata_errors="replace") as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for frame in container.decode(stream):

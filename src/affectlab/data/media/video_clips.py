@@ -39,7 +39,6 @@ truncated file serves the frames before the damage; the steps it lacks are zero 
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ from torch.utils.data import Dataset, default_collate
 from affectlab.data.base import BaseDataModule
 from affectlab.data.contract import mask_key
 from affectlab.data.media.audio import SAMPLE_RATE, read_audio
-from affectlab.data.media.video import VideoDecodeError, VideoFrame, VideoReader
+from affectlab.data.media.video import VideoDecodeError, VideoFrame, VideoReader, probe
 from affectlab.data.splits import SPLITS, check_disjoint
 from affectlab.errors import ConfigError, DataError
 
@@ -194,6 +193,15 @@ class VideoClips(Dataset):
             raise DataError(f"{why}; remove or replace {clip.path}, or set data.init_args.corrupt: skip")
         return {"skipped": str(clip.path)}
 
+    def probe(self, item: int) -> str | None:
+        """The clip's path if FFmpeg cannot open it as a video, else None (``max_unreadable_fraction``'s check:
+        opening every clip before training, without decoding, as ``data check --quick``)."""
+        try:
+            probe(self.clips[item].path)
+        except VideoDecodeError:
+            return str(self.clips[item].path)
+        return None
+
     def __getitem__(self, item: int) -> dict[str, Any]:
         clip = self.clips[item]
         sample: dict[str, Any] = {}
@@ -286,6 +294,8 @@ class VideoClipDataModule(BaseDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes (decoding is the slow part: use several).
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
         modalities: the modalities to serve, among ``available_modalities``; None serves them all.
         audio_seconds: audio per clip at most (16 kHz mono).
         text_length: words per utterance at most.
@@ -301,13 +311,15 @@ class VideoClipDataModule(BaseDataModule):
 
     def __init__(self, root: str, num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
-                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512) -> None:
+                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512,
+                 max_unreadable_fraction: float | None = None) -> None:
         chosen = tuple(modalities) if modalities else self.available_modalities
         unknown = [m for m in chosen if m not in self.available_modalities]
         if unknown or len(set(chosen)) != len(chosen):
             raise ConfigError(f"data.init_args.modalities: {list(chosen)}; {self.name} has "
                               f"{list(self.available_modalities)} (each at most once)")
-        super().__init__(batch_size, num_workers, modalities=chosen, corrupt=corrupt, name=self.name, kind="clip")
+        super().__init__(batch_size, num_workers, modalities=chosen, corrupt=corrupt, name=self.name, kind="clip",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if num_frames < 1 or image_size < 8:
             raise ConfigError(f"data.init_args: num_frames ({num_frames}) must be at least 1 and image_size "
                               f"({image_size}) at least 8")
@@ -337,10 +349,8 @@ class VideoClipDataModule(BaseDataModule):
             raise DataError(f"{found.errors[0]}{more}; 'affectlab data check {self.name} --root {self.root}' "
                             "lists every problem")
         clips, self.missing = found.clips, found.missing
-        if self.missing:
-            shown = ", ".join(self.missing[:5]) + (f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else "")
-            warnings.warn(f"{self.name}: {len(self.missing)} listed clip(s) are missing on disk and left out: {shown}",
-                          stacklevel=2)
+        self.skips.add("listed_clip_missing", list(self.missing), "listed clip(s) are missing on disk",
+                       "restore them, or remove their rows", strict=False)  # MELD's own train set lacks one
         # Train, val, test, each in listing order: the order ids, stores and reports follow.
         self.clips = [c for split in SPLITS for c in clips if c.split == split]
         if not self.clips:

@@ -213,6 +213,8 @@ class AfeDataModule(BaseDataModule):
         corrupt: ``skip`` unreadable images (counted, named in a warning) or ``raise`` at the first.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -225,9 +227,11 @@ class AfeDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="afe")
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="afe",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if margin < 0:
             raise ConfigError(f"data.init_args.margin: {margin} is negative; give a fraction of the box such as 0.1")
         if not 0 <= val_fraction < 1:

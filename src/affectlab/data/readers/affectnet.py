@@ -63,7 +63,7 @@ from affectlab.data.readers.expw import (
     FaceCrops,
     check_faces,
 )
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderImages, choose_layout, describe_found
+from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderImages, choose_layout, describe_found, images_in
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import stratified_holdout
 from affectlab.errors import ConfigError, DataError
@@ -247,14 +247,20 @@ def affectnet_layout(root: str | Path, layout: str) -> str:
     return choose_layout("affectnet", root, layout, present, _tree(root))
 
 
-def scan_folders(root: str | Path, classes: int) -> dict[str, tuple[list[Path], np.ndarray, Counter]]:
-    """The community layout's splits: per split its images, labels and the codes left out (folder name = code)."""
+def scan_folders(root: str | Path, classes: int,
+                 unknown: list[Path] | None = None) -> dict[str, tuple[list[Path], np.ndarray, Counter]]:
+    """The community layout's splits: per split its images, labels and the codes left out (folder name = code);
+    folders that are no AffectNet code are appended to ``unknown``."""
     layout = FOLDER_LAYOUTS["affectnet"]
     found = {}
     for split, folder in layout.splits.items():
         files, labels, left_out = [], [], Counter()
         for entry in sorted((Path(root) / folder).iterdir()):
-            if not entry.is_dir() or not entry.name.isdigit() or int(entry.name) not in LABEL_CODES:
+            if not entry.is_dir():
+                continue
+            if not entry.name.isdigit() or int(entry.name) not in LABEL_CODES:
+                if unknown is not None and not entry.name.startswith("."):
+                    unknown.append(entry)
                 continue
             label = label_of(int(entry.name), classes)
             for path in sorted(entry.iterdir()):
@@ -288,6 +294,8 @@ class AffectNetDataModule(BaseDataModule):
         corrupt: ``skip`` malformed rows and unreadable faces (counted, named in a warning) or ``raise``.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -303,12 +311,14 @@ class AffectNetDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         if classes not in CLASS_COUNTS:
             raise ConfigError(f"data.init_args.classes: {classes} is not 7 (the basic emotions) or 8 (with contempt)")
         tasks = ("emotion", "valence", "arousal") if valence_arousal else ("emotion",)
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=tasks,
-                         class_names={"emotion": class_names(classes)}, corrupt=corrupt, name="affectnet", kind="face")
+                         class_names={"emotion": class_names(classes)}, corrupt=corrupt, name="affectnet", kind="face",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if margin < 0:
             raise ConfigError(f"data.init_args.margin: {margin} is negative; give a fraction of the box such as 0.1")
         if not 0 <= val_fraction < 1:
@@ -333,6 +343,7 @@ class AffectNetDataModule(BaseDataModule):
             more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
             warnings.warn(f"affectnet: left out {len(problems)} malformed row(s): {'; '.join(problems[:SHOWN_PROBLEMS])}"
                           f"{more} (affectlab data check affectnet names all)", stacklevel=2)
+            self.skips.count("malformed_row", len(problems))
         self.left_out = sum((split.left_out for split in rows.values()), Counter())
         if self.left_out:
             warnings.warn(f"affectnet: left out {describe_left_out(self.left_out)}: not among the {self.classes} "
@@ -351,7 +362,12 @@ class AffectNetDataModule(BaseDataModule):
                                "arousal": (source.arousal[index], source.arousal_known[index])}}
 
     def _setup_folders(self) -> None:
-        found = scan_folders(self.root, self.classes)
+        unknown: list[Path] = []
+        found = scan_folders(self.root, self.classes, unknown)
+        self.skips.add("unknown_class_folder", [str(folder) for folder in unknown],
+                       "folder(s) that are no AffectNet expression code (images in them are not served)",
+                       f"rename each to its code, one of {', '.join(map(str, sorted(LABEL_CODES)))}",
+                       count=images_in(unknown))
         self.left_out = sum((left for _, _, left in found.values()), Counter())
         if self.left_out:
             warnings.warn(f"affectnet: left out {describe_left_out(self.left_out)}: not among the {self.classes} "

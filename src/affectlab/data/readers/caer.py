@@ -88,6 +88,8 @@ class CaerDataModule(VideoClipDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
         modalities: which of ``video``, ``audio`` to serve; None serves both.
         audio_seconds: audio per clip at most (16 kHz mono).
     """
@@ -100,8 +102,9 @@ class CaerDataModule(VideoClipDataModule):
 
     def __init__(self, root: str = "data/caer", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
-                 audio_seconds: float = 10.0) -> None:
-        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds)
+                 audio_seconds: float = 10.0, max_unreadable_fraction: float | None = None) -> None:
+        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds,
+                         max_unreadable_fraction=max_unreadable_fraction)
 
     def scan(self) -> VideoScan:
         return scan_caer(self.root)

@@ -20,11 +20,10 @@ does not have (``Angry`` in some re-uploads) is named in a warning, its images l
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
-from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, describe_found, scan
+from affectlab.data.readers.folders import FOLDER_LAYOUTS, FolderDataModule, describe_found
 from affectlab.data.spec import DatasetSpec
 from affectlab.errors import DataError
 
@@ -77,6 +76,8 @@ class CaerSDataModule(FolderDataModule):
         corrupt: ``skip`` unreadable images (counted, named in a warning) or ``raise`` at the first.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -88,20 +89,17 @@ class CaerSDataModule(FolderDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         super().__init__("caer_s", root, image_size=image_size, val_fraction=val_fraction, split_seed=split_seed,
-                         corrupt=corrupt, batch_size=batch_size, num_workers=num_workers)
+                         corrupt=corrupt, batch_size=batch_size, num_workers=num_workers,
+                         max_unreadable_fraction=max_unreadable_fraction)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
         check_layout(self.root)
-        found = scan(CAER_S, self.root)
-        if found.unknown_folders:
-            names = ", ".join(str(folder) for folder in found.unknown_folders)
-            warnings.warn(f"caer_s: {names}: not a class folder of CAER-S (expected {CLASSES}); its images are left "
-                          "out", stacklevel=2)
-        super().setup(stage)
+        super().setup(stage)  # unknown class folders: FolderDataModule's skips (an error under corrupt: raise)
 
 
 def check_caer_s_dataset(name: str, root: str | Path, decode: bool = True) -> Any:

@@ -24,8 +24,9 @@ stops with the exact ``data prepare`` command to run.
 Alignment: label line ``<n>,<v>`` belongs to video frame n (from 1), and the preparation names that frame's
 crop ``<n:06d>.png``. The reader takes every frame listed in the subject's label files (all 12 files must list
 the same frames, or it stops naming the two files and their counts), looks up the image of that number, and
-reports per subject and camera the labelled frames that have none (``missing``: printed with their frame
-ranges, counted, left out); images without a label line are not served. So a video shorter than its labels
+reports per subject and camera the labelled frames that have none (``missing``: named with their frame
+ranges in one warning, counted, left out and logged to the run as ``data/left_out/frame_without_image``; under
+``corrupt: raise`` an error); images without a label line are not served. So a video shorter than its labels
 (which ``data prepare`` reports with both counts) shows up here as its missing last frames.
 
 ``camera``: ``left`` (default; DISFA's AU codes were made on the left camera's video), ``right``, or ``both``:
@@ -67,7 +68,16 @@ _SUBJECT = re.compile(r"SN(\d+)")
 
 
 def read_au_file(path: Path) -> dict[int, float]:
-    """``frame -> intensity`` from one DISFA label file; a malformed line is a DataError naming file and line."""
+    """``frame -> intensity`` from one DISFA label file; a malformed line is a DataError naming file and line,
+    a file that is not text one naming the file."""
+    try:
+        return _read_au_lines(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not a text file of '<frame>,<intensity>' lines ({error.reason} at byte "
+                        f"{error.start})") from None
+
+
+def _read_au_lines(path: Path) -> dict[int, float]:
     values: dict[int, float] = {}
     with path.open() as lines:
         for number, line in enumerate(lines, 1):
@@ -335,6 +345,8 @@ class DisfaDataModule(BaseDataModule):
         corrupt: ``skip`` unreadable frames (named, counted) or ``raise``.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -353,6 +365,7 @@ class DisfaDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 32,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         layout = "authors" if layout == "native" else layout
         if layout not in LAYOUTS:
@@ -372,7 +385,7 @@ class DisfaDataModule(BaseDataModule):
         self.split, self.fold, self.num_folds, self.split_seed = split, fold, num_folds, split_seed
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("au", "au_intensity"),
                          class_names={"au": tuple(f"AU{au}" for au in self.action_units)}, corrupt=corrupt,
-                         name="disfa")
+                         name="disfa", max_unreadable_fraction=max_unreadable_fraction)
         self.image_size = image_size
         self.data: tuple[list[Path], np.ndarray, np.ndarray] | None = None
         self.scan: DisfaScan | None = None
@@ -384,9 +397,11 @@ class DisfaDataModule(BaseDataModule):
         if self.data is not None:
             return
         self.scan = scan = scan_disfa(self.root, self.layout, self.csv_file, self.action_units, self.camera)
-        for line in scan.problems():
-            print(f"disfa: {line}", flush=True)
         self.missing_images = sum(len(frames) for frames in scan.missing.values())
+        self.skips.add("frame_without_image", scan.problems(), "subject camera(s) with labelled frames but no image",
+                       f"extract them again ({prepare_command(self.root, _views(self.camera))}) or check the videos' "
+                       "frame counts against the label files",
+                       count=self.missing_images + sum(scan.labelled[view.split()[0]] for view in scan.absent))
         intensity, subjects, cameras, frames = scan.arrays(len(self.action_units))
         keep = np.flatnonzero((frames - 1) % self.frame_stride == 0)
         self.data = ([scan.files[i] for i in keep], intensity[keep], subjects[keep])

@@ -276,6 +276,8 @@ class ExpwDataModule(BaseDataModule):
         corrupt: ``skip`` malformed lines and unreadable faces (counted, named in a warning) or ``raise``.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -291,9 +293,11 @@ class ExpwDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="expw", kind="face")
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="expw", kind="face",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if layout not in LAYOUTS:
             raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)}")
         if margin < 0:
@@ -317,6 +321,7 @@ class ExpwDataModule(BaseDataModule):
                                        test_fraction=self.test_fraction, split_seed=self.split_seed,
                                        corrupt=self.corrupt)
             folders.setup()
+            self.skips.update(folders.skips)
             self.splits = {split: (files, None, labels, ids, [str(p) for p in files])
                            for split, (files, labels, ids) in folders.splits.items()}
             return
@@ -326,6 +331,7 @@ class ExpwDataModule(BaseDataModule):
             more = f" and {len(faces.problems) - SHOWN_PROBLEMS} more" if len(faces.problems) > SHOWN_PROBLEMS else ""
             warnings.warn(f"expw: left out {len(faces.problems)} malformed line(s) of {EXPW_LABELS}: {shown}{more} "
                           "(affectlab data check expw names all)", stacklevel=2)
+            self.skips.count("malformed_row", len(faces.problems))
         if faces.below_confidence:
             warnings.warn(f"expw: left out {faces.below_confidence} face(s) below min_confidence "
                           f"{self.min_confidence}", stacklevel=2)

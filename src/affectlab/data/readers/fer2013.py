@@ -277,6 +277,8 @@ class Fer2013DataModule(BaseDataModule):
         corrupt: ``skip`` malformed rows and unreadable images (counted, named in a warning) or ``raise`` at the first.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -290,9 +292,11 @@ class Fer2013DataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="fer2013")
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="fer2013",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if layout not in LAYOUTS:
             raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)}")
         self.root, self.layout, self.cache, self.image_size = root, layout, cache, image_size
@@ -312,6 +316,7 @@ class Fer2013DataModule(BaseDataModule):
             community = FolderDataModule("fer2013", self.root, self.image_size, self.val_fraction,
                                          split_seed=self.split_seed, corrupt=self.corrupt)
             community.setup()
+            self.skips.update(community.skips)
             self.splits = community.splits
             return
         cache = Path(self.cache) if self.cache else Path(self.root) / DEFAULT_CACHE
@@ -324,6 +329,7 @@ class Fer2013DataModule(BaseDataModule):
                                 "data.init_args.corrupt: skip")
             warnings.warn(f"fer2013: skipped {len(self.skipped_rows)} malformed row(s): "
                           f"{skipped_summary(self.skipped_rows)}", stacklevel=2)
+            self.skips.count("malformed_row", len(self.skipped_rows))
         for index, split in enumerate(SPLITS):
             rows = np.flatnonzero(self.rows.splits == index)
             self.splits[split] = (rows, self.rows.labels[rows], rows)  # ids: the row's place in the array

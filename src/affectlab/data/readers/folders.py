@@ -184,6 +184,17 @@ def scan(layout: FolderLayout, root: str | Path) -> FolderScan:
     return FolderScan(files, labels, left_out, unknown, other)
 
 
+def unknown_folder_names(folders: list[Path], classes: list[str] | tuple[str, ...]) -> list[str]:
+    """Each folder's path, with the class it differs from only in case (``Happy`` for ``happy``) named."""
+    lower = {c.lower(): c for c in classes}
+    return [f"{folder}" + (f" (did you mean {lower[folder.name.lower()]!r}?)" if folder.name.lower() in lower else "")
+            for folder in folders]
+
+
+def images_in(folders: list[Path]) -> int:
+    return sum(1 for folder in folders for path in folder.rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 def _tree(layout: FolderLayout, root: Path) -> str:
     return "\n".join(f"    {root}/{line}" for line in layout.describe().splitlines())
 
@@ -237,6 +248,8 @@ class FolderDataModule(BaseDataModule):
         corrupt: ``skip`` unreadable images (counted, named in a warning) or ``raise`` at the first.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -250,11 +263,13 @@ class FolderDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         if name not in FOLDER_LAYOUTS:
             raise ConfigError(f"data.init_args.name: {name!r} is not one of {list(FOLDER_LAYOUTS)}")
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name=name)
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name=name,
+                         max_unreadable_fraction=max_unreadable_fraction)
         self.layout = FOLDER_LAYOUTS[name]
         self.root = root
         self.image_size = image_size
@@ -265,6 +280,10 @@ class FolderDataModule(BaseDataModule):
         if self.splits:
             return
         found = scan(self.layout, self.root)
+        self.skips.add("unknown_class_folder", unknown_folder_names(found.unknown_folders, list(self.layout.classes)),
+                       f"folder(s) that are no class folder of {self.layout.name} (images in them are not served)",
+                       f"rename each to one of {', '.join(self.layout.classes)} (names are case-sensitive)",
+                       count=images_in(found.unknown_folders))
         if found.left_out:
             left = ", ".join(f"{n} in folder {c!r}" for c, n in sorted(found.left_out.items()))
             warnings.warn(f"{self.layout.name}: left out {left}: not one of the seven basic emotions", stacklevel=2)

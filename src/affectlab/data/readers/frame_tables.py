@@ -18,6 +18,10 @@ A video with several faces (OpenFace's ``face_id``) keeps the face seen in most 
 one sample: ``video`` ``[T, D]`` (features in the column order above, at most ``max_steps`` rows, evenly
 subsampled) with ``video_mask``; its ``emotion`` label comes from ``labels.csv`` (unlabelled without it).
 Without a ``split`` column the videos are split 70/15/15, by ``subject`` when given, else by video.
+
+Rows of ``labels.csv`` whose ``file`` is no CSV under ``root``, and tables without a tracked face in any frame,
+are what ``affectlab data check`` flags: under ``corrupt: skip`` (the default) they are left out with one
+warning each kind, counted and logged to the run (``data/left_out/<reason>``), under ``corrupt: raise`` an error.
 """
 
 from __future__ import annotations
@@ -72,7 +76,15 @@ def feature_columns(header: list[str], table: TableFormat) -> list[str]:
 
 
 def read_table(path: Path, table: TableFormat) -> tuple[np.ndarray, list[str]]:
-    """``(features [T, D] float32, column names)`` of one tool output; a bad value names file, line and column."""
+    """``(features [T, D] float32, column names)`` of one tool output; a bad value names file, line and column,
+    a file that is not text the file."""
+    try:
+        return _read_rows(path, table)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a {table.name} CSV table ({error})") from None
+
+
+def _read_rows(path: Path, table: TableFormat) -> tuple[np.ndarray, list[str]]:
     with path.open(newline="") as handle:
         reader = csv.reader(handle, skipinitialspace=True)  # OpenFace writes "frame, face_id, ..."
         header = [h.strip() for h in next(reader, [])]
@@ -147,6 +159,8 @@ class FrameTableDataModule(BaseDataModule):
         labels_file: name of the labels CSV under ``root`` (absent: every video unlabelled).
         max_steps: frames per video, at most (evenly subsampled).
         split_seed: seed of the split when ``labels.csv`` has no ``split`` column.
+        corrupt: ``skip`` label rows without a table and tables without a tracked face (counted, named in a
+            warning) or ``raise`` at the first.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
     """
@@ -158,6 +172,7 @@ class FrameTableDataModule(BaseDataModule):
         labels_file: str = "labels.csv",
         max_steps: int = 300,
         split_seed: int = 0,
+        corrupt: str = "skip",
         batch_size: int = 32,
         num_workers: int = 0,
     ) -> None:
@@ -166,7 +181,7 @@ class FrameTableDataModule(BaseDataModule):
         self.table = FORMATS[format]
         self.root, self.labels_file, self.max_steps = Path(root), labels_file, max_steps
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS})
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name=format, kind="table")
         self.split_seed = split_seed
         self.columns: list[str] = []
         self.splits: dict[str, np.ndarray] = {}
@@ -180,6 +195,12 @@ class FrameTableDataModule(BaseDataModule):
         if not paths:
             raise DataError(f"{self.table.name}: no per-video .csv files in {self.root}")
         labels_meta = self._labels()
+        tables = {path.name for path in paths}
+        self.skips.add("label_without_file", [f"{self.root / self.labels_file}: {name}" for name in labels_meta
+                                              if name not in tables],
+                       f"row(s) of {self.labels_file} naming no table under {self.root}",
+                       "fix the row's file name or add the table")
+        untracked = []
         features, labels, subjects, given = [], [], [], []
         for path in paths:
             values, columns = read_table(path, self.table)
@@ -188,13 +209,15 @@ class FrameTableDataModule(BaseDataModule):
             elif columns != self.columns:
                 raise DataError(f"{path}: feature columns differ from the first file's ({len(columns)} vs {len(self.columns)})")
             if len(values) == 0:
-                print(f"{self.table.name}: {path} has no tracked face in any frame; left out", flush=True)
+                untracked.append(str(path))
                 continue
             meta = labels_meta.get(path.name, {})
             features.append(values)
             labels.append(meta.get("emotion", -1))
             subjects.append(meta.get("subject", path.stem))
             given.append(meta.get("split"))
+        self.skips.add("no_tracked_face", untracked, "table(s) without a tracked face in any frame",
+                       f"run {self.table.name} on those videos again, or remove the tables")
         self.features, self.labels = features, np.asarray(labels, dtype=np.int64)
         if all(g is not None for g in given):
             self.splits = {s: np.flatnonzero(np.asarray(given) == s) for s in SPLITS}
@@ -206,6 +229,12 @@ class FrameTableDataModule(BaseDataModule):
         path = self.root / self.labels_file
         if not path.is_file():
             return {}
+        try:
+            return self._label_rows(path)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise DataError(f"{path}: not a CSV of file,emotion[,split][,subject] rows ({error})") from None
+
+    def _label_rows(self, path: Path) -> dict[str, dict[str, Any]]:
         result = {}
         with path.open(newline="") as handle:
             reader = csv.DictReader(handle)

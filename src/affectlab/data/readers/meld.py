@@ -199,6 +199,8 @@ class MeldDataModule(VideoClipDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
         modalities: which of ``video``, ``audio``, ``text`` to serve; None serves all three.
         audio_seconds: audio per clip at most (16 kHz mono).
         text_length: words per utterance at most.
@@ -215,9 +217,10 @@ class MeldDataModule(VideoClipDataModule):
 
     def __init__(self, root: str = "data/meld", num_frames: int = 8, image_size: int = 64, corrupt: str = "skip",
                  batch_size: int = 16, num_workers: int = 0, modalities: list[str] | None = None,
-                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512) -> None:
+                 audio_seconds: float = 10.0, text_length: int = 48, vocab_size: int = 512,
+                 max_unreadable_fraction: float | None = None) -> None:
         super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers, modalities, audio_seconds,
-                         text_length, vocab_size)
+                         text_length, vocab_size, max_unreadable_fraction=max_unreadable_fraction)
 
     def scan(self) -> VideoScan:
         return scan_meld(self.root)[0]

@@ -68,6 +68,11 @@ SPEC = DatasetSpec(
 )
 
 
+# What h5py raises for a damaged file: OSError when it cannot open it, RuntimeError for a broken B-tree or heap
+# met while listing groups, KeyError/ValueError for entries that are not what their parent says.
+HDF5_DAMAGE = (OSError, RuntimeError, KeyError, ValueError)
+
+
 class ComputationalSequence:
     """Read access to one ``.csd`` file; opened lazily (also once per loader worker: h5py handles don't fork)."""
 
@@ -85,7 +90,9 @@ class ComputationalSequence:
                 self.videos = sorted(handle[self.root]["data"].keys())
                 first = handle[self.root]["data"][self.videos[0]]["features"] if self.videos else None
                 self.dim = int(first.shape[1]) if first is not None else 0
-        except OSError as error:
+        except DataError:
+            raise
+        except HDF5_DAMAGE as error:
             raise DataError(f"{path}: not a readable HDF5 file ({error})") from None
 
     def _open(self):
@@ -103,12 +110,29 @@ class ComputationalSequence:
 
     def read(self, video: str) -> tuple[np.ndarray, np.ndarray]:
         """``(features [T, D] float32, intervals [T, 2] float64)`` of one video."""
-        group = self._group(video)
-        return np.asarray(group["features"], dtype=np.float32), np.asarray(group["intervals"], dtype=np.float64)
+        try:
+            group = self._group(video)
+            return np.asarray(group["features"], dtype=np.float32), np.asarray(group["intervals"], dtype=np.float64)
+        except DataError:
+            raise
+        except HDF5_DAMAGE as error:
+            raise self._damaged(video, error) from None
+
+    def _damaged(self, video: str, error: Exception) -> DataError:
+        return DataError(f"{self.path}: video {video!r} cannot be read ({type(error).__name__}: {error}); the file is "
+                         "damaged: download it again")
 
     def read_segment(self, video: str, start: float, end: float, max_steps: int) -> np.ndarray:
         """The feature rows of ``video`` overlapping ``[start, end]``, at most ``max_steps`` (evenly spaced),
         reading only the span of rows needed from the file. ``[0, D]`` when none overlaps."""
+        try:
+            return self._read_segment(video, start, end, max_steps)
+        except DataError:
+            raise
+        except HDF5_DAMAGE as error:
+            raise self._damaged(video, error) from None
+
+    def _read_segment(self, video: str, start: float, end: float, max_steps: int) -> np.ndarray:
         group = self._group(video)
         rows = subsample(overlapping(np.asarray(group["intervals"]), start, end), max_steps)
         if len(rows) == 0:

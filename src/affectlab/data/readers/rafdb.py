@@ -194,6 +194,8 @@ class RafdbDataModule(BaseDataModule):
         corrupt: ``skip`` bad lines, missing and unreadable images (counted, named in a warning) or ``raise``.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     def __init__(
@@ -207,9 +209,11 @@ class RafdbDataModule(BaseDataModule):
         corrupt: str = "skip",
         batch_size: int = 64,
         num_workers: int = 0,
+        max_unreadable_fraction: float | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, modalities=("video",), tasks=("emotion",),
-                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="rafdb")
+                         class_names={"emotion": EMOTIONS}, corrupt=corrupt, name="rafdb",
+                         max_unreadable_fraction=max_unreadable_fraction)
         if layout not in LAYOUTS:
             raise ConfigError(f"data.init_args.layout: {layout!r} is not one of {list(LAYOUTS)}")
         if images not in IMAGE_FOLDERS:
@@ -231,6 +235,7 @@ class RafdbDataModule(BaseDataModule):
             community = FolderDataModule("rafdb", self.root, self.image_size, self.val_fraction,
                                          split_seed=self.split_seed, corrupt=self.corrupt)
             community.setup()
+            self.skips.update(community.skips)
             self.splits = community.splits
             return
         found = scan(self.root, self.images)
@@ -241,6 +246,7 @@ class RafdbDataModule(BaseDataModule):
                                 "fix or remove the line, or set data.init_args.corrupt: skip")
             warnings.warn(f"rafdb: skipped {len(found.skipped)} listed face(s): {skipped_summary(found.skipped)}",
                           stacklevel=2)
+            self.skips.count("malformed_row", len(found.skipped))
         train, test = found.files["train"], found.files["test"]
         ids = np.arange(len(train) + len(test))  # unique across splits (train first), as probes' caches need
         held_out = stratified_holdout(found.labels["train"], self.val_fraction, self.split_seed)

@@ -112,6 +112,8 @@ class VoxCeleb2DataModule(VideoClipDataModule):
         corrupt: ``skip`` unreadable clips (counted, named in a warning) or ``raise`` at the first.
         batch_size: clips per batch.
         num_workers: data loader worker processes.
+        max_unreadable_fraction: null (no check), or the share of a split that may be unreadable, checked
+            before training (``data/base.py``).
     """
 
     name = "voxceleb2"
@@ -119,10 +121,11 @@ class VoxCeleb2DataModule(VideoClipDataModule):
 
     def __init__(self, root: str = "data/voxceleb2", val_fraction: float = 0.05, split_seed: int = 0,
                  num_frames: int = 8, image_size: int = 64, corrupt: str = "skip", batch_size: int = 16,
-                 num_workers: int = 0) -> None:
+                 num_workers: int = 0, max_unreadable_fraction: float | None = None) -> None:
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"data.init_args.val_fraction: {val_fraction} is not a fraction in [0, 1)")
-        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers)
+        super().__init__(root, num_frames, image_size, corrupt, batch_size, num_workers,
+                         max_unreadable_fraction=max_unreadable_fraction)
         self.val_fraction, self.split_seed = val_fraction, split_seed
 
     def scan(self) -> VideoScan:

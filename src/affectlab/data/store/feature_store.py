@@ -244,6 +244,14 @@ class FeatureStoreWriter:
         shutil.rmtree(self.path / RECORDS, ignore_errors=True)
 
 
+def option_differences(saved: dict[str, Any] | None, given: dict[str, Any]) -> str:
+    """The options that differ between a store's ``saved`` ones and the ``given`` ones: "size 16 (not size 24)"."""
+    saved = saved or {}
+    keys = [k for k in {**saved, **given} if saved.get(k) != given.get(k)]
+    was = ", ".join(f"{k} {saved.get(k)!r}" for k in keys)
+    return f"{was} (not {', '.join(f'{k} {given.get(k)!r}' for k in keys)})"
+
+
 def _jsonable(targets: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if v is None else np.asarray(v, dtype=np.float32).tolist()) for k, v in targets.items()}
 

@@ -121,7 +121,7 @@ from affectlab.data.store.encoders import (  # noqa: F401
     feature_rows,
     load_encoder_weights,
 )
-from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample
+from affectlab.data.store.feature_store import INDEX, FeatureStoreWriter, StoreSample, option_differences
 from affectlab.errors import ConfigError, DataError
 from affectlab.io import atomic_write_json
 
@@ -129,12 +129,7 @@ NO_FACE_POLICIES = ("nearest", "frame", "skip")
 REPORT = "prepare_report.json"
 
 
-def _differences(saved: dict[str, Any] | None, given: dict[str, Any]) -> str:
-    """The options that differ between a store's ``saved`` ones and the ``given`` ones: "size 16 (not size 24)"."""
-    saved = saved or {}
-    keys = [k for k in {**saved, **given} if saved.get(k) != given.get(k)]
-    was = ", ".join(f"{k} {saved.get(k)!r}" for k in keys)
-    return f"{was} (not {', '.join(f'{k} {given.get(k)!r}' for k in keys)})"
+_differences = option_differences  # shared with the feature data sets' preparation (store/prepare.py)
 
 
 def video_reader(name: str, root: str | Path, **options: Any) -> VideoClipDataModule:
