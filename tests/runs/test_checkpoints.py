@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 import torch
 
 import affectlab.io
+from affectlab.errors import ConfigError
 from affectlab.runs.checkpoints import AtomicCheckpointIO, atomic_write_bytes
 
 
@@ -39,10 +38,15 @@ class Payload:
         return (print, ("code ran while loading a checkpoint",))
 
 
-def test_loading_refuses_pickled_code(tmp_path):
+def test_loading_refuses_pickled_code(tmp_path, capsys):
     path = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    # One readable message: the file, why (the pickled global it names), no unsafe loading on offer; torch's
+    # advice to retry with weights_only=False is not passed on.
+    with pytest.raises(ConfigError, match=r"evil.ckpt is not a checkpoint readable with weights_only=True: it holds "
+                                          r"a pickled object \(print\).*does not offer to load it unsafely") as refused:
         AtomicCheckpointIO().load_checkpoint(path)
+    assert "weights_only=False" not in str(refused.value) and "trust the source" not in str(refused.value)
+    assert "code ran" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="weights_only=True only"):
         AtomicCheckpointIO().load_checkpoint(path, weights_only=False)

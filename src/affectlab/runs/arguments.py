@@ -67,6 +67,10 @@ def add_run_arguments(parser) -> None:
         "--additional_callbacks", type=list[Callback] | None, default=None,
         help="callbacks added to the default ones (trainer.callbacks would replace them)",
     )
+    parser.add_argument(
+        "--checkpoint_every_n_steps", type=int | None, default=None,
+        help="also write last.ckpt every N training steps, for long epochs (it is written at every epoch end anyway)",
+    )
     parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():
