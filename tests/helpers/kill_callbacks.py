@@ -28,3 +28,16 @@ class KillOnce(Callback):
     def on_test_start(self, trainer, pl_module) -> None:
         if self.stage == "test":
             self._kill()
+
+
+def _supervised():
+    from affectlab.methods import SupervisedClassifier
+
+    return SupervisedClassifier
+
+
+class BestIsHighestLoss(_supervised()):
+    """The supervised baseline with best.ckpt chosen by the *highest* val/loss: as the loss falls, no epoch
+    after the first improves, which is the case a resume must not re-train."""
+
+    monitor_mode = "max"

@@ -50,3 +50,45 @@ def test_loading_refuses_pickled_code(tmp_path, capsys):
     assert "code ran" not in capsys.readouterr().out
     with pytest.raises(ValueError, match="weights_only=True only"):
         AtomicCheckpointIO().load_checkpoint(path, weights_only=False)
+
+
+def test_last_checkpoint_also_every_n_steps_for_long_epochs(tmp_path):
+    """With ``every_n_steps`` last.ckpt follows training inside an epoch (every N steps), and still holds the
+    epoch's end state after it."""
+    from lightning.pytorch import Callback, LightningModule, Trainer
+
+    from affectlab.runs.checkpoints import checkpoint_callbacks
+
+    class Linear(LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch).pow(2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val/loss", self.layer(batch).pow(2).mean())
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.randn(7, 2), batch_size=1)
+
+        def val_dataloader(self):
+            return torch.utils.data.DataLoader(torch.randn(2, 2), batch_size=1)
+
+    seen = []
+
+    class LastStep(Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            last = tmp_path / "last.ckpt"
+            seen.append(torch.load(last, weights_only=True)["global_step"] if last.exists() else None)
+
+    trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[LastStep(), *checkpoint_callbacks(tmp_path, "val/loss", "min", every_n_steps=3)])
+    trainer.fit(Linear())
+    assert seen == [None, None, None, 3, 3, 3, 6]
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]

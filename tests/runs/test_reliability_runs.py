@@ -24,9 +24,9 @@ import torch
 from conftest import CONFIGS, TEST_CONFIGS, TINY_DATA, affectlab, cli_env, mlflow_client, printed_run_id, tiny_args
 
 EPOCHS = 3
-# val/loss "improves" only when it rises: after epoch 0 the falling loss improves nothing, so best.ckpt stays at
-# epoch 0 while last.ckpt must move on (the case where last.ckpt used to be a copy of best.ckpt)
-NO_IMPROVEMENT = ["--model.init_args.monitor_mode", "max"]
+# The supervised baseline whose best.ckpt is the highest val/loss: after epoch 0 the falling loss improves
+# nothing, so best.ckpt stays at epoch 0 while last.ckpt must move on (where last.ckpt was a copy of best.ckpt)
+NO_IMPROVEMENT = ["--model.class_path", "kill_callbacks.BestIsHighestLoss"]
 QUICK = ["--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1"]
 
 
@@ -176,7 +176,8 @@ def test_a_run_of_a_live_process_is_not_stale_and_a_reused_pid_is(tmp_path, monk
 # -- 16.4: in-process runs keep everything under the store; failed runs say why; reuses keep their history ------
 
 def _overrides(tiny_data: Path, **more) -> dict:
-    overrides = {"data.init_args.root": str(tiny_data), "trainer.accelerator": "cpu", "trainer.max_epochs": 1,
+    # a section given a file (data) comes before the keys it sets, as on the command line
+    overrides = {"data": CONFIGS / "data/synth.yaml", "data.init_args.root": str(tiny_data), "trainer.accelerator": "cpu", "trainer.max_epochs": 1,
                  "trainer.enable_progress_bar": False, "trainer.enable_model_summary": False,
                  "trainer.limit_train_batches": 2, "trainer.limit_val_batches": 1, "trainer.limit_test_batches": 1,
                  **{f"data.init_args.{k}": v for k, v in TINY_DATA.items()}}
@@ -190,7 +191,7 @@ def test_in_process_runs_keep_everything_under_the_default_store(tiny_data, tmp_
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv(RUN_ID_ENV, raising=False)
-    configs = [CONFIGS / "data/synth.yaml", TEST_CONFIGS / "tiny_supervised.yaml"]
+    configs = [TEST_CONFIGS / "tiny_supervised.yaml"]
     model = CONFIGS / "model/supervised.yaml"
     first = train(configs, _overrides(tiny_data, exp_name="first"), model=model)
     # the second run creates another experiment after MLflow's logger had set MLFLOW_TRACKING_URI in this process
