@@ -91,3 +91,18 @@ def test_mlflow_setting_its_tracking_variable_keeps_the_store_whole(tmp_path, mo
     monkeypatch.setenv("MLFLOW_TRACKING_URI", folder.tracking_uri)  # what MLflow's logger does during a run
     resolved = RunStore.resolve(None)
     assert resolved.tracking_uri == folder.tracking_uri and resolved.artifact_location == folder.artifact_location
+
+
+def test_a_full_disk_met_during_the_chain_is_one_storage_message(tmp_path, monkeypatch):
+    from affectlab.errors import StorageError
+    from affectlab.runs.lifecycle import run_attempt
+
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    run = open_run(str(tmp_path), None, "affectlab", "x", 3, rank=0)
+    with pytest.raises(StorageError, match=r"no space left to write .*checkpoints.*free space") as raised:
+        with run_attempt(run):
+            with open("/dev/full", "wb", buffering=0) as full:  # a real ENOSPC, as from a plot or a log file
+                full.write(b"x")
+    assert isinstance(raised.value.__cause__, OSError)
+    tags = run.store.get_run(run.run_id).data.tags
+    assert tags["affectlab.attempt.1.status"] == "FAILED" and "no space left" in tags["affectlab.error"]

@@ -36,7 +36,8 @@ import yaml
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import MLFlowLogger
 
-from affectlab.errors import ConfigError
+from affectlab.errors import ConfigError, StorageError
+from affectlab.io import storage_error
 from affectlab.runs.checkpoints import BEST, LAST  # noqa: F401 (the run's checkpoint names, re-exported)
 from affectlab.runs.environment import environment
 from affectlab.runs.store import FIRST_CONFIG_COPIES, RunStore
@@ -191,13 +192,44 @@ def end_attempt(run: OpenRun, error: BaseException | None = None) -> str:
     return status
 
 
+def readable_storage_error(error: BaseException, run: OpenRun) -> StorageError | None:
+    """A full disk or a read-only folder met anywhere in the chain (a checkpoint, a plot, MLflow's database)
+    as one message naming the path and the fix; None for any other error."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, StorageError):
+            return error
+        if isinstance(error, OSError) and error.errno is not None:
+            readable = storage_error(error.filename or run.checkpoint_dir / "...", error)
+            if isinstance(readable, StorageError):
+                return readable
+        text = str(error)
+        database = run.store.folder / "mlflow.db" if run.store.folder is not None else run.store.tracking_uri
+        if "database or disk is full" in text:
+            return StorageError(f"no space left to write the run store's database {database}: free space on its "
+                                "disk, or point --store at a disk with room; the run resumes with --run_id after")
+        if "readonly database" in text:
+            return StorageError(f"the run store's database {database} became read-only: make it writable, or point "
+                                "--store at a writable folder")
+        error = error.__cause__ or error.__context__
+    return None
+
+
 @contextlib.contextmanager
 def run_attempt(run: OpenRun) -> Iterator[OpenRun]:
     """The command chain of one attempt: the run ends FINISHED, or FAILED / KILLED with the error recorded."""
     try:
         yield run
     except BaseException as error:
-        end_attempt(run, error)
+        readable = readable_storage_error(error, run) if isinstance(error, Exception) else None
+        try:
+            end_attempt(run, readable or error)
+        except Exception:  # a full disk may refuse the status too; the error that stopped the run comes first
+            if readable is None:
+                raise error from None
+        if readable is not None and readable is not error:
+            raise readable from error
         raise
     end_attempt(run)
 
