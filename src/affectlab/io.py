@@ -52,8 +52,13 @@ def _temporary_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
+def _host() -> str:
+    """This machine's name as it appears in temporary file names (no dots or dashes, the name's separators)."""
+    return socket.gethostname().replace(".", "_").replace("-", "_")
+
+
 def _writer_alive(host: str, pid: str) -> bool:
-    if host != socket.gethostname():
+    if host != _host():
         return True  # another machine's writer (a shared store): not ours to judge
     if int(pid) == os.getpid():
         return False  # this process writes one temporary per file at a time; an older one is a leftover
@@ -107,9 +112,8 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        host = socket.gethostname().replace(".", "_").replace("-", "_")
         descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f"{_temporary_prefix(path)}{host}-{os.getpid()}.", suffix=".tmp"
+            dir=path.parent, prefix=f"{_temporary_prefix(path)}{_host()}-{os.getpid()}.", suffix=".tmp"
         )
         try:
             with os.fdopen(descriptor, "wb") as handle:

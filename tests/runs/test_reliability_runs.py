@@ -251,10 +251,13 @@ def test_a_full_disk_is_one_message_naming_the_path(tmp_path):
 
 # -- 17.10: temporary files, folder fsync, exit codes -----------------------------------------------------------
 
-def test_leftover_temporary_files_of_dead_writers_go_on_the_next_write(tmp_path):
+def test_leftover_temporary_files_of_dead_writers_go_on_the_next_write(tmp_path, monkeypatch):
+    import affectlab.io
     from affectlab.io import atomic_write_bytes
 
-    host = socket.gethostname().replace(".", "_").replace("-", "_")
+    # a host name with the separators temporary names use (dots, dashes) is still recognised as this host
+    monkeypatch.setattr(affectlab.io.socket, "gethostname", lambda: "node-7.cluster")
+    host = "node_7_cluster"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     legacy = tmp_path / ".last.ckpt.k3j4h5.tmp"  # the layout before writers named themselves
