@@ -52,9 +52,9 @@ def test_loading_refuses_pickled_code(tmp_path, capsys):
         AtomicCheckpointIO().load_checkpoint(path, weights_only=False)
 
 
-def test_last_checkpoint_also_every_n_steps_for_long_epochs(tmp_path):
-    """With ``every_n_steps`` last.ckpt follows training inside an epoch (every N steps), and still holds the
-    epoch's end state after it."""
+def test_last_checkpoint_holds_every_epoch_and_every_n_steps(tmp_path):
+    """last.ckpt holds the end of every epoch, improved or not; with ``every_n_steps`` it also follows training
+    inside an epoch (every N steps), and still holds the epoch's end state after it."""
     from lightning.pytorch import Callback, LightningModule, Trainer
 
     from affectlab.runs.checkpoints import checkpoint_callbacks
@@ -79,16 +79,25 @@ def test_last_checkpoint_also_every_n_steps_for_long_epochs(tmp_path):
         def val_dataloader(self):
             return torch.utils.data.DataLoader(torch.randn(2, 2), batch_size=1)
 
+    def fit(callbacks, max_epochs=1) -> None:
+        Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                callbacks=callbacks).fit(Linear())
+
+    # issue 17.1: best by the *highest* val/loss (which falls), so no epoch after the first improves; last.ckpt
+    # still holds the last epoch, not a copy of best.ckpt
+    fit(checkpoint_callbacks(tmp_path / "no-improvement", "val/loss", "max"), max_epochs=3)
+    best, last = (torch.load(tmp_path / "no-improvement" / name, weights_only=True) for name in ("best.ckpt", "last.ckpt"))
+    assert (best["epoch"], last["epoch"]) == (0, 2)
+
     seen = []
 
     class LastStep(Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx):
-            last = tmp_path / "last.ckpt"
+            last = steps / "last.ckpt"
             seen.append(torch.load(last, weights_only=True)["global_step"] if last.exists() else None)
 
-    trainer = Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      callbacks=[LastStep(), *checkpoint_callbacks(tmp_path, "val/loss", "min", every_n_steps=3)])
-    trainer.fit(Linear())
+    steps = tmp_path / "steps"
+    fit([LastStep(), *checkpoint_callbacks(steps, "val/loss", "min", every_n_steps=3)])
     assert seen == [None, None, None, 3, 3, 3, 6]
-    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 7
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert torch.load(steps / "last.ckpt", weights_only=True)["global_step"] == 7
+    assert sorted(p.name for p in steps.iterdir()) == ["best.ckpt", "last.ckpt"]

@@ -55,16 +55,17 @@ def _killed(args: list[str]) -> tuple[str, str]:
 
 # -- 17.1: last.ckpt at every epoch end; a resume re-trains nothing that finished ------------------------------
 
+@pytest.mark.slow  # three real runs (~90 s on CI's 2 cores); test_checkpoints.py checks last.ckpt's epoch in CI
 def test_resume_after_an_epoch_that_did_not_improve_starts_after_it(tiny_data, tmp_path):
     done = tmp_path / "never-kill"
     done.write_text("")
-    reference = affectlab("run", *tiny_args(tiny_data, tmp_path / "reference", EPOCHS), *NO_IMPROVEMENT,
+    reference = affectlab("run", *tiny_args(tiny_data, tmp_path / "reference", EPOCHS), *QUICK, *NO_IMPROVEMENT,
                           *_callbacks(done, epoch=2))
     expected = _test_metrics(tmp_path / "reference", printed_run_id(reference.stdout))
     assert expected
 
     store = tmp_path / "killed"
-    run_id, output = _killed(["run", *tiny_args(tiny_data, store, EPOCHS),
+    run_id, output = _killed(["run", *tiny_args(tiny_data, store, EPOCHS), *QUICK,
                               *NO_IMPROVEMENT, *_callbacks(tmp_path / "kill-marker", epoch=2)])
     assert "epoch-finished 1" in output and "epoch-finished 2" not in output
     checkpoints = _artifact_dir(store, run_id) / "checkpoints"
@@ -113,6 +114,7 @@ def four_runs(tiny_data, tmp_path_factory) -> tuple[Path, list[str]]:
     return store, [printed_run_id(out) for out, _ in outputs]
 
 
+@pytest.mark.slow  # four real runs at once (~2 min on CI's 2 cores); the store set-up race itself runs in CI below
 def test_four_runs_started_at_once_on_an_empty_store_all_finish(four_runs):
     store, run_ids = four_runs
     client = mlflow_client(store)
@@ -124,8 +126,34 @@ def test_four_runs_started_at_once_on_an_empty_store_all_finish(four_runs):
         == [f"concurrent-{i}" for i in range(4)]
 
 
+# the store alone (no torch, no Lightning to import): its database set-up and first experiment are the race
+OPEN_ONE_RUN = """
+import sys
+from affectlab.runs.store import RunStore
+store = RunStore.resolve(sys.argv[1])
+run_id = store.create_run("affectlab", sys.argv[2], {})
+store.client.set_terminated(run_id, "FINISHED")
+print("opened", run_id)
+"""
+
+
+def test_four_processes_opening_runs_at_once_on_an_empty_store_all_succeed(tmp_path):
+    """The race of issue 17.3 without the training: MLflow's first-time database set-up in four processes."""
+    store = tmp_path / "store"
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_ONE_RUN, str(store), f"at-once-{i}"], env=cli_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0 and "opened" in out, err
+    client = mlflow_client(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert sorted(r.info.run_name for r in runs) == [f"at-once-{i}" for i in range(4)]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
 # -- 17.6: status -----------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # needs four_runs; test_lifecycle.py checks the same attempt records without training
 def test_a_failing_later_command_is_recorded_on_its_own_attempt(four_runs, tmp_path):
     store, run_ids = four_runs
     run_id = run_ids[0]
@@ -221,9 +249,11 @@ def _unshare(script: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_a_read_only_store_fails_at_once_with_the_path_and_the_fix(four_runs, tiny_data, tmp_path):
+def test_a_read_only_store_fails_at_once_with_the_path_and_the_fix(tiny_data, tmp_path):
+    from affectlab.runs.store import RunStore
+
     store = tmp_path / "store"
-    shutil.copytree(four_runs[0], store)
+    RunStore.resolve(str(store)).client.search_experiments()  # an existing store: its database made
     command = " ".join([sys.executable, "-m", "affectlab", "fit", *tiny_args(tiny_data, store, max_epochs=1)])
     start = time.perf_counter()
     result = _unshare(f"mount --bind {store} {store} && mount -o remount,bind,ro {store} && {command}")
