@@ -7,3 +7,8 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """Input data is missing or malformed. The message names the file and what was expected."""
+
+
+class StorageError(ConfigError):
+    """A file could not be written where the run store or a checkpoint lives (disk full, read-only folder).
+    The message names the path and the fix; a ConfigError, so the CLI prints it without a stack trace."""

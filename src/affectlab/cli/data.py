@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from affectlab.data.registry import MAX_ROWS, check_dataset, dataset_names, export_dataset, prepare_dataset
+from affectlab.errors import ConfigError, DataError
+
+CHECK_CRASHED = 3  # data check's exit codes: 0 clean, 1 errors found, 2 could not start (main), 3 crashed
 
 
 # data prepare's options for the 3D video backbone and the audio and text of MELD and CAER
@@ -74,7 +78,8 @@ def data_command(args: list[str]) -> int:
         video.add_argument(flag, dest=flag[2:].replace("-", "_"), type=kind, help=text)
     prepare.add_argument("--cameras", choices=("left", "right", "both"),
                          help="disfa: which cameras' videos to extract face frames from (left; --size default 128)")
-    check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors")
+    check = sub.add_parser("check", help="validate a data set on disk: counts, unreadable files, labels; exit 1 on errors found, "
+                           "2 when the check cannot start, 3 when it crashed")
     check.add_argument("name", help="the data set: " + names)
     check.add_argument("--root", required=True, help="the data set's folder")
     check.add_argument("--quick", action="store_true", help="open every file without decoding it (faster, misses "
@@ -103,7 +108,17 @@ def data_command(args: list[str]) -> int:
         prepare_dataset(options.name, options.raw, options.out, shard_samples=options.shard_samples,
                         max_rows=options.max_rows, **video)
         return 0
-    return check_dataset(options.name, options.root, decode=not options.quick)
+    try:
+        return check_dataset(options.name, options.root, decode=not options.quick)  # 0 clean, 1 errors found
+    except (ConfigError, DataError):
+        raise  # exit 2: the check could not start (an unknown name, a missing root), with its message
+    except Exception as error:  # exit 3: the checker itself crashed, which is not "errors found"
+        import traceback
+
+        traceback.print_exc()
+        print(f"affectlab: data check crashed ({type(error).__name__}: {error}); this is a bug in the checker, "
+              "not a verdict on the data (exit 3)", file=sys.stderr)
+        return CHECK_CRASHED
 
 
 def _synth_options(parser: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ import importlib
 import os
 import sys
 
-from affectlab.errors import ConfigError, DataError
+from affectlab.errors import ConfigError, DataError, StorageError
 
 USAGE = __doc__
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(argv[0], argv[1:])
     except (ConfigError, DataError) as error:
-        prefix = "configuration" if isinstance(error, ConfigError) else "data"
+        prefix = "storage" if isinstance(error, StorageError) else "configuration" if isinstance(error, ConfigError) else "data"
         print(f"affectlab: {prefix} error: {error}", file=sys.stderr)
         if not os.environ.get("AFFECTLAB_DEBUG"):
             print("(set AFFECTLAB_DEBUG=1 for the full trace)", file=sys.stderr)

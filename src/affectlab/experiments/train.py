@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from affectlab.runs.lifecycle import end_attempt
 from affectlab.runs.lightning_cli import AffectLabCLI
 
 
@@ -47,10 +48,15 @@ def run_arguments(configs: list[Path], overrides: dict[str, Any], model: Path | 
 def train(configs: list[Path], overrides: dict[str, Any], model: Path | None = None, extra: list[str] = (),
           on_open: Callable[[str], None] | None = None) -> RunResult:
     """Build and run one AffectLab run; ``on_open(run_id)`` is called once the run exists, before training
-    (so a caller can record the id of a run that may be interrupted)."""
+    (so a caller can record the id of a run that may be interrupted). The run ends FINISHED, or FAILED with
+    the error as its ``affectlab.error`` tag; it is opened only once config, model and data module are built."""
     start = time.perf_counter()
     cli = AffectLabCLI(run_arguments(configs, overrides, model, extra))
     if on_open is not None:
-        on_open(cli.run_id)
+        try:
+            on_open(cli.run_id)
+        except BaseException as error:  # the run exists: it ends FAILED with the error, not RUNNING
+            end_attempt(cli.run, error)
+            raise
     metrics = cli.run_commands()
     return RunResult(cli.run_id, metrics, time.perf_counter() - start)

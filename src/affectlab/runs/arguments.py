@@ -88,6 +88,10 @@ def add_run_arguments(parser) -> None:
     )
     parser.add_argument("--results_per_class", type=bool, default=False,
                         help="print per-class and per-AU rows in the results table (they are always in the run store)")
+    parser.add_argument(
+        "--checkpoint_every_n_steps", type=int | None, default=None,
+        help="also write last.ckpt every N training steps, for long epochs (it is written at every epoch end anyway)",
+    )
     parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():

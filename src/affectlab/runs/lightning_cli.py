@@ -16,14 +16,13 @@ The run's life in the store (opening, logging, predictions) is ``affectlab.runs.
 from __future__ import annotations
 
 from argparse import ArgumentError
-from pathlib import Path
 from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.loggers import Logger, MLFlowLogger
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
@@ -39,9 +38,10 @@ from affectlab.runs.arguments import (
 )
 from affectlab.runs.evaluation import check_evaluation, run_evaluation
 from affectlab.io import load_checkpoint
-from affectlab.runs.checkpoints import AtomicCheckpointIO
+from affectlab.runs.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
 from affectlab.runs.determinism import EpochSeed
-from affectlab.runs.lifecycle import BEST, DEFAULT_SEED, LAST, log_predictions, log_run_contents, open_run
+from affectlab.runs.lifecycle import (BEST, DEFAULT_SEED, LAST, RunHeartbeat, RunLogger, end_attempt, log_predictions,
+                                      log_run_contents, open_run, run_attempt)
 from affectlab.runs.names import run_name
 
 
@@ -102,6 +102,13 @@ class AffectLabCLI(LightningCLI):
     # -- the trainer ------------------------------------------------------------------------------------------
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         self._open_run()
+        try:
+            return self._build_trainer(**kwargs)
+        except BaseException as error:  # the run exists: it ends FAILED with the error, not RUNNING forever
+            end_attempt(self.run, error)
+            raise
+
+    def _build_trainer(self, **kwargs: Any) -> Trainer:
         for command in (*TRAINER_COMMANDS, "eval"):
             if self.config_init.get(command) is not None:
                 self.config_init[command] = resolve_ckpt_dir(self.config_init[command], self.ckpt_dir)
@@ -109,7 +116,7 @@ class AffectLabCLI(LightningCLI):
         callbacks = as_list(config.pop("callbacks", None))
         callbacks += self._default_callbacks(config)
         callbacks += as_list(self.config_init.get("additional_callbacks"))
-        self.mlflow_logger = MLFlowLogger(
+        self.mlflow_logger = RunLogger(
             experiment_name=self.config.exp_name,
             tracking_uri=self.store.tracking_uri,
             run_id=self.run_id,
@@ -123,16 +130,9 @@ class AffectLabCLI(LightningCLI):
 
     def _default_callbacks(self, trainer_config: dict[str, Any]) -> list[Callback]:
         callbacks: list[Callback] = [
-            ModelCheckpoint(
-                dirpath=self.ckpt_dir,
-                filename=Path(BEST).stem,
-                monitor=getattr(self.model, "monitor", None),
-                mode=getattr(self.model, "monitor_mode", "min"),
-                save_top_k=1,
-                save_last=True,
-                auto_insert_metric_name=False,
-                enable_version_counter=False,
-            ),
+            *checkpoint_callbacks(self.ckpt_dir, getattr(self.model, "monitor", None),
+                                  getattr(self.model, "monitor_mode", "min"), self.config.get("checkpoint_every_n_steps")),
+            RunHeartbeat(self.run),
             LearningRateMonitor(logging_interval="epoch"),
         ]
         if isinstance(self.config.seed_everything, int) and not isinstance(self.config.seed_everything, bool):
@@ -154,6 +154,10 @@ class AffectLabCLI(LightningCLI):
         return kwargs
 
     def run_commands(self) -> dict[str, dict[str, float]]:
+        with run_attempt(self.run):  # the run ends FINISHED after the whole chain, or FAILED/KILLED with the error
+            return self._run_chain()
+
+    def _run_chain(self) -> dict[str, dict[str, float]]:
         for command in self.commands:
             if command == "eval":
                 self._load_best_weights()
