@@ -49,7 +49,9 @@ from affectlab.experiments.recipe_data import (
     STORE_SETS,
     DataInputs,
     check_pretrain_fits,
+    check_views,
     mosei_inputs,
+    needs_paired_views,
     store_folder,
     store_inputs,
     variant_modalities,
@@ -182,9 +184,13 @@ class Recipe:
         self.record_path = self.root / f"{options.variant}-{options.dataset}{pretrained_on}-seed{options.seed}.json"
         self.data_root = options.data_root or layout.default_root
         self.real = options.dataset != "synth"
+        self.pair_views = False  # SimCLR on features: the pretraining is served two stored views per sample
         if self.real:  # the features read, before any run: a missing store is named now, not after a pretraining
             self.inputs = self.data_inputs()
             self.pretrain_inputs = self.pretrain_data_inputs()
+            self.pair_views = needs_paired_views(options.variant, self.pretrain_inputs)
+            if self.pair_views:
+                check_views(self.pretrain_inputs, f"the pretraining of {options.variant}")
         self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
         digest = recipe_digest(options, [asdict(self.inputs), asdict(self.pretrain_inputs)] if self.real else None)
         if self.record.config_digest not in (None, digest):
@@ -243,6 +249,8 @@ class Recipe:
              **kwargs: Any) -> RunResult:
         """One run of ``role`` (pretrain, probe, ceiling: where the user's model options go)."""
         data = self._data(self.pretrain_inputs if self.real and role == "pretrain" else getattr(self, "inputs", None))
+        if role == "pretrain" and self.pair_views:
+            data["data.init_args.data.init_args.pair_views"] = True
         result = train(configs, {**overrides, **data, **self._common()}, model, model_overrides(self.options.extra, role),
                        **kwargs)
         self.record.seconds += result.seconds
