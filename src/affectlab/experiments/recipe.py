@@ -466,8 +466,8 @@ def synth_train_batches(args: dict[str, Any]) -> tuple[int, int, int]:
     from affectlab.data.synth import SynthConfig
     from affectlab.data.synth.generator import clip_identities
 
-    config = SynthConfig(num_clips=int(args["num_clips"]), num_identities=int(args["num_identities"]),
-                         seed=int(args.get("synth_seed", 0)))
+    config = SynthConfig(num_clips=int(args.get("num_clips", 1200)), num_identities=int(args.get("num_identities", 60)),
+                         seed=int(args.get("synth_seed", 0)))  # AffectSynthDataModule's defaults
     subjects = clip_identities(config)
     try:
         train = subjects[identity_split(subjects, tuple(args.get("split_fractions", (0.7, 0.15, 0.15))),
@@ -489,6 +489,7 @@ def check_synth_batches(experiment: Path, extra: list[str], role: str) -> None:
     batches, clips, identities = synth_train_batches(args)
     if batches:
         return
+    args = {"num_clips": 1200, "num_identities": 60, **args}
     smallest = upper = max(1, int(args["num_clips"]))
     while not synth_train_batches({**args, "num_clips": upper})[0]:  # doubling, then bisection: more clips,
         if upper > 1 << 24:  # never fewer batches
