@@ -75,3 +75,17 @@ def test_a_pretraining_without_best_ckpt_is_not_recorded_as_done(tiny_data, tmp_
     recipe.record.save(recipe.record_path)
     with pytest.raises(ConfigError, match="was made with other configs or options"):
         Recipe(RecipeOptions("contrast_only", "synth", data_root=str(tiny_data), store=str(store), extra=args[16:]))
+
+
+def test_a_probe_without_best_ckpt_records_no_row(tiny_data, tmp_path):
+    """A probe that trains on no batch would test an untrained model: its scores are not recorded."""
+    from affectlab.experiments.recipe import FLOOR
+
+    extra = ["--trainer.limit_train_batches", "0"]
+    for key, value in TINY_DATA.items():
+        extra += [f"--data.init_args.{key}", str(value)]
+    recipe = Recipe(RecipeOptions("contrast_only", "synth", data_root=str(tiny_data), store=str(tmp_path / "runs"),
+                                  probe_steps=2, quiet=True, extra=extra))
+    with pytest.raises(ConfigError, match=r"probe floor \(random init\) at 1: run \w+ ended without best.ckpt"):
+        recipe.probe(FLOOR, 1.0, None)  # the floor needs no pretraining
+    assert recipe.record.rows == [] and not recipe.record_path.exists()

@@ -329,6 +329,7 @@ class Recipe:
         if self.real:  # a --data.init_args.data.init_args.batch_size of the user's comes later and wins
             overrides["data.init_args.data.init_args.batch_size"] = PROBE_BATCH_SIZE
         result = self._run([self.experiment("probe"), probe_config], overrides, "probe", config_path("model/probe.yaml"))
+        self._require_best(result.run_id, f"probe {representation} at {fraction:g}")
         return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}), result.seconds)
 
     def ceiling(self) -> Row:
@@ -344,7 +345,16 @@ class Recipe:
             result = self._run([self.experiment("supervised"), backbone], overrides, "probe", config_path("model/probe.yaml"))
         else:
             result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
+        self._require_best(result.run_id, "supervised ceiling")
         return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}), result.seconds)
+
+    def _require_best(self, run_id: str, what: str) -> None:
+        """A row is recorded only for a run whose ``best.ckpt`` exists: without one its test scored an
+        untrained model."""
+        if not (RunStore.resolve(self.store).checkpoint_dir(run_id) / BEST).is_file():
+            raise ConfigError(f"{what}: run {run_id} ended without {BEST} (it trained on no batch, or stopped before "
+                              f"its first validation; see its log), so its test scores are not recorded in "
+                              f"{self.record_path}; change what stopped it and run the recipe again")
 
     def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float],
              seconds: float | None = None) -> Row:
