@@ -52,6 +52,10 @@ RUN = {
          "--print_config"]],
     "affectlab recipe conclugen synth [--seed 0] [--finetune] [--per-modality]": [["recipe", "--help"]],
     "affectlab ablation [--seeds 0 1 2] [--pretrain-epochs 10]": [["ablation", "--help"]],
+    "affectlab ablation mosei --data-root DIR [--variants ...]": [["ablation", "--help"]],
+    "affectlab run --config configs/experiment/rafdb/supervised.yaml --data.init_args.root ~/datasets/RAF-DB": [
+        ["run", "--config", "configs/experiment/rafdb/supervised.yaml", "--data.init_args.root", "{tmp}/RAF-DB",
+         "--print_config"]],
     "affectlab export onnx --run_id <id> [--out model.onnx]": [["export", "--help"]],
     "affectlab ui [--store runs]": [["ui", "--help"]],
 }

@@ -16,6 +16,8 @@ from affectlab.experiments.recipe import DEFAULT_FRACTIONS, variants
 def ablation_command(args: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="affectlab ablation", description=ABLATION_DOC,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", nargs="?", default="synth",
+                        help="synth (default), or mosei, meld, caer with --data-root as 'affectlab recipe' reads them")
     parser.add_argument("--variants", nargs="+", default=None, help="default: all of configs/model/conclugen/")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
@@ -23,6 +25,9 @@ def ablation_command(args: list[str]) -> int:
     parser.add_argument("--ceiling-epochs", dest="ceiling_epochs", type=int, default=None)
     parser.add_argument("--probe-steps", dest="probe_steps", type=int, default=500)
     parser.add_argument("--data-root", dest="data_root", default=None)
+    parser.add_argument("--features", default=None, help="meld, caer: their prepared store (as 'affectlab recipe')")
+    parser.add_argument("--pretrain-data", dest="pretrain_data", choices=["own", "voxceleb2"], default="own")
+    parser.add_argument("--pretrain-root", dest="pretrain_root", default=None)
     parser.add_argument("--store", default=None)
     parser.add_argument("--out", default="docs/results.md", help="results file; its ablation section is replaced")
     parser.add_argument("--floors", choices=["own", "shared"], default="own",
@@ -37,6 +42,8 @@ def ablation_command(args: list[str]) -> int:
         names, known.seeds, known.fractions, Path(known.out), ("affectlab ablation " + " ".join(args)).strip(),
         floors=known.floors, pretrain_epochs=known.pretrain_epochs, ceiling_epochs=known.ceiling_epochs,
         probe_steps=known.probe_steps, data_root=known.data_root, store=known.store, extra=extra,
+        dataset=known.dataset, features=known.features, pretrain_data=known.pretrain_data,
+        pretrain_root=known.pretrain_root,
     )
     console = Console()
     console.print(section)

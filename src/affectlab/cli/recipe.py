@@ -16,7 +16,8 @@ from affectlab.runs.lifecycle import DEFAULT_SEED
 def recipe_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="affectlab recipe", description=RECIPE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 600",
+        epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 1200 (sizes that give a run "
+               "no training batch are refused before any run, with the smallest that gives one)",
     )
     parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
     parser.add_argument("dataset", help="data set name: " + ", ".join(dataset_names()))

@@ -39,17 +39,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from affectlab.data.registry import get_dataset, layout_error
-from affectlab.errors import ConfigError
+from affectlab.errors import ConfigError, DataError
 from affectlab.experiments.recipe_data import (
     PRETRAIN_DATA,
     RECIPE_SETS,
     STORE_SETS,
     DataInputs,
     check_pretrain_fits,
+    check_views,
     mosei_inputs,
+    needs_paired_views,
     store_folder,
     store_inputs,
     variant_modalities,
@@ -121,6 +124,11 @@ class RecipeRecord:
     def save(self, path: Path) -> None:
         atomic_write_json(path, asdict(self), indent=2)  # a killed recipe never leaves half a record
 
+    @property
+    def nothing_done(self) -> bool:
+        """No step finished or under way: other options mix nothing into it."""
+        return not self.rows and not self.pretrain_done and self.pretrain_run_id is None
+
     def find(self, representation: str, fraction: float) -> Row | None:
         return next((r for r in self.rows if r.representation == representation and r.fraction == fraction), None)
 
@@ -143,7 +151,7 @@ class RecipeOptions:
     pretrain_data: str = "own"  # or voxceleb2 (its prepared store at pretrain_root)
     pretrain_root: str | None = None
     store: str | None = None
-    extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 600
+    extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 1200
     quiet: bool = False
 
 
@@ -182,12 +190,16 @@ class Recipe:
         self.record_path = self.root / f"{options.variant}-{options.dataset}{pretrained_on}-seed{options.seed}.json"
         self.data_root = options.data_root or layout.default_root
         self.real = options.dataset != "synth"
+        self.pair_views = False  # SimCLR on features: the pretraining is served two stored views per sample
         if self.real:  # the features read, before any run: a missing store is named now, not after a pretraining
             self.inputs = self.data_inputs()
             self.pretrain_inputs = self.pretrain_data_inputs()
+            self.pair_views = needs_paired_views(options.variant, self.pretrain_inputs)
+            if self.pair_views:
+                check_views(self.pretrain_inputs, f"the pretraining of {options.variant}")
         self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
         digest = recipe_digest(options, [asdict(self.inputs), asdict(self.pretrain_inputs)] if self.real else None)
-        if self.record.config_digest not in (None, digest):
+        if self.record.config_digest not in (None, digest) and not self.record.nothing_done:
             raise ConfigError(
                 f"{self.record_path} was made with other configs or options than this recipe's (digest "
                 f"{self.record.config_digest} against {digest}: a bundled config under configs/, the features read, or "
@@ -195,6 +207,9 @@ class Recipe:
                 "its numbers would be mixed with new ones. Delete it to run this recipe afresh, or restore what changed"
             )
         self.record.config_digest = digest  # records from before digests existed are taken as they are
+        if not self.real:  # before any run: a size that gives a run no training batch is refused now
+            for role, name in (("pretraining", "pretrain"), ("probes and ceiling", "probe")):
+                check_synth_batches(self.experiment(name), options.extra, role)
         if self.real:  # the variant's model, written to fit the features
             self.model_config = self._write_config("model", variant_model(options.variant, self.inputs))
 
@@ -243,6 +258,8 @@ class Recipe:
              **kwargs: Any) -> RunResult:
         """One run of ``role`` (pretrain, probe, ceiling: where the user's model options go)."""
         data = self._data(self.pretrain_inputs if self.real and role == "pretrain" else getattr(self, "inputs", None))
+        if role == "pretrain" and self.pair_views:
+            data["data.init_args.data.init_args.pair_views"] = True
         result = train(configs, {**overrides, **data, **self._common()}, model, model_overrides(self.options.extra, role),
                        **kwargs)
         self.record.seconds += result.seconds
@@ -271,6 +288,15 @@ class Recipe:
 
             result = self._run(configs, overrides, "pretrain", self.variant_config(), on_open=opened)
             record.pretrain_seconds += result.seconds
+            checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
+            if not checkpoint.is_file():  # done means its outputs exist: nothing of it is recorded
+                failed, record.pretrain_run_id = record.pretrain_run_id, None
+                record.save(self.record_path)
+                raise ConfigError(
+                    f"pretraining run {failed} ended without {BEST}: it trained on no batch, or stopped before its "
+                    f"first epoch ended (see its log). {self.record_path} records nothing of it as done; change what "
+                    "stopped it (sizes, --trainer options) and run the recipe again, which starts a new pretraining"
+                )
             record.pretrain_done = True
             record.save(self.record_path)
         checkpoint = RunStore.resolve(self.store).checkpoint_dir(record.pretrain_run_id) / BEST
@@ -303,6 +329,7 @@ class Recipe:
         if self.real:  # a --data.init_args.data.init_args.batch_size of the user's comes later and wins
             overrides["data.init_args.data.init_args.batch_size"] = PROBE_BATCH_SIZE
         result = self._run([self.experiment("probe"), probe_config], overrides, "probe", config_path("model/probe.yaml"))
+        self._require_best(result.run_id, f"probe {representation} at {fraction:g}")
         return self._add(representation, fraction, result.run_id, result.metrics.get("test", {}), result.seconds)
 
     def ceiling(self) -> Row:
@@ -318,7 +345,16 @@ class Recipe:
             result = self._run([self.experiment("supervised"), backbone], overrides, "probe", config_path("model/probe.yaml"))
         else:
             result = self._run([config_path("experiment/synth/supervised.yaml")], overrides, "ceiling")
+        self._require_best(result.run_id, "supervised ceiling")
         return self._add(CEILING, 1.0, result.run_id, result.metrics.get("test", {}), result.seconds)
+
+    def _require_best(self, run_id: str, what: str) -> None:
+        """A row is recorded only for a run whose ``best.ckpt`` exists: without one its test scored an
+        untrained model."""
+        if not (RunStore.resolve(self.store).checkpoint_dir(run_id) / BEST).is_file():
+            raise ConfigError(f"{what}: run {run_id} ended without {BEST} (it trained on no batch, or stopped before "
+                              f"its first validation; see its log), so its test scores are not recorded in "
+                              f"{self.record_path}; change what stopped it and run the recipe again")
 
     def _add(self, representation: str, fraction: float, run_id: str, metrics: dict[str, float],
              seconds: float | None = None) -> Row:
@@ -403,6 +439,86 @@ def pretrain_schedule(epochs: int) -> dict[str, Any]:
             "init_args": {"warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
         }}},
     }
+
+
+def option_values(extra: list[str], prefix: str) -> dict[str, Any]:
+    """``--<prefix>KEY VALUE`` and ``--<prefix>KEY=VALUE`` of the command-line tail, values read as YAML (as the
+    parser reads them); later ones win."""
+    values: dict[str, Any] = {}
+    for i, option in enumerate(extra):
+        if not option.startswith(prefix):
+            continue
+        key, given, value = option[len(prefix):].partition("=")
+        if not given:
+            if i + 1 >= len(extra) or extra[i + 1].startswith("--"):
+                continue
+            value = extra[i + 1]
+        values[key] = yaml.safe_load(value)
+    return values
+
+
+def experiment_data(experiment: Path) -> tuple[dict[str, Any], Path]:
+    """The data section of an experiment config (a config file it names is read), and the file it is in."""
+    data = yaml.safe_load(experiment.read_text()).get("data")
+    if isinstance(data, str):
+        path = (experiment.parent / data).resolve()
+        return yaml.safe_load(path.read_text()), path
+    return data or {}, experiment
+
+
+def synth_train_batches(args: dict[str, Any]) -> tuple[int, int, int]:
+    """(train batches per epoch, train clips, train identities) of ``AffectSynthDataModule(**args)``, computed
+    from the generator's identity deal and the identity split, without generating a clip. Batches as its
+    loader makes them: ``IdentityBatchSampler`` (``clips_per_identity``; only whole groups of an identity's
+    clips, ``batch_size / clips_per_identity`` groups a batch), else any train clip gives one."""
+    from affectlab.data.samplers import IdentityBatchSampler
+    from affectlab.data.splits import identity_split
+    from affectlab.data.synth import SynthConfig
+    from affectlab.data.synth.generator import clip_identities
+
+    config = SynthConfig(num_clips=int(args.get("num_clips", 1200)), num_identities=int(args.get("num_identities", 60)),
+                         seed=int(args.get("synth_seed", 0)))  # AffectSynthDataModule's defaults
+    subjects = clip_identities(config)
+    try:
+        train = subjects[identity_split(subjects, tuple(args.get("split_fractions", (0.7, 0.15, 0.15))),
+                                        int(args.get("split_seed", 0)))["train"]]
+    except DataError as error:
+        raise ConfigError(f"data.init_args.num_identities / num_clips: {error}") from None
+    per_identity, batch_size = args.get("clips_per_identity"), int(args.get("batch_size", 32))
+    batches = len(IdentityBatchSampler(train, batch_size, int(per_identity))) if per_identity else int(len(train) > 0)
+    return batches, len(train), len(np.unique(train))
+
+
+def check_synth_batches(experiment: Path, extra: list[str], role: str) -> None:
+    """Refuse, before any run, AffectSynth sizes (the config's, with the user's ``--data.init_args.*``) that
+    give ``role``'s runs no training batch, naming the smallest ``num_clips`` that gives one."""
+    data, path = experiment_data(experiment)
+    args = {**data.get("init_args", {}), **option_values(extra, "--data.init_args.")}
+    if not str(data.get("class_path", "")).endswith("AffectSynthDataModule") or args.get("split", "identity") != "identity":
+        return  # other splits (k-fold, LOSO) are not the recipe's
+    batches, clips, identities = synth_train_batches(args)
+    if batches:
+        return
+    args = {"num_clips": 1200, "num_identities": 60, **args}
+    smallest = upper = max(1, int(args["num_clips"]))
+    while not synth_train_batches({**args, "num_clips": upper})[0]:  # doubling, then bisection: more clips,
+        if upper > 1 << 24:  # never fewer batches
+            raise ConfigError(f"recipe: the {role} would get no training batch from {path} with {args}, whatever the "
+                              "number of clips; check batch_size, clips_per_identity and num_identities")
+        smallest, upper = upper, upper * 2
+    while smallest < upper:
+        middle = (smallest + upper) // 2
+        smallest, upper = (smallest, middle) if synth_train_batches({**args, "num_clips": middle})[0] else (middle + 1, upper)
+    per_identity = args.get("clips_per_identity")
+    why = (f"a batch takes {args.get('batch_size', 32)} clips, {per_identity} of each of "
+           f"{int(args.get('batch_size', 32)) // int(per_identity)} identities, and no batch can be filled"
+           if per_identity else "the train split is empty")
+    raise ConfigError(
+        f"recipe: with num_clips {args['num_clips']} and num_identities {args['num_identities']}, the {role} ({path.name}) "
+        f"would train on no batch: its train split holds {clips} clips of {identities} identities and {why}. The "
+        f"smallest num_clips that gives one is {upper} (--data.init_args.num_clips {upper}); or lower "
+        "--data.init_args.num_identities, which --data.init_args.* sets for every run of the recipe"
+    )
 
 
 MODEL_PREFIX = "--model.init_args."

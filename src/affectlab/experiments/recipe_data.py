@@ -12,6 +12,10 @@ ConCluGen's heads train (``PrecomputedFeatures`` encoders, pooled over time):
 - ``--pretrain-data voxceleb2 --pretrain-root STORE``: VoxCeleb2's store (``affectlab data prepare voxceleb2``),
   prepared with the same backbones as the probed data set, so that the pretrained heads fit its features.
 
+SimCLR (``simclr``) contrasts two views of each clip's video. On features these are two of the K views a store
+holds (``data prepare ... --views K``, K >= 2; the original drew from 10), served with ``pair_views: true`` to
+the pretraining; a store of one view, and MOSEI's sequences (one view), are refused with what to prepare.
+
 The variant's config (``configs/model/conclugen/<VARIANT>.yaml``) is written anew per recipe with encoders that
 match the data's feature sizes (``variant_model``); everything else in it is kept.
 """
@@ -25,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from affectlab.data.store.feature_store import INDEX
+from affectlab.data.store.feature_store import INDEX, views_command
 from affectlab.errors import ConfigError, DataError
 from affectlab.runs.configs import config_path
 
@@ -53,11 +57,14 @@ def variant_modalities(variant: str, dataset: str) -> list[str]:
     """The modalities ``variant`` reads on ``dataset``: its own, less those the data set has none of."""
     config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
     args = config.get("init_args", {})
-    if "encoders" not in args:  # SimCLR: one encoder, two augmented views of it
-        raise ConfigError(
-            f"recipe: {variant} contrasts two augmented views of one input; on the precomputed features of {dataset} "
-            "both views would be the same vector. Its recipe runs on synth; the multi-modal variants run here"
-        )
+    if is_single_encoder(config):  # SimCLR: one video encoder, two views of its input
+        if dataset not in STORE_SETS:
+            raise ConfigError(
+                f"recipe: {variant} contrasts two views of each clip's video; {dataset}'s features hold one view per "
+                f"sample (both would be the same vector). Its recipe runs on synth and on the stores of "
+                f"{', '.join(STORE_SETS)} prepared with several views ('affectlab data prepare NAME ... --views 10')"
+            )
+        return ["video"]
     wanted = list(args.get("modalities") or args["encoders"])
     has = DATASET_MODALITIES[dataset]
     modalities = [m for m in wanted if m in has]
@@ -65,6 +72,30 @@ def variant_modalities(variant: str, dataset: str) -> list[str]:
         raise ConfigError(f"recipe: {variant} reads {wanted}, but {dataset} has no {[m for m in wanted if m not in has]}; "
                           f"choose a variant of {list(has)}")
     return modalities
+
+
+def is_single_encoder(config: dict[str, Any]) -> bool:
+    """SimCLR's form: one ``encoder`` (of video), not an ``encoders`` dict per modality."""
+    return "encoders" not in config.get("init_args", {})
+
+
+def needs_paired_views(variant: str, inputs: "DataInputs") -> bool:
+    """The variant contrasts two views of stored features (SimCLR on a store whose video is not raw crops)."""
+    config = yaml.safe_load(config_path(f"model/conclugen/{variant}.yaml").read_text())
+    return is_single_encoder(config) and "video" not in inputs.raw
+
+
+def check_views(inputs: "DataInputs", what: str) -> None:
+    """A store read for two views per sample must hold at least two; else the ``data prepare`` to run."""
+    index = json.loads((Path(inputs.where) / INDEX).read_text())
+    views = int(index.get("views", 1))
+    if views < 2:
+        raise ConfigError(
+            f"recipe: {what} contrasts two distinct views of each sample's video features, and the store "
+            f"{inputs.where} holds {views} view per sample. Prepare one of several views with:\n  "
+            f"{views_command(index.get('source', {}), inputs.where)}\n(N >= 2 in --views N; the original drew from "
+            "10), then pass it with --features (or --pretrain-root)"
+        )
 
 
 def store_folder(dataset: str, data_root: str, features: str | None) -> Path:
@@ -139,6 +170,12 @@ def variant_model(variant: str, inputs: DataInputs) -> dict[str, Any]:
 
     def absolute(value: Any) -> Any:
         return str((path.parent / value).resolve()) if isinstance(value, str) else value
+
+    if is_single_encoder(config):  # SimCLR: its video encoder, or the stored features' size
+        encoder = absolute(args["encoder"]) if "video" in inputs.raw else {
+            "class_path": "affectlab.nn.encoders.PrecomputedFeatures",
+            "init_args": {"in_features": inputs.dims["video"], "modality": "video"}}
+        return {**config, "init_args": {**args, "encoder": encoder}}
 
     encoders: dict[str, Any] = {}
     targets: dict[str, Any] = {}

@@ -16,6 +16,13 @@ from affectlab.experiments.recipe import CEILING, FLOOR, Row, floor_name
 from affectlab.io import atomic_write_text
 
 START, END = "<!-- ablation:start -->", "<!-- ablation:end -->"
+TITLES = {"synth": "AffectSynth", "mosei": "CMU-MOSEI", "meld": "MELD", "caer": "CAER"}
+
+
+def markers(dataset: str = "synth") -> tuple[str, str]:
+    """The results file's markers of ``dataset``'s ablation section (AffectSynth's: ``START``, ``END``), so an
+    ablation on one data set never replaces another's table."""
+    return (START, END) if dataset == "synth" else (f"<!-- ablation-{dataset}:start -->", f"<!-- ablation-{dataset}:end -->")
 MULTI_MODAL = ("conclugen", "contrast_cluster", "contrast_generative", "contrast_only", "contrast_only_video_audio",
                "contrast_only_video_text", "generative_only")
 REFERENCE = "conclugen"  # its recipe also runs the floor, the ceiling and the single-modality probes
@@ -100,15 +107,16 @@ def claims(summary: dict, fractions: list[float], names: list[str]) -> list[str]
 
 
 def markdown(rows: list[Row], fractions: list[float], names: list[str], command: str, seeds: list[int],
-             minutes: float, progress: str = "", figure: str | None = None) -> str:
+             minutes: float, progress: str = "", figure: str | None = None, dataset: str = "synth") -> str:
     summary = summarise(rows)
     floors = sorted(r.representation for r in rows if r.representation.startswith(FLOOR[:-1]))
     floors = list(dict.fromkeys([FLOOR, *floors]))
     others = sorted({r.representation for r in rows} - set(names) - set(floors) - {CEILING})
     order = [*names, *others, *floors, CEILING]
     header = "| representation | " + " | ".join(f"acc @ {f:.0%} | F1w @ {f:.0%}" for f in fractions) + " |"
+    start, end = markers(dataset)
     lines = [
-        START,
+        start,
         f"Written by `{command}`{progress} on {date.today().isoformat()}, {platform.machine()} with {os.cpu_count()} CPU cores, "
         f"{minutes:.0f} min of runs; seeds {', '.join(map(str, seeds))}; mean ± standard deviation over seeds of the test "
         "split's accuracy and support-weighted F1 of the linear probe on the frozen representation, trained on "
@@ -127,11 +135,11 @@ def markdown(rows: list[Row], fractions: list[float], names: list[str], command:
     lines += ["", "Checks, computed from the means above:", "", *claims(summary, fractions, names)]
     if figure:
         lines += ["", f"![probe accuracy against the fraction of labels]({figure})"]
-    lines.append(END)
+    lines.append(end)
     return "\n".join(lines)
 
 
-def save_figure(rows: list[Row], names: list[str], path: Path) -> None:
+def save_figure(rows: list[Row], names: list[str], path: Path, dataset: str = "synth") -> None:
     """Probe accuracy against the label fraction per variant and the floor, the ceiling as a line."""
     from affectlab.plots import label_efficiency_figure, plt
 
@@ -143,19 +151,21 @@ def save_figure(rows: list[Row], names: list[str], path: Path) -> None:
             curves[name] = ([f for f, _ in cells], [c[0] for _, c in cells], [c[1] for _, c in cells])
     ceiling = summary.get((CEILING, 1.0))
     references = {CEILING: ceiling["acc"][0]} if ceiling else None
-    figure = label_efficiency_figure(curves, references, "ConCluGen variants on AffectSynth: linear probe")
+    figure = label_efficiency_figure(curves, references, f"ConCluGen variants on {TITLES.get(dataset, dataset)}: linear probe")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def write_section(path: Path, section: str) -> None:
+def write_section(path: Path, section: str, dataset: str = "synth") -> None:
+    """Replace ``dataset``'s section between its markers (``markers``), or append it under a heading."""
+    start, end = markers(dataset)
     text = path.read_text() if path.is_file() else "# Results\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1]
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## ConCluGen ablation on AffectSynth\n\n" + section + "\n"
+        text = text.rstrip("\n") + f"\n\n## ConCluGen ablation on {TITLES.get(dataset, dataset)}\n\n" + section + "\n"
     atomic_write_text(path, text)
 
 

@@ -3,7 +3,10 @@ single-modality baseline: the same Gated Embedding Unit and projection head, the
 temperature 0.07 between two augmented views of each clip.
 
 Per batch:
-1. two views          x', x'' = aug(x), aug(x)
+1. two views          x', x'' = aug(x), aug(x)         raw frames; on precomputed features (the original
+                                                      set-up) two distinct stored views of the sample,
+                                                      ``video`` and ``video_view2`` (a feature store prepared
+                                                      with ``--views K >= 2``, served with ``pair_views: true``)
 2. represent          r = GEU(E(x))                  (B, R)    what downstream probes read
 3. project            z = P(r)                       (B, Q)
 4. loss               NT-Xent(z', z''; tau)          (SimCLR eq. 1, over the 2B views)
@@ -16,7 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from affectlab.data.contract import mask_key
+from affectlab.data.store.feature_store import second_view_key
 from affectlab.data.transforms import augment_frames
+from affectlab.errors import DataError
 from affectlab.losses import nt_xent_loss
 from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.nn.heads import GatedEmbeddingUnit, ProjectionHead
@@ -62,8 +68,21 @@ class SimCLR(MultimodalMethod):
         features = self.encode(batch)["video"]  # (B, D)
         return {"video": self.representation["video"](features)}  # (B, R)
 
+    def views(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        """Step 1: the batch's two views of each sample."""
+        second = second_view_key("video")
+        if second in batch:  # precomputed: the store's two views
+            return [batch, dict(batch, video=batch[second], video_mask=batch.get(mask_key(second)))]
+        if batch["video"].ndim != 5:  # features [B, T, D] or [B, D]: no augmentation makes a second view of them
+            raise DataError(
+                "SimCLR: the batch holds video features and no second view of them (batch['video_view2']); serve "
+                "two stored views per sample with data.init_args.pair_views: true on a feature store prepared "
+                "with 'affectlab data prepare NAME ... --views N' (N >= 2)"
+            )
+        return [dict(batch, video=augment_frames(batch["video"])) for _ in range(2)]
+
     def _loss(self, batch: dict[str, Any]) -> torch.Tensor:
-        views = [dict(batch, video=augment_frames(batch["video"])) for _ in range(2)]
+        views = self.views(batch)
         z1, z2 = (self.projection(self.represent(view)["video"]) for view in views)  # (B, Q) each
         return nt_xent_loss(z1, z2, self.temperature)
 

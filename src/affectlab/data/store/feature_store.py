@@ -21,7 +21,10 @@ stored as token ids, one id per row (``[L, 1]``, exact in float16 up to 2048), i
 and served as ``[B, L]`` long, as the batch contract wants text ids. With ``views: K`` (``affectlab data
 prepare ... --views K``), each sample's slice of a modality holds K views of equal length one after the other;
 the train split serves one view per sample drawn at random whenever the sample is loaded (once per epoch),
-val and test serve view 0. A sample stored without rows of a modality (a clip without an audio track) is
+val and test serve view 0. With ``pair_views: true`` (SimCLR on features: two augmented views of each
+sample) every sample is served twice over, as ``<modality>`` and ``<modality>_view2`` (``second_view_key``):
+two distinct views drawn at random in the train split, views 0 and 1 in val and test; a store of fewer than
+two views is refused with the ``--views`` to prepare. A sample stored without rows of a modality (a clip without an audio track) is
 served as one zero step, masked out.
 
 Writing is resumable: samples are written in a fixed order; each finished shard's per-sample records (id,
@@ -56,6 +59,12 @@ from affectlab.io import atomic_write_bytes, atomic_write_json
 
 INDEX, PROGRESS, SAMPLES, RECORDS = "index.json", "progress.json", "samples.npz", "progress_records"
 STORE_VERSION = 1
+
+
+def second_view_key(modality: str) -> str:
+    """The batch key of a sample's second stored view of ``modality`` (``pair_views``; its mask:
+    ``<modality>_view2_mask``)."""
+    return f"{modality}_view2"
 
 
 @dataclass
@@ -317,21 +326,32 @@ class FeatureStore:
 
 
 class StoreSamples(Dataset):
-    """Samples of one split; ``draw_views``: one of the store's views at random per load (the train split)."""
+    """Samples of one split; ``draw_views``: one of the store's views at random per load (the train split).
+    ``pair_views``: two distinct views per sample, the second under ``second_view_key`` (drawn at random with
+    ``draw_views``, else views 0 and 1)."""
 
     def __init__(self, store: FeatureStore, index: np.ndarray, modalities: tuple[str, ...], max_steps: int,
-                 draw_views: bool = False) -> None:
+                 draw_views: bool = False, pair_views: bool = False) -> None:
         self.store, self.index, self.modalities, self.max_steps = store, index, modalities, max_steps
         self.draw_views = draw_views and store.views > 1
+        if pair_views and store.views < 2:
+            raise ValueError(f"pair_views: {store.path} holds {store.views} view(s) per sample, two are needed")
+        self.pair_views = pair_views
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         i = int(self.index[item])
-        view = int(torch.randint(self.store.views, ())) if self.draw_views else 0  # one view for every modality
-        sample: dict[str, Any] = {m: torch.from_numpy(self.store.features(i, m, self.max_steps, view))
+        if self.pair_views:  # two distinct views, the same two for every modality
+            first, second = torch.randperm(self.store.views)[:2].tolist() if self.draw_views else (0, 1)
+        else:
+            first = int(torch.randint(self.store.views, ())) if self.draw_views else 0  # one view for every modality
+        sample: dict[str, Any] = {m: torch.from_numpy(self.store.features(i, m, self.max_steps, first))
                                   for m in self.modalities}
+        if self.pair_views:
+            sample |= {second_view_key(m): torch.from_numpy(self.store.features(i, m, self.max_steps, second))
+                       for m in self.modalities}
         targets = self.store.target_tensors()
         sample["targets"] = {task: values[i] for task, (values, _) in targets.items()}
         sample["target_mask"] = {task: masks[i] for task, (_, masks) in targets.items()}
@@ -350,12 +370,15 @@ class FeatureStoreDataModule(BaseDataModule):
             the names the store was prepared with, if any.
         batch_size: samples per batch.
         num_workers: data loader worker processes.
+        pair_views: serve two distinct stored views of every sample (``<modality>`` and ``<modality>_view2``,
+            module docstring), for SimCLR's two augmented views; needs a store prepared with ``--views`` >= 2.
     """
 
     def __init__(self, root: str, modalities: list[str] | None = None, max_steps: int = 50,
-                 class_names: dict[str, list[str]] | None = None, batch_size: int = 32, num_workers: int = 0) -> None:
+                 class_names: dict[str, list[str]] | None = None, batch_size: int = 32, num_workers: int = 0,
+                 pair_views: bool = False) -> None:
         super().__init__(batch_size, num_workers)  # modalities, tasks and class names: read from the store
-        self.root, self.max_steps = root, max_steps
+        self.root, self.max_steps, self.pair_views = root, max_steps, pair_views
         self.requested = modalities
         self.configured_class_names = {k: tuple(v) for k, v in (class_names or {}).items()}
         self.store: FeatureStore | None = None
@@ -373,6 +396,13 @@ class FeatureStoreDataModule(BaseDataModule):
             unknown = [m for m in (self.requested or []) if m not in stored]
             if unknown:
                 raise ConfigError(f"data.init_args.modalities: {unknown} are not in the store {self.root} ({stored})")
+            if self.pair_views and self.store.views < 2:
+                source = self.store.index.get("source", {})
+                raise ConfigError(
+                    f"data.init_args.pair_views: the store {self.root} holds {self.store.views} view per sample, and two "
+                    "distinct views of each are needed (SimCLR's two augmented views); prepare a store of several with\n  "
+                    f"{views_command(source, self.root)}\n(the original drew from 10 views; any N >= 2 serves)"
+                )
         return self.store
 
     @property
@@ -399,12 +429,20 @@ class FeatureStoreDataModule(BaseDataModule):
     def dataset(self, split: str) -> StoreSamples:
         store = self._open()
         return StoreSamples(store, store.split_indices(split), self.modalities, self.max_steps,
-                            draw_views=split == "train")
+                            draw_views=split == "train", pair_views=self.pair_views)
 
     def collate(self) -> Callable[[list[Any]], Any]:
         store = self._open()
-        return UnflattenSteps({m: s for m, s in store.shapes.items() if m in self.modalities},
-                              tuple(m for m in store.token_ids if m in self.modalities), self.modalities)
+        served = [*self.modalities, *(second_view_key(m) for m in self.modalities if self.pair_views)]
+        base = {second_view_key(m): m for m in self.modalities} | {m: m for m in self.modalities}
+        return UnflattenSteps({key: store.shapes[base[key]] for key in served if base[key] in store.shapes},
+                              tuple(key for key in served if base[key] in store.token_ids), tuple(served))
+
+
+def views_command(source: dict[str, Any], store: str | Path) -> str:
+    """The ``affectlab data prepare`` of a store like the one ``source`` describes, with 10 views per sample."""
+    name, raw = source.get("name", "NAME"), source.get("raw", "DIR")
+    return f"affectlab data prepare {name} --raw {raw} --out {str(store).rstrip('/')}-views10 --views 10 (and its other options)"
 
 
 class UnflattenSteps:

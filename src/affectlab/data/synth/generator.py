@@ -69,6 +69,15 @@ def _deal(seed: int, what: int, count: int, index: int) -> int:
     return int(np.random.default_rng([seed, _DEAL_STREAM, what, round_]).permutation(count)[position])
 
 
+def clip_identities(config: SynthConfig) -> np.ndarray:
+    """``[N]`` identity of every clip of ``config``, dealt as ``make_clip`` deals them, without rendering one
+    (so a data set's split and batch counts can be checked before it is generated)."""
+    rounds = -(-config.num_clips // config.num_identities)
+    dealt = [np.random.default_rng([config.seed, _DEAL_STREAM, 0, r]).permutation(config.num_identities)
+             for r in range(rounds)]
+    return np.concatenate(dealt)[: config.num_clips].astype(np.int64) if dealt else np.zeros(0, np.int64)
+
+
 def make_clip(config: SynthConfig, index: int) -> dict[str, np.ndarray | int | float]:
     """Generates clip ``index`` of ``config``: one value per array of ``array_layout``, without the N axis."""
     c = config
