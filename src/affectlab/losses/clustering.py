@@ -23,8 +23,8 @@ sharpen them as the originals let it.
 
 The k-means itself stays spherical (Lloyd steps on unit vectors, centroids = normalised sums of unit members),
 seeded by scikit-learn's greedy k-means++; fast_pytorch_kmeans assigns by cosine to the raw member means, whose
-direction weighs each member by its norm. Only the assignments come from k-means; the loss's centroids are the
-raw means of ``cluster_means``.
+direction weighs each member by its norm. Under ``dot`` only the assignments come from k-means and the loss's
+centroids are the raw means of ``cluster_means``; under ``cosine`` they are k-means' unit centroids.
 """
 
 from __future__ import annotations
