@@ -61,6 +61,7 @@ def kmeans_plusplus(
     centroids = x.new_empty(k, x.shape[1])  # (K, D)
     first = (draw(1) * n).long().clamp_max(n - 1)  # (1,)
     centroids[:1] = x.index_select(0, first)
+    two = x.new_full((1, 1), 2.0)
     dist = (2 * (1 - x @ centroids[0])).to(acc).clamp_min(0)  # (N,): D(x)^2
     for j in range(1, k):
         # Every point already chosen (K > distinct points): fall back to uniform rather than a zero-sum draw.
@@ -68,8 +69,9 @@ def kmeans_plusplus(
         cdf = weights.cumsum(0)  # (N,)
         u = draw(trials) * cdf[-1]  # (T,)
         candidates = torch.searchsorted(cdf, u, right=True).clamp_max(n - 1)  # (T,); right=True skips zero weights
-        to_candidates = (2 * (1 - x.index_select(0, candidates) @ x.T)).to(acc).clamp_min(0)  # (T, N)
-        potentials = torch.minimum(dist, to_candidates)  # (T, N)
+        # 2 - 2 x . c in one addmm and in place after it: few passes over (T, N) (each costs a thread-pool wake-up)
+        to_candidates = torch.addmm(two, x.index_select(0, candidates), x.T, alpha=-2).to(acc).clamp_min_(0)  # (T, N)
+        potentials = torch.minimum(dist, to_candidates, out=to_candidates)  # (T, N)
         best = potentials.sum(dim=1).argmin()  # (): the candidate lowering phi most
         centroids[j : j + 1] = x.index_select(0, candidates[best].view(1))
         dist = potentials[best]
