@@ -2,7 +2,8 @@
 
 The case: a k-means queue of 32 768 vectors of 512 floats (e.g. 128 batches of 256), 64 clusters, 20 Lloyd
 iterations, float32, all cores. Both get the same L2-normalised data; on unit vectors Euclidean and cosine
-k-means assign identically, so the work compares like for like. Run ``python benchmarks/kmeans.py``; it prints
+k-means assign identically, so the work compares like for like; both seed with greedy k-means++ (2 + ln K
+candidates per step), so the full fits do the same work too. Run ``python benchmarks/kmeans.py``; it prints
 the best time of a few repetitions after a warm-up, the ratio ours/sklearn (goal: <= 0.2) and the GFLOP/s of
 our matrix products. scikit-learn is optional: without it the script times ours alone, says so and exits 0.
 """

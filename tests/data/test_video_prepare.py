@@ -239,7 +239,7 @@ def test_encoder_checkpoint_loads_local_weights_only_and_names_what_does_not_fit
                                           r"test_vit: \d+ missing keys"):
         CropEncoder("test_vit", checkpoint=str(tmp_path / "resnet.pt"))
     torch.save({"weights": PrepareReport()}, tmp_path / "pickled.pt")  # an object, not tensors
-    with pytest.raises(ConfigError, match=r"(?s)pickled.pt is not a checkpoint readable with weights_only=True .*save the state dict alone"):
+    with pytest.raises(ConfigError, match=r"(?s)pickled.pt is not a checkpoint readable with weights_only=True.*does not offer to load it unsafely.*save the state dict alone"):
         CropEncoder("test_vit", checkpoint=str(tmp_path / "pickled.pt"))
     with pytest.raises(ConfigError, match=r"--encoder-checkpoint: .*nowhere.pt does not exist"):
         prepare_video("meld", str(tmp_path), str(tmp_path / "s"), encoder="test_vit",

@@ -147,10 +147,62 @@ def test_clustering_temperature_divides_the_centroid_similarities(datamodule):
             represented = model.represent(batch)
             fused = torch.stack([model.cluster_head(model.projection(r)) for r in represented.values()]).mean(0)
             z = torch.nn.functional.normalize(fused, dim=-1)
-            assignments = (z @ model.centroids.T).argmax(-1)
+            assignments = (z @ model.kmeans_centroids.T).argmax(-1)  # k-means' labels: nearest unit centroid
             expected = clustering_loss(fused, model.centroids, assignments, model.clustering_margin, tau)
         assert torch.allclose(terms[tau], expected, atol=1e-6)
     assert not torch.allclose(terms[None], terms[0.5])
+
+
+def _clustering_only(**kwargs):
+    torch.manual_seed(0)
+    model = _model(loss_weight_contrastive=0.0, loss_weight_reconstruction=0.0, **kwargs)
+    model.trainer = Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False)
+    return model
+
+
+def test_individual_mode_sums_over_modalities_as_conclugen(datamodule):
+    """Same weights, same k-means: ConCluGen's sum is M = 3 times MCN's mean; joint mode has one term either way."""
+    batch = dict(next(iter(datamodule.train_dataloader())), targets={}, target_mask={})
+    terms = {reduction: _clustering_only(clustering_mode="individual", clustering_individual_reduction=reduction)
+             ._losses(batch, "train")["clustering"] for reduction in ("sum", "mean")}
+    assert torch.allclose(terms["sum"], 3 * terms["mean"], rtol=1e-6) and terms["mean"] > 0
+    assert _clustering_only().clustering_individual_reduction == "sum"  # the default follows ConCluGen
+    joint = {reduction: _clustering_only(clustering_individual_reduction=reduction)._losses(batch, "train")["clustering"]
+             for reduction in ("sum", "mean")}
+    assert torch.equal(joint["sum"], joint["mean"])
+
+
+def test_clustering_term_uses_raw_dot_products_with_member_means(datamodule):
+    """The default term is the originals': unnormalised fused outputs against the plain means of k-means' members
+    (the queue's rows plus the batch's); the cosine option gives another value."""
+    from affectlab.losses import cluster_means, clustering_loss
+
+    batch = dict(next(iter(datamodule.train_dataloader())), targets={}, target_mask={})
+    model = _clustering_only().eval()
+    term = model._losses(batch, "train")["clustering"]
+    with torch.no_grad():
+        fused = torch.stack([model.cluster_head(model.projection(r)) for r in model.represent(batch).values()]).mean(0)
+        assignments = (torch.nn.functional.normalize(fused, dim=-1) @ model.kmeans_centroids.T).argmax(-1)
+        assert torch.allclose(model.centroids, cluster_means(fused, assignments, model.num_clusters))
+        manual = torch.nn.functional.cross_entropy(
+            fused @ model.centroids.T - 0.001 * torch.nn.functional.one_hot(assignments, model.num_clusters), assignments)
+    assert torch.allclose(term, manual, atol=1e-6)
+    cosine = _clustering_only(clustering_similarity="cosine").eval()._losses(batch, "train")["clustering"]
+    assert not torch.allclose(term, cosine)
+    assert torch.allclose(cosine, clustering_loss(fused, model.kmeans_centroids, assignments, similarity="cosine"), atol=1e-6)
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_kmeans_warm_start_begins_from_the_previous_centroids(datamodule, warm):
+    """With no Lloyd step the fit returns its start: the previous step's centroids when warm-started, a fresh
+    k-means++ seeding of the queue and the new batch when not."""
+    batches = iter(datamodule.train_dataloader())
+    model = _clustering_only(kmeans_warm_start=warm, kmeans_iterations=0)
+    model._losses(dict(next(batches), targets={}, target_mask={}), "train")
+    first = model.kmeans_centroids.clone()
+    model._losses(dict(next(batches), targets={}, target_mask={}), "train")
+    assert torch.equal(model.kmeans_centroids, first) == warm
 
 
 def test_invalid_switches_are_refused():

@@ -9,7 +9,8 @@ from lightning.pytorch import Trainer
 from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_id, tiny_data_args
 
 from affectlab.data.synth.datamodule import AffectSynthDataModule
-from affectlab.data.transforms import strong_augment_frames
+from affectlab.data.transforms import augment_frames, strong_augment_frames
+from affectlab.losses import pseudo_label_loss
 from affectlab.methods import AUModel, FixMatchAU
 
 
@@ -46,6 +47,39 @@ def test_fixmatch_and_defixmatch_train_and_log_their_terms(tiny_data, debiased):
     assert torch.isfinite(metrics["train/loss_epoch"]) and "train/mask_rate_epoch" in metrics
     assert (metrics["train/anti_epoch"] != 0) == debiased
     assert "val/au_f1_mean" in metrics
+
+
+def test_defixmatch_anti_term_is_on_the_strong_labelled_view(tiny_data):
+    """L = L_s + lambda_u (L_u - L_anti) with L_anti = pseudo-labels from weak(x_l), loss on strong(x_l). The same
+    views are drawn again (same seed, the method's order) and the total recomputed: it matches the strong-view anti
+    term and not FaceFlow's weak-view one (a regression to it fails here)."""
+    module = _semi(tiny_data)
+    module.setup()
+    item = next(iter(module.train_dataloader()))
+    batch = item[0] if isinstance(item, tuple) else item
+    torch.manual_seed(0)
+    model = FixMatchAU(AUModel("test_convnext"), p_cutoff=0.55, lambda_u=1.0, debiased=True).eval()  # no dropout
+    labelled, unlabelled = batch["labelled"], batch["unlabelled"]
+    with torch.no_grad():
+        torch.manual_seed(1)
+        total = model.training_loss(batch, 0)
+        torch.manual_seed(1)
+        views = [model.au_model.training_frames(labelled), strong_augment_frames(labelled["video"]),
+                 augment_frames(unlabelled["video"]), strong_augment_frames(unlabelled["video"])]
+        outputs = [torch.split(o, [len(v) for v in views]) for o in model({"video": torch.cat(views)})]
+        supervised = (model.au_model.head_losses([o[0] for o in outputs], labelled)["loss"]
+                      + model.au_model.head_losses([o[1] for o in outputs], labelled)["loss"]) / 2
+        expected = {}
+        for anti_view in ("strong", "weak"):
+            term = supervised
+            for task, o in zip(model.au_model.head_tasks, outputs):
+                if task.pseudo_labelled:
+                    unsup = pseudo_label_loss(o[2][..., 0], o[3][..., 0], model.p_cutoff)[0]
+                    anti = pseudo_label_loss(o[0][..., 0], o[1 if anti_view == "strong" else 0][..., 0], model.p_cutoff)[0]
+                    term = term + task.head.weight * (unsup - anti)
+            expected[anti_view] = term
+    assert torch.allclose(total, expected["strong"], atol=1e-6)
+    assert not torch.allclose(expected["strong"], expected["weak"], atol=1e-4)
 
 
 def test_fixmatch_refuses_mixed_batches(datamodule):

@@ -84,3 +84,41 @@ def test_per_au_bar_chart_is_drawn(tmp_path):
     figure = per_au_bar_figure({"F1": [0.5, 0.2, 0.7], "ICC": [0.3, -0.1, 0.6]}, ["AU1", "AU2", "AU4"], "test")
     figure.savefig(tmp_path / "bars.png")
     assert len(figure.axes[0].patches) == 6
+
+
+def shrout_fleiss_icc3(x: list[float], y: list[float]) -> float:
+    """ICC(3,1) of Shrout & Fleiss (1979), Table 2, with k = 2 judges (prediction, target) of n targets, in plain
+    Python: (BMS - EMS) / (BMS + (k - 1) EMS); NaN for 0 / 0 (pingouin's ICC(C,1) is NaN there too)."""
+    n, k = len(x), 2
+    rows = [(a + b) / 2 for a, b in zip(x, y)]
+    grand = sum(rows) / n
+    judges = [sum(x) / n, sum(y) / n]
+    bms = k * sum((r - grand) ** 2 for r in rows) / (n - 1)
+    residual = sum((v - r - j + grand) ** 2 for r, pair in zip(rows, zip(x, y)) for v, j in zip(pair, judges))
+    ems = residual / ((n - 1) * (k - 1))
+    return float("nan") if bms + (k - 1) * ems == 0 else (bms - ems) / (bms + (k - 1) * ems)
+
+
+def test_icc_of_constant_columns_is_undefined_like_shrout_fleiss():
+    """AU 0: prediction and target constant, 0 / 0: NaN (it was 0). AU 1: constant target, varying prediction:
+    defined, as the reference. AU 2: ordinary. ``icc_mean`` averages the defined ones."""
+    x = torch.tensor([[0.7, 0.2, 1.0], [0.7, 0.9, 2.0], [0.7, 0.4, 2.5], [0.7, 0.1, 4.5]])
+    y = torch.tensor([[0.3, 1.0, 1.5], [0.3, 1.0, 2.0], [0.3, 1.0, 3.5], [0.3, 1.0, 4.0]])
+    metric = AUIntensityMetrics(3)
+    metric.update(x[:2], y[:2])
+    metric.update(x[2:], y[2:])
+    values = metric.compute()
+    expected = [shrout_fleiss_icc3(x[:, a].tolist(), y[:, a].tolist()) for a in range(3)]
+    assert torch.isnan(values["icc"][0]) and torch.isnan(torch.tensor(expected[0]))
+    assert torch.allclose(values["icc"][1:], torch.tensor(expected[1:]), atol=1e-6)
+    assert torch.isclose(values["icc_mean"], values["icc"][1:].mean())
+
+
+def test_icc_matches_shrout_fleiss_on_random_columns():
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(40, 4, generator=g) * 5
+    x = y + torch.randn(40, 4, generator=g) * torch.tensor([0.1, 1.0, 3.0, 0.0])
+    metric = AUIntensityMetrics(4)
+    metric.update(x, y)
+    expected = torch.tensor([shrout_fleiss_icc3(x[:, a].tolist(), y[:, a].tolist()) for a in range(4)])
+    assert torch.allclose(metric.compute()["icc"], expected.float(), atol=1e-5)

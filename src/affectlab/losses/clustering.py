@@ -1,40 +1,80 @@
 """Implements the clustering loss of Multimodal Clustering Networks (https://arxiv.org/abs/2104.12671) as used by
 ConCluGen (https://arxiv.org/abs/2404.10904), with the spherical k-means and the FIFO queue that feed it.
 
-Each step, k-means (cosine) is fitted on a queue of past detached fused vectors plus the current batch; the
-batch's cluster assignments y_i are pseudo-labels, and with z_i, c_k the normalised vectors and centroids,
+Each step, k-means (cosine assignments) is fitted on a queue of past detached fused cluster-head outputs plus the
+current batch; the batch's cluster assignments y_i are pseudo-labels. With z_i the cluster-head output (B, K') and
+c_k the centroids, two similarities are offered (``similarity``):
 
-    L = -1/B sum_i log( e^{(z_i . c_{y_i} - delta)/tau} / sum_k e^{(z_i . c_k - delta [k = y_i])/tau} ),
+- ``dot`` (the default; what both originals compute, MCN's ``cluster_contrast`` and ConCluGen's
+  ``ClusteringLoss``): s_ik = z_i . c_k, the raw dot product of the *unnormalised* output and the *unnormalised*
+  centroid c_k = plain mean of the (unnormalised) members of cluster k (``cluster_means``; the originals' k-means,
+  fast_pytorch_kmeans in cosine mode, keeps such means as its centroids);
+- ``cosine`` (this project's earlier form, kept as an option): s_ik = (z_i / |z_i|) . (c_k / |c_k|).
 
-delta = 0.001 and tau = 1 in MCN and ConCluGen.
+Then, with delta the margin on the assigned centroid and tau the temperature,
+
+    L = -1/B sum_i log( e^{(s_iy_i - delta)/tau} / sum_k e^{(s_ik - delta [k = y_i])/tau} ),
+
+delta = 0.001 and tau = 1 (no temperature) in MCN and ConCluGen. Why the default changed: cosine logits lie in
+[-1, 1] and K unit centroids are at best a regular simplex (cosine -1/(K - 1) between any two), so at tau = 1
+the loss cannot fall below log(1 + (K - 1) e^{-K/(K - 1)}) (2.49 for K = 32, against the chance level
+ln 32 = 3.47), which kept the term near ln K in every run; raw dot products are unbounded, so the cluster head can
+sharpen them as the originals let it.
+
+The k-means itself stays spherical (Lloyd steps on unit vectors, centroids = normalised sums of unit members),
+seeded by scikit-learn's greedy k-means++; fast_pytorch_kmeans assigns by cosine to the raw member means, whose
+direction weighs each member by its norm. Under ``dot`` only the assignments come from k-means and the loss's
+centroids are the raw means of ``cluster_means``; under ``cosine`` they are k-means' unit centroids.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def _kmeans_pp(x: torch.Tensor, k: int, generator: torch.Generator | None, acc: torch.dtype) -> torch.Tensor:
-    """k-means++ seeding of unit rows ``x`` ``[N, D]``; returns ``[K, D]`` rows of x.
+def kmeans_plusplus(
+    x: torch.Tensor, k: int, generator: torch.Generator | None = None, acc: torch.dtype | None = None,
+    local_trials: int | None = None,
+) -> torch.Tensor:
+    """Greedy k-means++ seeding of unit rows ``x`` ``[N, D]`` (scikit-learn's ``_kmeans_plusplus``); ``[K, D]`` rows.
 
-    Sampling proportional to the cosine distance 1 - x . c is k-means++'s squared Euclidean distance on the
-    sphere (|x - c|^2 = 2 (1 - x . c)). One inverse-CDF draw per step keeps it on x's device with no host sync,
-    whatever device the generator lives on.
+    The first centre is a uniform draw. Then, with D(x)^2 the squared distance of x to its nearest chosen centre
+    and phi = sum_x D(x)^2 the potential, each step draws ``local_trials`` candidates (2 + floor(ln K) by
+    default, as scikit-learn after Arthur & Vassilvitskii 2007) with probability D(x)^2 / phi and keeps the one
+    whose addition lowers phi most: argmin_c sum_x min(D(x)^2, |x - c|^2). Plain k-means++ (one draw) missed
+    true clusters much more often. On the sphere |x - c|^2 = 2 (1 - x . c), so each step is one
+    ``[T, D] x [D, N]`` matmul; everything stays on x's device with no host sync, whatever device the generator
+    lives on (its draws are moved).
     """
     n = x.shape[0]
+    acc = acc or torch.promote_types(x.dtype, torch.float32)
+    trials = local_trials or 2 + int(math.log(k))
     gen_device = generator.device if generator is not None else x.device
+
+    def draw(count: int) -> torch.Tensor:
+        return torch.rand(count, generator=generator, device=gen_device, dtype=acc).to(x.device)
+
     centroids = x.new_empty(k, x.shape[1])  # (K, D)
-    dist = torch.full((n,), 2.0, dtype=acc, device=x.device)  # (N,): 2 = the largest cosine distance
-    for j in range(k):
+    first = (draw(1) * n).long().clamp_max(n - 1)  # (1,)
+    centroids[:1] = x.index_select(0, first)
+    two = x.new_full((1, 1), 2.0)
+    dist = (2 * (1 - x @ centroids[0])).to(acc).clamp_min(0)  # (N,): D(x)^2
+    for j in range(1, k):
         # Every point already chosen (K > distinct points): fall back to uniform rather than a zero-sum draw.
         weights = torch.where(dist.sum() > 0, dist, torch.ones_like(dist))
         cdf = weights.cumsum(0)  # (N,)
-        u = torch.rand(1, generator=generator, device=gen_device, dtype=acc).to(x.device) * cdf[-1]
-        i = torch.searchsorted(cdf, u, right=True).clamp_max(n - 1)  # (1,); right=True skips zero weights
-        centroids[j : j + 1] = x.index_select(0, i)
-        dist = torch.minimum(dist, (1 - x @ centroids[j]).to(acc).clamp_min(0))
+        u = draw(trials) * cdf[-1]  # (T,)
+        candidates = torch.searchsorted(cdf, u, right=True).clamp_max(n - 1)  # (T,); right=True skips zero weights
+        # 2 - 2 x . c in one addmm and in place after it: few passes over (T, N) (each costs a thread-pool wake-up)
+        to_candidates = torch.addmm(two, x.index_select(0, candidates), x.T, alpha=-2).to(acc).clamp_min_(0)  # (T, N)
+        potentials = torch.minimum(dist, to_candidates, out=to_candidates)  # (T, N)
+        best = potentials.sum(dim=1).argmin()  # (): the candidate lowering phi most
+        centroids[j : j + 1] = x.index_select(0, candidates[best].view(1))
+        dist = potentials[best]
     return centroids
 
 
@@ -46,7 +86,7 @@ def cosine_kmeans(
     generator: torch.Generator | None = None,
     init: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spherical k-means: k-means++ seeding, then Lloyd steps on cosine similarity.
+    """Spherical k-means: greedy k-means++ seeding (``kmeans_plusplus``), then Lloyd steps on cosine similarity.
 
     Each step costs one ``[N, D] x [D, K]`` matmul (assign to argmax_k x . c_k) and one ``index_add_``
     (centroid = normalised sum of its members). An empty cluster is re-seeded with the point farthest from its
@@ -58,7 +98,8 @@ def cosine_kmeans(
         num_clusters: K.
         iterations: Lloyd steps, always all of them (no convergence test, so no host sync for it).
         generator: torch generator for the seeding (deterministic given its state); ``None`` uses the global RNG.
-        init: optional ``[K, D]`` initial centroids instead of k-means++.
+        init: optional ``[K, D]`` initial centroids instead of k-means++ (e.g. the previous step's, to warm-start a
+            fit on a slowly moving queue); normalised here.
 
     Returns:
         ``(centroids, assignments)``: ``[K, D]`` unit-norm centroids (x's dtype) and ``[N]`` long cluster ids.
@@ -70,7 +111,7 @@ def cosine_kmeans(
     acc = torch.promote_types(x.dtype, torch.float32)
     x = F.normalize(x, dim=1)  # (N, D)
     x_acc = x.to(acc)  # (N, D); the same tensor when x is float32
-    c = _kmeans_pp(x, num_clusters, generator, acc) if init is None else F.normalize(init.to(x), dim=1)  # (K, D)
+    c = kmeans_plusplus(x, num_clusters, generator, acc) if init is None else F.normalize(init.to(x), dim=1)  # (K, D)
     sims = x.new_empty(n, num_clusters)  # (N, K), reused by every step
     for _ in range(iterations):
         best, assign = torch.mm(x, c.T, out=sims).max(dim=1)  # (N,), (N,)
@@ -118,27 +159,44 @@ class FeatureQueue(nn.Module):
         return self._filled
 
 
+@torch.no_grad()
+def cluster_means(x: torch.Tensor, assignments: torch.Tensor, num_clusters: int) -> torch.Tensor:
+    """``[K, D]`` plain means of the rows of ``x`` ``[N, D]`` in each cluster (not normalised): the originals'
+    centroids. A cluster without members gets the zero vector (logit 0 for every point)."""
+    acc = torch.promote_types(x.dtype, torch.float32)
+    sums = torch.zeros(num_clusters, x.shape[1], dtype=acc, device=x.device).index_add_(0, assignments, x.to(acc))
+    counts = torch.bincount(assignments, minlength=num_clusters).clamp_min(1)  # (K,)
+    return (sums / counts[:, None]).to(x.dtype)
+
+
 def clustering_loss(
-    logits_or_features: torch.Tensor,
+    features: torch.Tensor,
     centroids: torch.Tensor,
     assignments: torch.Tensor,
     margin: float = 0.001,
     temperature: float | None = None,
+    similarity: str = "dot",
 ) -> torch.Tensor:
     """Cross-entropy of centroid similarities with the k-means assignments as targets (the module's equation).
 
     Args:
-        logits_or_features: ``[B, K']`` cluster-head outputs (or any vectors), normalised here.
-        centroids: ``[K, K']`` centroids (normalised here; detached, as k-means' output is).
+        features: ``[B, K']`` cluster-head outputs, as they are (``dot``) or normalised here (``cosine``).
+        centroids: ``[K, K']`` centroids (``dot``: the plain member means of ``cluster_means``; ``cosine``:
+            normalised here); detached, as k-means' output is.
         assignments: ``[B]`` long pseudo-labels in [0, K).
-        margin: delta, subtracted from the assigned centroid's cosine similarity (before the temperature).
+        margin: delta, subtracted from the assigned centroid's similarity (before the temperature).
         temperature: tau; ``None`` means 1 (MCN, ConCluGen).
+        similarity: ``dot`` (raw dot products, the originals) or ``cosine`` (both sides normalised).
 
     Returns:
         The scalar loss.
     """
-    z = F.normalize(logits_or_features, dim=1)  # (B, K')
-    s = z @ F.normalize(centroids, dim=1).T  # (B, K)
+    if similarity == "dot":
+        s = features @ centroids.T  # (B, K)
+    elif similarity == "cosine":
+        s = F.normalize(features, dim=1) @ F.normalize(centroids, dim=1).T  # (B, K)
+    else:
+        raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
     s = s - margin * F.one_hot(assignments, centroids.shape[0]).to(s.dtype)
     if temperature is not None:
         s = s / temperature

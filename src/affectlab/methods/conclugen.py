@@ -8,9 +8,11 @@ Per batch of unlabelled clips, for every modality m:
 3. project        q_m = P(r_m), p_m = q_m / |q_m|         (B, Q)    P shared by all modalities
 4. contrastive    L_con = sum over the ring of pairs (m, n) of MCN(p_m, p_n)
 5. cluster        c_m = C(q_m) (B, K), C shared; joint c = mean_m c_m; spherical k-means on a FIFO queue of past
-                  c plus this batch's gives centroids and this batch's assignments a (pseudo-labels);
-                  L_clu = CE(sim(c, centroids) - margin [k = a], a)    (individual mode: mean over m of the same
-                  with c_m in place of c)
+                  c plus this batch's gives this batch's assignments a (pseudo-labels) and, as the originals,
+                  centroids mu_k = plain means of the (unnormalised) members;
+                  L_clu = CE(c mu^T - margin [k = a], a)   (``clustering_similarity: cosine``: on normalised c, mu)
+                  individual mode: sum over m of the same with c_m in place of c (ConCluGen; MCN's mean with
+                  ``clustering_individual_reduction: mean``)
 6. reconstruct    L_gen = sum_m MSE(G_m(r_m), t_m), t_m the modality's input features: the frozen backbone's
                   output; when the encoders train, a fixed summary of the raw input (``reconstruction_targets``,
                   see affectlab.nn.targets) or else the output of a frozen copy of the encoders' initial state
@@ -29,7 +31,7 @@ from torch import nn
 
 from affectlab.data.contract import mask_key
 from affectlab.data.transforms import augment_audio, augment_frames, drop_tokens
-from affectlab.losses import FeatureQueue, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
+from affectlab.losses import FeatureQueue, cluster_means, clustering_loss, cosine_kmeans, reconstruction_loss, ring_contrastive_loss
 from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.methods.callbacks import LossCurves, RepresentationMap
 from affectlab.nn.encoders import PrecomputedFeatures
@@ -72,11 +74,17 @@ class ConCluGen(MultimodalMethod):
         contrastive_margin: subtracted from the matching pairs' similarity (MCN: 0.001).
         contrastive_temperature: divides the similarities; None as in the original (no temperature).
         clustering_mode: ``joint`` (fused vector) or ``individual`` (one term per modality).
+        clustering_individual_reduction: how individual mode combines its per-modality terms: ``sum`` (ConCluGen)
+            or ``mean`` (MCN), M times smaller for M modalities.
+        clustering_similarity: ``dot`` (the originals: raw dot products with the plain member means) or
+            ``cosine`` (both normalised; bounded, see ``affectlab.losses.clustering``).
         clustering_margin: subtracted from the assigned centroid's similarity.
         clustering_temperature: divides the centroid similarities; None as in the original (no temperature).
         kmeans_start_epoch: the clustering term is off before this epoch.
         kmeans_queue_size: batches of past fused vectors k-means sees beside the current one.
         kmeans_iterations: Lloyd iterations per training step.
+        kmeans_warm_start: start each step's k-means from the previous step's centroids instead of a fresh
+            k-means++ seeding (the queue moves slowly, so few iterations then suffice); the originals re-seed.
         augment: draw a random view of every raw input per step.
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
@@ -99,11 +107,14 @@ class ConCluGen(MultimodalMethod):
         contrastive_margin: float = 0.001,
         contrastive_temperature: float | None = None,
         clustering_mode: str = "joint",
+        clustering_individual_reduction: str = "sum",
+        clustering_similarity: str = "dot",
         clustering_margin: float = 0.001,
         clustering_temperature: float | None = None,
         kmeans_start_epoch: int = 0,
         kmeans_queue_size: int = 16,
         kmeans_iterations: int = 20,
+        kmeans_warm_start: bool = False,
         augment: bool = True,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: SchedulerInit | None = None,
@@ -119,6 +130,10 @@ class ConCluGen(MultimodalMethod):
             raise ValueError(f"the contrastive loss needs two modalities or more; model.init_args.modalities is {used}")
         if clustering_mode not in ("joint", "individual"):
             raise ValueError(f"clustering_mode must be 'joint' or 'individual', got {clustering_mode!r}")
+        if clustering_individual_reduction not in ("sum", "mean"):
+            raise ValueError(f"clustering_individual_reduction must be 'sum' or 'mean', got {clustering_individual_reduction!r}")
+        if clustering_similarity not in ("dot", "cosine"):
+            raise ValueError(f"clustering_similarity must be 'dot' or 'cosine', got {clustering_similarity!r}")
         dims = {m: encoder.num_features for m, encoder in self.encoders.items()}
         self.representation = nn.ModuleDict({m: GatedEmbeddingUnit(d, representation_dim) for m, d in dims.items()})
         self.projection = ProjectionHead(representation_dim, projection_dim, projection_hidden_dim)
@@ -148,11 +163,16 @@ class ConCluGen(MultimodalMethod):
         self.contrastive_margin, self.contrastive_temperature = contrastive_margin, contrastive_temperature
         self.clustering_mode, self.clustering_margin = clustering_mode, clustering_margin
         self.clustering_temperature = clustering_temperature
+        self.clustering_individual_reduction, self.clustering_similarity = clustering_individual_reduction, clustering_similarity
+        self.kmeans_warm_start = kmeans_warm_start
         self.kmeans_start_epoch, self.kmeans_queue_size = kmeans_start_epoch, kmeans_queue_size
         self.kmeans_iterations = kmeans_iterations
         self.augment = augment
         self.queue: FeatureQueue | None = None  # built at the first step, when the batch size is known
+        # The loss's centroids (member means, or unit centroids under cosine) and k-means' own unit centroids
+        # (the warm start of the next fit).
         self.register_buffer("centroids", torch.zeros(0, num_clusters), persistent=False)
+        self.register_buffer("kmeans_centroids", torch.zeros(0, num_clusters), persistent=False)
 
     # -- the representation downstream methods read ---------------------------------------------------------
     @property
@@ -203,19 +223,26 @@ class ConCluGen(MultimodalMethod):
             points = torch.cat([self.queue.values(), fused.detach()])  # (N + B, K)
             # Seeded by the step: deterministic, and the same after a resume.
             generator = torch.Generator(fused.device).manual_seed(int(self.global_step))
-            centroids, assignments = cosine_kmeans(points, self.num_clusters, self.kmeans_iterations, generator=generator)
+            warm = self.kmeans_warm_start and self.kmeans_centroids.shape[0] == self.num_clusters
+            unit, assignments = cosine_kmeans(points, self.num_clusters, self.kmeans_iterations, generator=generator,
+                                              init=self.kmeans_centroids if warm else None)
             self.queue.push(fused.detach())
-            self.centroids = centroids.detach()
+            self.kmeans_centroids = unit.detach()
+            self.centroids = cluster_means(points, assignments, self.num_clusters) if self.clustering_similarity == "dot" else unit.detach()
             assignments = assignments[-B:]
         elif self.centroids.shape[0] == self.num_clusters:  # evaluation: the last training step's centroids
-            normalised = nn.functional.normalize(fused.detach(), dim=-1)
-            assignments = (normalised @ self.centroids.T).argmax(dim=-1)
+            assignments = self._nearest_centroid(fused.detach())
         else:
             return None
         vectors = [fused] if self.clustering_mode == "joint" else list(clustered.values())
-        terms = [clustering_loss(v, self.centroids, assignments, self.clustering_margin, self.clustering_temperature)
-                 for v in vectors]
-        return torch.stack(terms).mean()
+        terms = torch.stack([clustering_loss(v, self.centroids, assignments, self.clustering_margin,
+                                             self.clustering_temperature, self.clustering_similarity) for v in vectors])
+        return terms.sum() if self.clustering_individual_reduction == "sum" else terms.mean()
+
+    def _nearest_centroid(self, fused: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` the k-means assignment of fused cluster-head outputs: the nearest (cosine) of the last fit's unit
+        centroids, the rule by which k-means labelled the training points."""
+        return (nn.functional.normalize(fused, dim=-1) @ self.kmeans_centroids.T).argmax(-1)
 
     def on_train_epoch_start(self) -> None:
         if self.queue is not None:
@@ -247,4 +274,4 @@ class ConCluGen(MultimodalMethod):
         if self.centroids.shape[0] != self.num_clusters:
             return None
         projected = torch.stack([self.cluster_head(self.projection(r)) for r in represented.values()]).mean(0)
-        return (nn.functional.normalize(projected, dim=-1) @ self.centroids.T).argmax(-1)
+        return self._nearest_centroid(projected)

@@ -5,7 +5,13 @@ Intensity (``AUIntensityMetrics``), for predictions x and ground truth y of each
 - ICC(3,1), two-way mixed, consistency, single measurement (Shrout & Fleiss 1979), with the two "raters"
   x and y of n = N targets:  ICC = (MS_R - MS_E) / (MS_R + MS_E), where MS_R is the mean square between
   frames (of the frame means (x_i + y_i) / 2) and MS_E the residual mean square after removing frame and
-  rater effects;
+  rater effects. When MS_R + MS_E = 0 (prediction and target both constant over the frames, e.g. an AU absent
+  from the test set and predicted as a constant) the ratio is 0 / 0 and the ICC is NaN, as in pingouin's
+  ICC(C,1): the coefficient is the share of the variance that lies between frames, and there is no variance to
+  share. A 0 would score a perfect constant prediction of a constant target as "no agreement", a 1 would score
+  any constant prediction of it as perfect; neither is measured. ``icc_mean`` is the mean over the AUs where it is
+  defined (``nanmean``; NaN only when it is defined for none). (A constant target alone with varying predictions
+  leaves MS_R > 0 and the ICC defined, as in pingouin.)
 - Pearson's r;
 - mean absolute error.
 
@@ -57,14 +63,18 @@ class AUIntensityMetrics(Metric):
         ss_cols = n * ((mx - grand) ** 2 + (my - grand) ** 2)
         ms_rows = ss_rows / (n - 1)
         ms_error = (ss_total - ss_rows - ss_cols) / (n - 1)
-        icc = (ms_rows - ms_error) / (ms_rows + ms_error + _EPS)
+        # 0 / 0 (no variance at all, see the module doc) is NaN. From moments a constant column leaves rounding
+        # residue of about 1e-16 of the mean square, not an exact 0, hence the relative tolerance.
+        scale = (self.sxx + self.syy) / (2 * n)  # mean square of the values
+        undefined = ms_rows + ms_error <= 1e-9 * scale + _EPS
+        icc = torch.where(undefined, torch.nan, (ms_rows - ms_error) / (ms_rows + ms_error).clamp_min(_EPS))
         cov = self.sxy / n - mx * my
         var_x, var_y = self.sxx / n - mx**2, self.syy / n - my**2
         pearson = cov / (torch.sqrt(var_x.clamp(min=0) * var_y.clamp(min=0)) + _EPS)
         mae = self.sad / n
         return {
             "icc": icc.float(), "pearson": pearson.float(), "mae": mae.float(),
-            "icc_mean": icc.mean().float(), "pearson_mean": pearson.mean().float(), "mae_mean": mae.mean().float(),
+            "icc_mean": icc.nanmean().float(), "pearson_mean": pearson.mean().float(), "mae_mean": mae.mean().float(),
         }
 
 

@@ -3,8 +3,10 @@
 Single-label (``classification_metrics``), the figures ConCluGen reports (arXiv 2404.10904) and more:
 
 - ``acc``: overall accuracy.
-- ``wacc``: weighted accuracy as in the affect literature (Tong et al., 2017): the mean of per-class recalls,
-  so every class counts equally however rare; equals balanced accuracy.
+- ``wacc``: weighted accuracy as in the affect literature (Tong et al., 2017): the mean of per-class recalls over
+  the classes that occur in the targets, so every class counts equally however rare; equals scikit-learn's
+  ``balanced_accuracy_score``, also when a class is predicted but never occurs in the targets (its recall 0 / 0
+  is left out, as scikit-learn does; torchmetrics' macro recall counts it as 0; see ``BalancedAccuracy``).
 - ``precision_weighted``, ``recall_weighted``, ``f1_weighted``: per-class scores averaged with weights
   proportional to each class's support (number of true samples), the averaging of ConCluGen's tables.
   ``recall_weighted`` equals ``acc``.
@@ -43,6 +45,25 @@ from torchmetrics.classification import (
 PER_CLASS_KEYS = ("precision", "recall", "f1", "acc_per_label")
 
 
+class BalancedAccuracy(MulticlassRecall):
+    """Mean recall tp_c / (tp_c + fn_c) over the classes c with support tp_c + fn_c > 0 (scikit-learn's
+    ``balanced_accuracy_score``).
+
+    torchmetrics' ``average="macro"`` drops only the classes that are neither in the targets nor predicted, so a
+    class that is predicted but absent from the targets enters its mean with recall 0 and lowers it (by 0.057 in
+    the issue's example). A class absent from the targets has no recall to average. NaN when no target was seen.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__(num_classes, average="none")
+
+    def compute(self) -> torch.Tensor:
+        tp, _, _, fn = self._final_state()  # (C,) each: tp, fp, tn, fn
+        support = tp + fn  # (C,)
+        present = support > 0
+        return (tp[present].double() / support[present]).mean().float()
+
+
 def classification_metrics(num_classes: int, per_class: bool = False) -> MetricCollection:
     """The scalar metrics of single-label classification, keyed by their short names (see the module doc).
 
@@ -52,7 +73,7 @@ def classification_metrics(num_classes: int, per_class: bool = False) -> MetricC
     """
     metrics = {
         "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "wacc": MulticlassAccuracy(num_classes, average="macro"),
+        "wacc": BalancedAccuracy(num_classes),
         "f1_macro": MulticlassF1Score(num_classes, average="macro"),
         "precision_macro": MulticlassPrecision(num_classes, average="macro"),
         "recall_macro": MulticlassRecall(num_classes, average="macro"),
