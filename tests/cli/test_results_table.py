@@ -28,3 +28,16 @@ def test_the_table_says_how_to_see_the_hidden_rows(capsys):
     print_results({"test": METRICS}, "0" * 32, "sqlite:///runs/mlflow.db")
     out = capsys.readouterr().out
     assert "AU12" not in out and "7 per-class rows" in out and "--results_per_class true" in out
+
+
+def test_heads_are_columns_so_a_multimodal_table_stays_short(capsys):
+    metrics = {f"test/{head}{metric}": 0.1 for head in ("", "video/", "audio/", "text/")
+               for metric in ("acc", "wacc", "f1_macro")} | {"test/loss": 2.0}
+    print_results({"test": metrics}, "0" * 32, "sqlite:///runs/mlflow.db")
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if line.startswith("┃")).split("┃")
+    assert [cell.strip() for cell in header[1:-1]] == ["metric", "main", "audio", "text", "video"]
+    lines = [line for line in out if line.startswith("│")]
+    assert [line.split("│")[1].strip() for line in lines] == ["test/acc", "test/f1_macro", "test/loss", "test/wacc"]
+    loss = next(line for line in lines if "test/loss" in line).split("│")
+    assert loss[2].strip() == "2.0000" and all(not cell.strip() for cell in loss[3:-1])  # only the fused head has a loss
