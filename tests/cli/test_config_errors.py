@@ -361,3 +361,18 @@ def test_valid_keys_pass_a_warm_cache(warm_cache, monkeypatch):
                                "--data.init_args.num_clips", "12", "--seed_everything", "3", "--print_config")
     config = yaml.safe_load(printed.stdout)
     assert config["model"]["init_args"]["fusion_dim"] == 8 and config["trainer"]["max_epochs"] == 1
+
+
+# the table's misspelt keys the warm cache knows enough to refuse (a class it recorded, given explicitly)
+REFUSED_BY_THE_CACHE = ["cli model key", "cli learning rate at the model", "cli optimiser key", "cli encoder key",
+                        "cli data key", "cli trainer key", "cli top-level key", "cli run option", "yaml model key",
+                        "yaml encoder key", "yaml top-level key", "yaml trainer key", "yaml run option", "yaml data key"]
+
+
+@pytest.mark.parametrize("mistake", REFUSED_BY_THE_CACHE)
+def test_misspelt_keys_at_every_level_are_refused_by_the_warm_cache(mistake, yaml_folder, warm_cache):
+    """Nested keys too (an encoder's, the optimiser's): the message of the table, and torch never loads."""
+    args, expected = MISTAKES[mistake]
+    message, loaded = _run_fresh(["run", *(a.replace("{folder}", str(yaml_folder)) for a in args)], warm_cache)
+    assert all(part in message for part in expected), f"{mistake}: {message}"
+    assert loaded == set(), mistake

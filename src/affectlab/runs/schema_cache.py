@@ -187,35 +187,70 @@ class _Schema:
         return list(entry["keys"]) if entry else None
 
 
-def _sections(args: list[str]) -> dict[str, list[Any]]:
-    """Section (``model``/``data``/``trainer``/top) -> the mappings given for it, in the order given."""
-    given: dict[str, list[Any]] = {"model": [], "data": [], "trainer": [], "": []}
+class _Given:
+    """What the run's sources say, per dotted location of a class (``model``, ``model.init_args.encoders.video``,
+    ``model.init_args.optimizer_init``): the class_paths given there and the ``init_args`` keys set under it."""
+
+    def __init__(self) -> None:
+        self.class_paths: dict[str, set[str]] = {}
+        self.keys: list[str] = []  # dotted keys, in the order given
+
+    def walk(self, node: Any, location: str, base: Path) -> None:
+        """Read ``node`` given at ``location``; a string naming a YAML file is read (relative to ``base``,
+        the folder of the file that named it, as jsonargparse resolves it)."""
+        if isinstance(node, str) and node.endswith((".yaml", ".yml")):
+            path = Path(node) if Path(node).is_absolute() else base / node
+            content = _load_yaml(str(path))
+            if content is not None:
+                self.walk(content, location, path.parent)
+            return
+        if not isinstance(node, dict):
+            return
+        if "class_path" in node or "init_args" in node:
+            if isinstance(node.get("class_path"), str):
+                self.class_paths.setdefault(location, set()).add(node["class_path"])
+            if isinstance(node.get("init_args"), dict):
+                for name, value in node["init_args"].items():
+                    self.keys.append(f"{location}.init_args.{name}")
+                    self.walk(value, f"{location}.init_args.{name}", base)
+            return
+        for name, value in node.items():  # a mapping of classes (encoders: {video: ..., audio: ...})
+            self.walk(value, f"{location}.{name}", base)
+
+    def class_path(self, location: str) -> str | None:
+        """The one class_path given at ``location`` (None for none or several: jsonargparse decides)."""
+        paths = self.class_paths.get(location, set())
+        return next(iter(paths)) if len(paths) == 1 else None
+
+
+def _given(args: list[str]) -> tuple[_Given, list[str]]:
+    """The classes and keys the sources give, and the keys to check (command line first, then files)."""
+    given, keys = _Given(), []
     for key, value in _options(args):
+        keys.append(key)
         if key in ("config", "c"):
             content = _load_yaml(value)
             if isinstance(content, dict):
-                given[""].append(content)
-                for section in ("model", "data", "trainer"):
-                    if section in content:
-                        given[section].append(content[section])
-        elif key in ("model", "data", "trainer"):
+                keys += [_first_leaf(str(k), v) for k, v in content.items()]
+                if isinstance(content.get("trainer"), dict):
+                    keys += [f"trainer.{k}" for k in content["trainer"]]
+                for section in ("model", "data"):
+                    given.walk(content.get(section), section, Path(value).parent)
+        elif key == "trainer":
             content = _load_yaml(value)
-            if content is None and value and key != "trainer":
+            keys += [f"trainer.{k}" for k in content] if isinstance(content, dict) else []
+        elif key in ("model", "data") and value is not None:
+            content = _load_yaml(value)
+            if content is None:
                 try:
                     content = yaml.safe_load(value)  # a class path or inline YAML
                 except yaml.YAMLError:
                     content = None
                 content = {"class_path": content} if isinstance(content, str) else content
-            given[key].append(content)
-        elif key in ("model.class_path", "data.class_path"):
-            given[key.split(".")[0]].append({"class_path": value})
-    return given
-
-
-def _class_path(mappings: list[Any]) -> str | None:
-    """The one class_path a section names (None when it names none or several: jsonargparse decides)."""
-    paths = {m.get("class_path") for m in mappings if isinstance(m, dict) and m.get("class_path")}
-    return paths.pop() if len(paths) == 1 else None
+            given.walk(content, key, Path(value).parent if content is not None else Path.cwd())
+        elif key.endswith(".class_path") and key.split(".")[0] in ("model", "data") and value is not None:
+            given.class_paths.setdefault(key.removesuffix(".class_path"), set()).add(value)
+    return given, keys + given.keys
 
 
 def _first_leaf(key: str, value: Any) -> str:
@@ -234,28 +269,21 @@ def unknown_key(args: list[str]) -> tuple[str, str | None, list[str] | None] | N
     if not cache or "parser" not in cache or not _fresh(cache["parser"]["files"]):
         return None
     schema = _Schema(cache)
-    sections = _sections(args)
-    owners = {section: _class_path(sections[section]) for section in ("model", "data")}
-    # the command line, then the YAML files' keys
-    candidates = [key for key, _ in _options(args)]
-    for content in sections[""]:
-        candidates += [_first_leaf(str(k), v) for k, v in content.items()]
-        if isinstance(content.get("trainer"), dict):
-            candidates += [f"trainer.{k}" for k in content["trainer"]]
-    for content in sections["trainer"]:
-        candidates += [f"trainer.{k}" for k in content] if isinstance(content, dict) else []
-    for section in ("model", "data"):
-        for content in sections[section]:
-            if isinstance(content, dict) and isinstance(content.get("init_args"), dict):
-                candidates += [f"{section}.init_args.{k}" for k in content["init_args"]]
-    for key in candidates:
+    given, keys = _given(args)
+    for key in keys:
         if not schema.key_known(key):
             return key, None, None
+        if ".init_args." not in key or key.split(".")[0] not in ("model", "data"):
+            continue
+        # every class on the key's way, outermost first: model.init_args.encoders.video.init_args.backbonee is
+        # checked at SupervisedClassifier (encoders) and then at FrameEncoder (backbonee)
         parts = key.split(".")
-        if parts[0] in owners and len(parts) >= 3 and parts[1] == "init_args":
-            accepted = schema.accepted(owners[parts[0]])
-            if accepted is not None and parts[2] not in accepted:
-                return key, owners[parts[0]], [f"{parts[0]}.init_args.{name}" for name in accepted]
+        for index in [i for i, part in enumerate(parts) if part == "init_args" and i + 1 < len(parts)]:
+            location, name = ".".join(parts[:index]), parts[index + 1]
+            owner = given.class_path(location)
+            accepted = schema.accepted(owner)
+            if accepted is not None and name not in accepted:
+                return key, owner, [f"{location}.init_args.{n}" for n in accepted]  # the hint names the level
     return None
 
 
