@@ -82,7 +82,7 @@ class AffectLabCLI(LightningCLI):
             raise
         try:  # what this parse accepted: the next misspelt key is refused before torch loads (schema_cache)
             record(parser, self.config.as_dict(), self)
-        except Exception as error:  # a cache that cannot be written costs speed, never the run
+        except Exception as error:  # noqa: BLE001  (a cache that cannot be written costs speed, never the run)
             warnings.warn(f"config key cache not written ({error}); config errors stay slower", stacklevel=2)
 
     def before_instantiate_classes(self) -> None:
