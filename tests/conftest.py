@@ -24,6 +24,12 @@ CONFIGS = ROOT / "configs"
 HELPERS = Path(__file__).resolve().parent / "helpers"
 TEST_CONFIGS = Path(__file__).resolve().parent / "configs"
 
+@pytest.fixture(scope="session", autouse=True)
+def _config_key_cache(tmp_path_factory):
+    """The cache of valid config keys (runs/schema_cache.py) in the session's folder, not the user's ~/.cache."""
+    os.environ["AFFECTLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("config-key-cache"))
+
+
 TINY_DATA = {
     "num_clips": 48,
     "num_identities": 6,

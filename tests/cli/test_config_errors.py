@@ -6,6 +6,8 @@ class paths."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from conftest import CONFIGS, affectlab, affectlab_inline, cli_env
@@ -115,8 +117,38 @@ def yaml_folder(tmp_path_factory):
     return folder
 
 
+@pytest.fixture()
+def cold_cache(tmp_path, monkeypatch):
+    """No cache of valid keys: every mistake goes through jsonargparse (a failed parse writes none)."""
+    monkeypatch.setenv("AFFECTLAB_CACHE_DIR", str(tmp_path / "cold"))
+
+
+@pytest.fixture(scope="module")
+def warm_cache(tmp_path_factory):
+    """A cache of valid keys written by one successful parse of the supervised model on AffectSynth."""
+    from affectlab.runs.lightning_cli import prime_schema_cache
+
+    folder = tmp_path_factory.mktemp("warm-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AFFECTLAB_CACHE_DIR", str(folder))
+        prime_schema_cache(["--model", MODEL, "--data", DATA])
+    assert list(folder.glob("schema-*.json")), "a successful parse writes the cache"
+    return folder
+
+
 @pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_each_mistake_gets_its_diagnosis(mistake, yaml_folder):
+def test_each_mistake_gets_its_diagnosis(mistake, yaml_folder, cold_cache):
+    _assert_diagnosis(mistake, yaml_folder)
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_each_mistake_gets_the_same_diagnosis_with_a_warm_cache(mistake, yaml_folder, warm_cache, monkeypatch):
+    """Whether the pre-check (schema_cache) or jsonargparse refuses it, a mistake reads the same."""
+    monkeypatch.setenv("AFFECTLAB_CACHE_DIR", str(warm_cache))
+    _assert_diagnosis(mistake, yaml_folder)
+
+
+def _assert_diagnosis(mistake: str, yaml_folder) -> None:
     args, expected = MISTAKES[mistake]
     args = [a.replace("{folder}", str(yaml_folder)) for a in args]
     message = _fails_readably(affectlab_inline("run", *args, "--print_config", check=False))
@@ -253,3 +285,94 @@ def test_every_registered_data_set_has_a_bundled_config():
 
 def test_an_unknown_data_set_is_told_before_torch_is_imported():
     assert _modules_loaded_by(["run", "--data", "rafdbb"]) == set()
+
+
+def _run_fresh(args: list[str], cache: Path) -> tuple[str, set[str]]:
+    """(the one-line error, the heavy packages loaded) of ``affectlab ARGS`` in a fresh process with ``cache``."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from affectlab.cli.main import main; main(%r); "
+            "print('LOADED:' + ','.join(m for m in ('torch', 'lightning', 'jsonargparse') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code % (args,)], capture_output=True, text=True, timeout=120,
+                            check=False, env={**cli_env(), "AFFECTLAB_CACHE_DIR": str(cache)})
+    loaded = [line for line in result.stdout.splitlines() if line.startswith("LOADED:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("affectlab: configuration error:")]
+    assert loaded and len(errors) == 1, result.stdout + result.stderr
+    return errors[0], set(filter(None, loaded[-1].removeprefix("LOADED:").split(",")))
+
+
+LRR = ["run", "--model", MODEL, "--data", DATA, "--model.init_args.lrr", "0.01"]
+LRR_MESSAGE = ["model.init_args.lrr: unknown key by affectlab.methods.SupervisedClassifier",
+               "given on the command line as --model.init_args.lrr", "model.init_args.optimizer_init.init_args"]
+
+
+def test_a_misspelt_key_with_a_warm_cache_is_refused_before_torch_is_imported(warm_cache, tmp_path):
+    """Issue 16.9: the cache refuses it (torch and Lightning never load), with the full parse's message."""
+    message, loaded = _run_fresh(LRR, warm_cache)
+    assert all(part in message for part in LRR_MESSAGE), message
+    assert loaded == set()
+    top = tmp_path / "top.yaml"
+    top.write_text("trainer:\n  max_epochss: 1\n")
+    message, loaded = _run_fresh(["run", "--model", MODEL, "--data", DATA, "--config", str(top)], warm_cache)
+    assert "trainer.max_epochss: unknown key" in message and "top.yaml, line 2" in message, message
+    assert loaded == set()
+
+
+def test_an_absent_or_stale_cache_falls_back_to_the_full_parse(warm_cache, tmp_path):
+    """No cache, or one whose class entry's source file stamp no longer matches: jsonargparse decides
+    (torch loads) and the message is the same."""
+    import json
+    import shutil
+
+    message, loaded = _run_fresh(LRR, tmp_path / "absent")
+    assert all(part in message for part in LRR_MESSAGE) and "torch" in loaded, message
+    stale = tmp_path / "stale"
+    shutil.copytree(warm_cache, stale)
+    (path,) = stale.glob("schema-*.json")
+    cache = json.loads(path.read_text())
+    for stamp in cache["classes"]["affectlab.methods.SupervisedClassifier"]["files"].values():
+        stamp[0] -= 1  # the file changed since the cache was written
+    path.write_text(json.dumps(cache))
+    message, loaded = _run_fresh(LRR, stale)
+    assert all(part in message for part in LRR_MESSAGE) and "torch" in loaded, message
+
+
+def test_the_cache_never_accepts_a_key(warm_cache, tmp_path):
+    """A cache that (wrongly) lists 'lrr' as valid only lets it through to jsonargparse, which refuses it."""
+    import json
+    import shutil
+
+    lenient = tmp_path / "lenient"
+    shutil.copytree(warm_cache, lenient)
+    (path,) = lenient.glob("schema-*.json")
+    cache = json.loads(path.read_text())
+    cache["classes"]["affectlab.methods.SupervisedClassifier"]["keys"]["lrr"] = "float"
+    path.write_text(json.dumps(cache))
+    message, loaded = _run_fresh(LRR, lenient)
+    assert all(part in message for part in LRR_MESSAGE) and "torch" in loaded, message
+
+
+def test_valid_keys_pass_a_warm_cache(warm_cache, monkeypatch):
+    """The keys the cache knows (run options, trainer keys, model and nested init_args) are not refused."""
+    monkeypatch.setenv("AFFECTLAB_CACHE_DIR", str(warm_cache))
+    printed = affectlab_inline("run", "--model", MODEL, "--data", DATA, "--model.init_args.fusion_dim", "8",
+                               "--model.init_args.optimizer_init.init_args.lr", "0.5", "--trainer.max_epochs", "1",
+                               "--data.init_args.num_clips", "12", "--seed_everything", "3", "--print_config")
+    config = yaml.safe_load(printed.stdout)
+    assert config["model"]["init_args"]["fusion_dim"] == 8 and config["trainer"]["max_epochs"] == 1
+
+
+# the table's misspelt keys the warm cache knows enough to refuse (a class it recorded, given explicitly)
+REFUSED_BY_THE_CACHE = ["cli model key", "cli learning rate at the model", "cli optimiser key", "cli encoder key",
+                        "cli data key", "cli trainer key", "cli top-level key", "cli run option", "yaml model key",
+                        "yaml encoder key", "yaml top-level key", "yaml trainer key", "yaml run option", "yaml data key"]
+
+
+@pytest.mark.parametrize("mistake", REFUSED_BY_THE_CACHE)
+def test_misspelt_keys_at_every_level_are_refused_by_the_warm_cache(mistake, yaml_folder, warm_cache):
+    """Nested keys too (an encoder's, the optimiser's): the message of the table, and torch never loads."""
+    args, expected = MISTAKES[mistake]
+    message, loaded = _run_fresh(["run", *(a.replace("{folder}", str(yaml_folder)) for a in args)], warm_cache)
+    assert all(part in message for part in expected), f"{mistake}: {message}"
+    assert loaded == set(), mistake

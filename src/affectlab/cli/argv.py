@@ -6,7 +6,10 @@ It reads the arguments once and returns them rewritten:
 - every YAML file given to ``--config``, ``--model``, ``--data`` or ``--trainer`` is checked, so that a
   syntax error names its file and line (jsonargparse would only say that parsing failed);
 - a run id (``--run_id``, or ``run_id:`` in a ``--config`` file) puts that run's first config in front, so
-  that every other option overrides it.
+  that every other option overrides it;
+- a key that the cache of valid keys (``runs/schema_cache.py``, written by every full parse) knows is invalid
+  is refused with the full parse's message, in a fraction of a second (the cache only refuses: what it lets
+  through is checked by jsonargparse).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from affectlab.cli.errors import check_yaml_file
 from affectlab.errors import ConfigError
 from affectlab.runs.configs import config_root
+from affectlab.runs.schema_cache import check_known_keys
 
 # Options whose value may be a YAML file.
 FILE_OPTIONS = ("--config", "-c", "--model", "--data", "--trainer")
@@ -69,9 +73,10 @@ def prepare_run_args(args: list[str]) -> list[str]:
             if option in ("--config", "-c") and isinstance(content, dict) and content.get("run_id"):
                 config_run_id = str(content["run_id"])
     run_id = given.get("--run_id") or config_run_id
-    if not run_id or run_id in ("null", "None"):
-        return result
-    from affectlab.runs.store import RunStore
+    if run_id and run_id not in ("null", "None"):
+        from affectlab.runs.store import RunStore
 
-    first = RunStore.resolve(given.get("--store")).first_config(run_id)
-    return ["--config", str(first), *result]
+        first = RunStore.resolve(given.get("--store")).first_config(run_id)
+        result = ["--config", str(first), *result]
+    check_known_keys(result)  # a key the last full parses know is invalid: refused before torch loads
+    return result

@@ -193,6 +193,26 @@ def _valid_keys(problem: Problem, parser: Any) -> list[str]:
     return []
 
 
+def describe_unknown(problem: Problem, args: list[str], parser: Any, valid: list[str] | None = None) -> str:
+    """``key: unknown key [by owner]; where it was given; did you mean ...?`` (``valid``: the keys accepted at
+    its level when known without the owner class, as ``schema_cache``'s pre-check knows them)."""
+    key = problem.key
+    where = where_given(key, args)
+    valid = _valid_keys(problem, parser) if valid is None else valid
+    depth = valid[0].count(".") + 1 if valid else 0
+    head = ".".join(key.split(".")[:depth])
+    prefix = head.rpartition(".")[0]
+    same_level = [v.rpartition(".")[2] for v in valid if v.rpartition(".")[0] == prefix]
+    close = difflib.get_close_matches(head.rpartition(".")[2], same_level, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(_join(prefix, c)) for c in close)}?" if close else ""
+    if not hint and f"{prefix}.optimizer_init" in valid and difflib.get_close_matches(
+            problem.detail, _OPTIMIZER_ARGUMENTS, n=1, cutoff=0.6):
+        hint = f"optimiser arguments go under {prefix}.optimizer_init.init_args (e.g. .lr)"
+    owner = f" by {problem.owner}" if problem.owner else ""
+    parts = [f"{key}: unknown key{owner}", where, hint or "check the spelling (--print_config shows every key)"]
+    return "; ".join(p for p in parts if p)
+
+
 def _known_classes(module_name: str) -> list[str]:
     module = sys.modules.get(module_name)
     names = getattr(module, "__all__", None) or [n for n in dir(module) if n[:1].isupper()]
@@ -210,20 +230,7 @@ def _describe(problem: Problem, args: list[str], parser: Any) -> str | None:
             "trust its code)"
         )
     if problem.kind == "unknown":
-        where = where_given(key, args)
-        valid = _valid_keys(problem, parser)
-        depth = valid[0].count(".") + 1 if valid else 0
-        head = ".".join(key.split(".")[:depth])
-        prefix = head.rpartition(".")[0]
-        same_level = [v.rpartition(".")[2] for v in valid if v.rpartition(".")[0] == prefix]
-        close = difflib.get_close_matches(head.rpartition(".")[2], same_level, n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(repr(_join(prefix, c)) for c in close)}?" if close else ""
-        if not hint and f"{prefix}.optimizer_init" in valid and difflib.get_close_matches(
-                problem.detail, _OPTIMIZER_ARGUMENTS, n=1, cutoff=0.6):
-            hint = f"optimiser arguments go under {prefix}.optimizer_init.init_args (e.g. .lr)"
-        owner = f" by {problem.owner}" if problem.owner else ""
-        parts = [f"{key}: unknown key{owner}", where, hint or "check the spelling (--print_config shows every key)"]
-        return "; ".join(p for p in parts if p)
+        return describe_unknown(problem, args, parser)
     if problem.kind == "missing_class":
         module_name, _, name = problem.detail.rpartition(".")
         known = _known_classes(module_name)

@@ -15,6 +15,7 @@ The run's life in the store (opening, logging, predictions) is ``affectlab.runs.
 
 from __future__ import annotations
 
+import warnings
 from argparse import ArgumentError
 from typing import Any
 
@@ -43,6 +44,7 @@ from affectlab.runs.determinism import EpochSeed
 from affectlab.runs.lifecycle import (BEST, DEFAULT_SEED, LAST, RunHeartbeat, RunLogger, end_attempt, log_predictions,
                                       log_run_contents, open_run, run_attempt)
 from affectlab.runs.names import run_name
+from affectlab.runs.schema_cache import record
 
 
 class AffectLabCLI(LightningCLI):
@@ -78,6 +80,10 @@ class AffectLabCLI(LightningCLI):
         except ArgumentError as error:
             error.affectlab_parser = parser  # cli/errors.py lists the valid keys from it
             raise
+        try:  # what this parse accepted: the next misspelt key is refused before torch loads (schema_cache)
+            record(parser, self.config.as_dict(), self)
+        except Exception as error:  # noqa: BLE001  (a cache that cannot be written costs speed, never the run)
+            warnings.warn(f"config key cache not written ({error}); config errors stay slower", stacklevel=2)
 
     def before_instantiate_classes(self) -> None:
         check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
@@ -177,3 +183,21 @@ class AffectLabCLI(LightningCLI):
         best = self.ckpt_dir / BEST
         if best.is_file():
             self.model.load_state_dict(load_checkpoint(best)["state_dict"])
+
+
+class _Parsed(Exception):
+    """Raised by ``_ParseOnly`` once the arguments are parsed (and the key cache written)."""
+
+
+class _ParseOnly(AffectLabCLI):
+    def before_instantiate_classes(self) -> None:
+        raise _Parsed
+
+
+def prime_schema_cache(args: list[str]) -> None:
+    """Parse ``args`` as a run would, build nothing, and so write the cache of valid keys
+    (``schema_cache``) that lets the next misspelt key be refused before torch loads."""
+    try:
+        _ParseOnly(args)
+    except _Parsed:
+        pass
