@@ -244,7 +244,9 @@ def test_a_misspelt_scheduler_argument_is_a_parse_time_error_naming_the_key():
     printed = affectlab_inline("run", "--model", str(CONFIGS / "model/supervised.yaml"), "--data",
                                str(CONFIGS / "data/synth.yaml"), "--model.init_args.lr_scheduler_init.init_args.eta_minn",
                                "0.1", "--print_config", check=False)
-    assert printed.returncode != 0 and "eta_minn" in printed.stdout + printed.stderr
+    message = printed.stdout + printed.stderr
+    assert printed.returncode != 0 and "init_args.eta_minn" in message
+    assert "did you mean 'model.init_args.lr_scheduler_init.init_args.eta_min'" in message
     section = _tiny(_model_section())
     section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.lr_scheduler.StepLR",
                                                  "init_args": {"step_sizee": 2}}
