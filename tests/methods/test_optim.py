@@ -292,3 +292,22 @@ def test_a_non_scheduler_is_refused():
     section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
     with pytest.raises(Exception, match="subclass of"):
         _parse_model(section)
+
+
+def test_a_run_stored_with_an_untyped_scheduler_still_rebuilds_for_its_weights(tmp_path):
+    """export and predict rebuild a run's model from its stored config; a model rebuilt for its weights never
+    trains, so a scheduler that no longer parses (torch's cosine without T_max, as configs named it before
+    schedulers were typed) does not stop it."""
+    import yaml
+
+    from affectlab.runs.models import build_run_model
+    from affectlab.runs.store import RunStore
+
+    store = RunStore.resolve(str(tmp_path / "store"))
+    run_id = store.create_run("old", "untyped-scheduler", {})
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR"}
+    store.artifact_dir(run_id).mkdir(parents=True, exist_ok=True)
+    (store.artifact_dir(run_id) / "config.yaml").write_text(yaml.safe_dump({"model": section}))
+    model = build_run_model(run_id, str(tmp_path / "store"))
+    assert type(model).__name__ == "SupervisedClassifier"
