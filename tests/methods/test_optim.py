@@ -311,3 +311,22 @@ def test_a_run_stored_with_an_untyped_scheduler_still_rebuilds_for_its_weights(t
     (store.artifact_dir(run_id) / "config.yaml").write_text(yaml.safe_dump({"model": section}))
     model = build_run_model(run_id, str(tmp_path / "store"))
     assert type(model).__name__ == "SupervisedClassifier"
+
+
+def test_a_typed_one_cycle_left_without_total_steps_counts_the_trainers_steps():
+    """A typed config carries every default, so one-cycle's total_steps and epochs are there as None: None
+    counts as left out, and the horizon is the trainer's."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch import LightningModule, Trainer
+
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = [
+        {"interval": "step", "scheduler": {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": {"max_lr": 0.1}}},
+    ]
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningModule, "model", required=True)
+    model = parser.instantiate(parser.parse_object({"model": section})).model
+    model.trainer = Trainer(accelerator="cpu", max_epochs=-1, max_steps=30, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+    _, (entry,) = model.configure_optimizers()
+    assert isinstance(entry["scheduler"], torch.optim.lr_scheduler.OneCycleLR) and entry["scheduler"].total_steps == 30
