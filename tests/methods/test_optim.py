@@ -174,14 +174,16 @@ def test_several_named_optimisers_are_typed_and_schedulers_pair_by_name():
         {"name": "heads", "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01}}},
     ]
     section["init_args"]["lr_scheduler_init"] = [
-        {"class_path": "torch.optim.lr_scheduler.StepLR", "optimizer_name": "heads", "init_args": {"step_size": 2}},
-        {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR", "optimizer_name": "encoders"},
+        {"optimizer_name": "heads",
+         "scheduler": {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 2}}},
+        {"optimizer_name": "encoders", "scheduler": {"class_path": "affectlab.methods.optim.TrainerCosineAnnealingLR"}},
     ]
     optimizers, schedulers = _built_optimizers(section, max_epochs=4)
     assert [type(o).__name__ for o in optimizers] == ["SGD", "AdamW"]
-    paired = {type(s["scheduler"]).__name__: s["scheduler"].optimizer for s in schedulers}
-    assert paired["StepLR"] is optimizers[1] and paired["CosineAnnealingLR"] is optimizers[0]
-    assert schedulers[[type(s["scheduler"]).__name__ for s in schedulers].index("CosineAnnealingLR")]["scheduler"].T_max == 4
+    step, cosine = (s["scheduler"] for s in schedulers)
+    assert isinstance(step, torch.optim.lr_scheduler.StepLR) and step.optimizer is optimizers[1]
+    assert isinstance(cosine, torch.optim.lr_scheduler.CosineAnnealingLR) and cosine.optimizer is optimizers[0]
+    assert cosine.T_max == 4
 
 
 def test_an_optimiser_argument_is_checked_when_the_config_is_parsed():
@@ -201,3 +203,130 @@ def test_a_function_is_no_optimiser():
         parse_optimizers(torch.load)
     with pytest.raises(ConfigError, match="'subprocess.Popen' is refused"):
         parse_optimizers({"class_path": "subprocess.Popen"})
+
+
+# -- schedulers typed too: checked at parse time, overrides keep the other values, horizons from the trainer --
+def _parse_model(section: dict):
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch import LightningModule
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningModule, "model", required=True)
+    return parser.parse_object({"model": section})
+
+
+def test_a_scheduler_argument_from_the_command_line_keeps_the_class_and_its_trainer_horizon():
+    section = _model_section("--model.init_args.lr_scheduler_init.init_args.eta_min", "1.0e-4")
+    scheduler = section["init_args"]["lr_scheduler_init"]
+    assert scheduler["class_path"] == "affectlab.methods.optim.TrainerCosineAnnealingLR"  # supervised.yaml's
+    assert scheduler["init_args"]["eta_min"] == 1.0e-4
+    _, (entry,) = _built_optimizers(_tiny(section), max_epochs=6)
+    assert isinstance(entry["scheduler"], torch.optim.lr_scheduler.CosineAnnealingLR)
+    assert entry["scheduler"].eta_min == 1.0e-4 and entry["scheduler"].T_max == 6  # T_max from the trainer
+
+
+def test_a_new_scheduler_class_from_the_command_line_keeps_the_arguments_it_shares():
+    section = _model_section("--model.init_args.lr_scheduler_init.init_args.eta_min", "1.0e-4",
+                             "--model.init_args.lr_scheduler_init.class_path", "torch.optim.lr_scheduler.CosineAnnealingLR",
+                             "--model.init_args.lr_scheduler_init.init_args.T_max", "9")
+    _, (entry,) = _built_optimizers(_tiny(section), max_epochs=3)
+    assert type(entry["scheduler"]) is torch.optim.lr_scheduler.CosineAnnealingLR
+    assert entry["scheduler"].T_max == 9 and entry["scheduler"].eta_min == 1.0e-4  # eta_min kept across classes
+    section = _model_section("--model.init_args.lr_scheduler_init.class_path", "torch.optim.lr_scheduler.StepLR",
+                             "--model.init_args.lr_scheduler_init.init_args.step_size", "2")
+    _, (entry,) = _built_optimizers(_tiny(section))
+    assert type(entry["scheduler"]) is torch.optim.lr_scheduler.StepLR and entry["scheduler"].step_size == 2
+
+
+def test_a_misspelt_scheduler_argument_is_a_parse_time_error_naming_the_key():
+    from conftest import CONFIGS, affectlab_inline
+
+    printed = affectlab_inline("run", "--model", str(CONFIGS / "model/supervised.yaml"), "--data",
+                               str(CONFIGS / "data/synth.yaml"), "--model.init_args.lr_scheduler_init.init_args.eta_minn",
+                               "0.1", "--print_config", check=False)
+    message = printed.stdout + printed.stderr
+    assert printed.returncode != 0 and "init_args.eta_minn" in message
+    assert "did you mean 'model.init_args.lr_scheduler_init.init_args.eta_min'" in message
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.lr_scheduler.StepLR",
+                                                 "init_args": {"step_sizee": 2}}
+    with pytest.raises(Exception, match="Option 'step_sizee' is not accepted"):
+        _parse_model(section)  # at parse time, before anything is built
+
+
+def test_a_named_scheduler_list_is_typed_and_a_step_interval_counts_steps():
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = [
+        {"interval": "step", "scheduler": {"class_path": "affectlab.methods.optim.TrainerCosineLRScheduler",
+                                           "init_args": {"lr_min": 1.0e-5}}},
+    ]
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch import LightningModule, Trainer
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningModule, "model", required=True)
+    model = parser.instantiate(parser.parse_object({"model": section})).model
+    model.trainer = Trainer(accelerator="cpu", max_epochs=-1, max_steps=40, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+    _, (entry,) = model.configure_optimizers()
+    assert entry["interval"] == "step" and entry["scheduler"].t_initial == 40 and entry["scheduler"].lr_min == 1.0e-5
+    section["init_args"]["lr_scheduler_init"][0]["interval"] = "batch"
+    with pytest.raises(Exception, match="interval"):
+        _parse_model(section)
+
+
+def test_a_required_horizon_of_torchs_own_class_is_asked_for_at_parse_time():
+    """torch's CosineAnnealingLR requires T_max and jsonargparse checks the signature: a config that leaves the
+    horizon to the trainer names AffectLab's subclass, whose T_max is optional."""
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR"}
+    with pytest.raises(Exception, match="required: T_max"):
+        _parse_model(section)
+
+
+def test_a_non_scheduler_is_refused():
+    optimizers = parse_optimizers(_sgd())
+    with pytest.raises(ConfigError, match="'load' is refused; it takes a torch.optim.lr_scheduler or timm"):
+        parse_schedulers(torch.load, optimizers)
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}
+    with pytest.raises(Exception, match="subclass of"):
+        _parse_model(section)
+
+
+def test_a_run_stored_with_an_untyped_scheduler_still_rebuilds_for_its_weights(tmp_path):
+    """export and predict rebuild a run's model from its stored config; a model rebuilt for its weights never
+    trains, so a scheduler that no longer parses (torch's cosine without T_max, as configs named it before
+    schedulers were typed) does not stop it."""
+    import yaml
+
+    from affectlab.runs.models import build_run_model
+    from affectlab.runs.store import RunStore
+
+    store = RunStore.resolve(str(tmp_path / "store"))
+    run_id = store.create_run("old", "untyped-scheduler", {})
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR"}
+    store.artifact_dir(run_id).mkdir(parents=True, exist_ok=True)
+    (store.artifact_dir(run_id) / "config.yaml").write_text(yaml.safe_dump({"model": section}))
+    model = build_run_model(run_id, str(tmp_path / "store"))
+    assert type(model).__name__ == "SupervisedClassifier"
+
+
+def test_a_typed_one_cycle_left_without_total_steps_counts_the_trainers_steps():
+    """A typed config carries every default, so one-cycle's total_steps and epochs are there as None: None
+    counts as left out, and the horizon is the trainer's."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch import LightningModule, Trainer
+
+    section = _tiny(_model_section())
+    section["init_args"]["lr_scheduler_init"] = [
+        {"interval": "step", "scheduler": {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": {"max_lr": 0.1}}},
+    ]
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningModule, "model", required=True)
+    model = parser.instantiate(parser.parse_object({"model": section})).model
+    model.trainer = Trainer(accelerator="cpu", max_epochs=-1, max_steps=30, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+    _, (entry,) = model.configure_optimizers()
+    assert isinstance(entry["scheduler"], torch.optim.lr_scheduler.OneCycleLR) and entry["scheduler"].total_steps == 30

@@ -435,7 +435,7 @@ def pretrain_schedule(epochs: int) -> dict[str, Any]:
     return {
         "trainer": {"max_epochs": epochs},
         "model": {"init_args": {"lr_scheduler_init": {
-            "class_path": "timm.scheduler.CosineLRScheduler",
+            "class_path": "affectlab.methods.optim.TrainerCosineLRScheduler",
             "init_args": {"warmup_t": warmup, "warmup_lr_init": 1.0e-5, "lr_min": 1.0e-5},
         }}},
     }

@@ -17,16 +17,26 @@ one without ``params`` takes all the rest) and named so that schedulers pair wit
     lr_scheduler_init:
       - {class_path: torch.optim.lr_scheduler.StepLR, optimizer_name: heads, init_args: {step_size: 5}}
 
-Python callers may also give seed 000's flat mappings (``{class_path, init_args, name, params}``), checked
-here the same way. A scheduler spec takes ``class_path``, ``init_args``, an optional ``optimizer_name`` and
-the Lightning settings ``interval`` (``epoch`` or ``step``), ``frequency`` and ``monitor``; it stays a
-mapping checked here when the model is built, because jsonargparse would require the horizon arguments
-that AffectLab fills from the trainer (below).
+``lr_scheduler_init`` is typed the same way: one scheduler (``class_path``/``init_args``, checked by
+jsonargparse against the class's signature, ``--model.init_args.lr_scheduler_init.init_args.gamma 0.5``
+changes one value), or a list of ``NamedScheduler`` that add the optimiser they pair with and Lightning's
+settings ``interval`` (``epoch`` or ``step``), ``frequency`` and ``monitor``::
+
+    lr_scheduler_init:
+      - {optimizer_name: heads, interval: step, scheduler: {class_path: torch.optim.lr_scheduler.StepLR, init_args: {step_size: 5}}}
+
+Python callers may also give seed 000's flat mappings (``{class_path, init_args, name, params}`` for an
+optimiser; ``{class_path, init_args, optimizer_name, interval, frequency, monitor}`` for a scheduler),
+checked here the same way.
 
 Horizons come from the trainer: a schedule whose length is an argument (``T_max`` of cosine annealing,
 ``t_initial`` of timm's cosine, ``total_steps`` of one-cycle) and that the config leaves out runs over the
 whole training, ``trainer.max_epochs`` for ``interval: epoch`` and ``trainer.estimated_stepping_batches``
-for ``interval: step``, so changing ``--trainer.max_epochs`` moves the schedule with it.
+for ``interval: step``, so changing ``--trainer.max_epochs`` moves the schedule with it. torch's and
+timm's cosines *require* their horizon, and jsonargparse checks a typed config against the signature, so a
+config that leaves it out names AffectLab's thin subclasses whose horizon is optional
+(``TrainerCosineAnnealingLR``, ``TrainerCosineLRScheduler``: the same schedules, the length from the
+trainer); one-cycle's ``total_steps`` is already optional.
 
 Pairing: one scheduler and several optimisers -> a copy of it per optimiser; as many schedulers as
 optimisers and no names -> in order; otherwise every scheduler names its optimiser.
@@ -41,16 +51,22 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from timm.scheduler.cosine_lr import CosineLRScheduler
+from timm.scheduler.scheduler import Scheduler as TimmScheduler
 from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 
 from affectlab.errors import ConfigError
 from affectlab.imports import check_allowed, import_allowed
 
 #: what jsonargparse builds from an optimiser's class_path/init_args: called with the parameters.
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
+#: what jsonargparse builds from a scheduler's class_path/init_args: called with the optimiser (a torch
+#: scheduler, ReduceLROnPlateau included, or a timm one).
+SchedulerFactory = Callable[[torch.optim.Optimizer], LRScheduler | TimmScheduler]
 
 
 @dataclass
@@ -65,8 +81,66 @@ class NamedOptimizer:
 
 #: the type of ``optimizer_init``: one optimiser, or several named ones.
 OptimizerInit = OptimizerFactory | list[NamedOptimizer]
-#: the type of ``lr_scheduler_init``: one mapping or a list (see the module docstring).
-SchedulerInit = dict | list[dict]
+@dataclass
+class NamedScheduler:
+    """One scheduler of a list: the optimiser it pairs with (``optimizer_name``, see the pairing rules) and
+    Lightning's settings for it (``interval``: stepped per ``epoch`` or per optimiser ``step``; every
+    ``frequency`` intervals; ``monitor``: the metric ReduceLROnPlateau reads)."""
+
+    scheduler: SchedulerFactory
+    optimizer_name: str | None = None
+    interval: Literal["epoch", "step"] = "epoch"
+    frequency: int = 1
+    monitor: str | None = None
+
+
+#: the type of ``lr_scheduler_init``: one scheduler, or several with their pairing and settings.
+SchedulerInit = SchedulerFactory | list[NamedScheduler]
+
+
+class TrainerCosineAnnealingLR(CosineAnnealingLR):
+    """torch's cosine annealing, lr_t = eta_min + (lr_0 - eta_min) (1 + cos(pi t / T_max)) / 2, with
+    ``T_max`` optional: left out (None), ``BaseMethod`` fills it from the trainer (``scheduler_init_args``)."""
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, T_max: int | None = None, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
+        if T_max is None:
+            raise ConfigError("TrainerCosineAnnealingLR: T_max is filled from the trainer; build it through a method")
+        super().__init__(optimizer, T_max, eta_min, last_epoch)
+
+
+class TrainerCosineLRScheduler(CosineLRScheduler):
+    """timm's cosine with warm-up and restarts, with ``t_initial`` (the first cycle's length) optional: left
+    out (None), ``BaseMethod`` fills it from the trainer; every other argument is timm's."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        t_initial: int | None = None,
+        lr_min: float = 0.0,
+        cycle_mul: float = 1.0,
+        cycle_decay: float = 1.0,
+        cycle_limit: int = 1,
+        warmup_t: int = 0,
+        warmup_lr_init: float = 0.0,
+        warmup_prefix: bool = False,
+        t_in_epochs: bool = True,
+        noise_range_t: list[int] | tuple[int, int] | int | None = None,
+        noise_pct: float = 0.67,
+        noise_std: float = 1.0,
+        noise_seed: int = 42,
+        k_decay: float = 1.0,
+        initialize: bool = True,
+    ) -> None:
+        if t_initial is None:
+            raise ConfigError("TrainerCosineLRScheduler: t_initial is filled from the trainer; build it through a method")
+        super().__init__(
+            optimizer, t_initial, lr_min=lr_min, cycle_mul=cycle_mul, cycle_decay=cycle_decay, cycle_limit=cycle_limit,
+            warmup_t=warmup_t, warmup_lr_init=warmup_lr_init, warmup_prefix=warmup_prefix, t_in_epochs=t_in_epochs,
+            noise_range_t=noise_range_t, noise_pct=noise_pct, noise_std=noise_std, noise_seed=noise_seed,
+            k_decay=k_decay, initialize=initialize,
+        )
 
 _OPTIMIZER_KEYS = {"class_path", "init_args", "name", "params"}
 _SCHEDULER_KEYS = {"class_path", "init_args", "optimizer_name", "interval", "frequency", "monitor"}
@@ -106,7 +180,8 @@ def scheduler_init_args(spec: SchedulerSpec, trainer: Any, key: str = "model.ini
     if name is None or trainer is None:
         return init_args
     argument = HORIZONS[name]
-    if argument in init_args or any(a in init_args for a in _HORIZON_ALTERNATIVES.get(name, ())):
+    # a typed config carries every default, so a horizon left out is there as None
+    if any(init_args.get(a) is not None for a in (argument, *_HORIZON_ALTERNATIVES.get(name, ()))):
         return init_args
     if spec.interval == "step":
         horizon = trainer.estimated_stepping_batches
@@ -169,17 +244,6 @@ def _check_init_args(cls: type, init_args: dict[str, Any], key: str, skip: tuple
             raise ConfigError(
                 f"{key}.init_args.{name}: {cls.__name__} has no argument {name!r}; it accepts {', '.join(accepted)}"
             )
-
-
-def _as_list(value: dict | list[dict] | None, key: str) -> list[dict]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, dict) else list(value)
-    for i, item in enumerate(items):
-        if not isinstance(item, dict) or "class_path" not in item:
-            where = key if isinstance(value, dict) else f"{key}[{i}]"
-            raise ConfigError(f"{where}: expected a mapping with a class_path entry, got {item!r}")
-    return items
 
 
 def _factory_label(factory: Any) -> str:
@@ -247,28 +311,61 @@ def parse_optimizers(value: Any, key: str = "model.init_args.optimizer_init") ->
     return specs
 
 
+def _factory_scheduler(factory: Any, where: str) -> tuple[type, dict[str, Any]]:
+    """The scheduler class and init_args of a jsonargparse-built factory (``functools.partial(instantiator,
+    cls, **init_args)``), refused unless the class is a scheduler (a function of an allowed package is
+    callable too)."""
+    classes = [a for a in (getattr(factory, "func", None), *getattr(factory, "args", ())) if inspect.isclass(a)]
+    if not (isinstance(factory, functools.partial) and classes and _is_scheduler(classes[-1])):
+        name = getattr(classes[-1] if classes else getattr(factory, "func", factory), "__name__", repr(factory))
+        raise ConfigError(f"{where}: {name!r} is refused; it takes {KINDS['scheduler'][0]}")
+    return classes[-1], dict(factory.keywords)
+
+
+def _dict_scheduler(item: dict, where: str) -> SchedulerSpec:
+    """Seed 000's flat mapping, checked as jsonargparse checks a typed one."""
+    unknown = set(item) - _SCHEDULER_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_SCHEDULER_KEYS)}")
+    cls = import_class(item["class_path"], f"{where}.class_path", "scheduler")
+    init_args = dict(item.get("init_args") or {})
+    _check_init_args(cls, init_args, where, skip=("optimizer",))
+    return SchedulerSpec(cls, init_args, item.get("optimizer_name"), item.get("interval", "epoch"),
+                         int(item.get("frequency", 1)), item.get("monitor"))
+
+
+def _scheduler_spec(item: Any, where: str) -> SchedulerSpec:
+    if isinstance(item, dict):
+        if "class_path" not in item:
+            raise ConfigError(f"{where}: expected a mapping with a class_path entry, got {item!r}")
+        return _dict_scheduler(item, where)
+    if isinstance(item, NamedScheduler):
+        if isinstance(item.scheduler, dict):
+            inner = _dict_scheduler(item.scheduler, f"{where}.scheduler")
+            cls, init_args = inner.cls, inner.init_args
+        else:
+            cls, init_args = _factory_scheduler(item.scheduler, f"{where}.scheduler")
+        return SchedulerSpec(cls, init_args, item.optimizer_name, item.interval, int(item.frequency), item.monitor)
+    if callable(item):
+        return SchedulerSpec(*_factory_scheduler(item, where))
+    raise ConfigError(f"{where}: expected a scheduler (class_path and init_args), got {item!r}")
+
+
 def parse_schedulers(
-    value: dict | list[dict] | None, optimizers: list[OptimizerSpec], key: str = "model.init_args.lr_scheduler_init"
+    value: Any, optimizers: list[OptimizerSpec], key: str = "model.init_args.lr_scheduler_init"
 ) -> list[tuple[int, SchedulerSpec]]:
-    """Parse scheduler specs and pair each with the index of its optimiser."""
-    items = _as_list(value, key)
+    """``lr_scheduler_init`` as jsonargparse built it (a factory, or a list of ``NamedScheduler``) or as a
+    Python caller wrote it (seed 000's mappings), as specs each paired with the index of its optimiser."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
     specs = []
     for i, item in enumerate(items):
-        where = key if isinstance(value, dict) else f"{key}[{i}]"
-        unknown = set(item) - _SCHEDULER_KEYS
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_SCHEDULER_KEYS)}")
-        if item.get("interval", "epoch") not in ("epoch", "step"):
-            raise ConfigError(f"{where}.interval: must be 'epoch' or 'step', got {item['interval']!r}")
-        cls = import_class(item["class_path"], f"{where}.class_path", "scheduler")
-        init_args = dict(item.get("init_args") or {})
-        _check_init_args(cls, init_args, where, skip=("optimizer",))
-        specs.append(
-            SchedulerSpec(
-                cls, init_args, item.get("optimizer_name"), item.get("interval", "epoch"),
-                int(item.get("frequency", 1)), item.get("monitor"),
-            )
-        )
+        where = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+        spec = _scheduler_spec(item, where)
+        if spec.interval not in ("epoch", "step"):
+            raise ConfigError(f"{where}.interval: must be 'epoch' or 'step', got {spec.interval!r}")
+        specs.append(spec)
     if not specs:
         return []
     names = {spec.name: i for i, spec in enumerate(optimizers) if spec.name}

@@ -4,6 +4,7 @@ benchmarks); ``load_deployed_model`` gives the part of it that export and predic
 from __future__ import annotations
 
 from argparse import ArgumentError
+from typing import Any
 
 import yaml
 from torch import nn
@@ -26,8 +27,9 @@ def build_run_model(run_id: str, store: str | None = None) -> nn.Module:
     config = yaml.safe_load(path.read_text())
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(LightningModule, "model", required=True)
+    check_class_paths(config["model"], "model")  # the schedulers too, before they are left out below
     try:
-        parsed = parser.parse_object({"model": config["model"]})
+        parsed = parser.parse_object({"model": _without_schedulers(config["model"])})
     except ArgumentError as error:
         refused = refused_import(str(error))
         if refused:
@@ -40,6 +42,17 @@ def build_run_model(run_id: str, store: str | None = None) -> nn.Module:
     model = parser.instantiate_classes(parsed).model
     model.run_config = config
     return model
+
+
+def _without_schedulers(section: Any) -> Any:
+    """``section`` with every ``lr_scheduler_init`` set to None: a model rebuilt for its weights never trains,
+    and a run stored before schedulers were typed (a cosine without ``T_max``, seed 000's flat lists) would
+    otherwise no longer parse."""
+    if isinstance(section, dict):
+        return {k: None if k == "lr_scheduler_init" else _without_schedulers(v) for k, v in section.items()}
+    if isinstance(section, list):
+        return [_without_schedulers(v) for v in section]
+    return section
 
 
 def load_run_model(run_id: str, store: str | None = None, checkpoint: str = "best.ckpt") -> nn.Module:
