@@ -9,8 +9,9 @@ our matrix products, for the exact fit and for ``seeding_dtype=torch.bfloat16`` 
 on a bfloat16 copy: K - 1 passes over the queue at half the bytes, Lloyd unchanged). scikit-learn is optional:
 without it the script times ours alone, says so and exits 0.
 
-Measured on the project's 2-core AVX512/AMX VM with other jobs running (noisy; same process, same run):
-``--repeats 2``: see the commit that last changed this line for the numbers.
+On the project's 2-core AVX512/AMX VM, quiet: exact fit 530 ms against scikit-learn's 2313 ms (0.229); the
+seeding alone (K - 1 = 63 bandwidth-bound passes) is 1.8x faster in bfloat16 (412 -> 229 ms CPU time on one
+core); with other jobs sharing the CPUs, interleaved rounds gave 0.251 exact and 0.186 with bfloat16 seeding.
 """
 
 from __future__ import annotations
