@@ -287,3 +287,34 @@ def test_warm_start_from_converged_centroids_keeps_them():
     centroids, assign = cosine_kmeans(x, 8, 50, generator=torch.Generator().manual_seed(0))
     again, assign_again = cosine_kmeans(x, 8, 1, init=centroids)
     assert torch.equal(assign, assign_again) and torch.allclose(again, centroids)
+
+
+@pytest.mark.parametrize("name", DATA_SETS)
+def test_bfloat16_seeding_keeps_inertia_and_coverage(name):
+    """The faster ``seeding_dtype=torch.bfloat16`` still fits within 1 % of scikit-learn (best of five) and covers
+    the true clusters as often as scikit-learn's seeding; its centres are exact data points."""
+    KMeans = pytest.importorskip("sklearn.cluster").KMeans
+    x, labels = known_clusters(name)
+    k = int(labels.max()) + 1
+    fit = lambda seed: cosine_kmeans(x, k, 50, generator=torch.Generator().manual_seed(seed),  # noqa: E731
+                                     seeding_dtype=torch.bfloat16)
+    ours_inertia = min(inertia(x, fit(seed)[1], k) for seed in range(5))
+    assert ours_inertia <= 1.01 * KMeans(n_clusters=k, n_init=5, random_state=0).fit(x.numpy()).inertia_
+
+    def seeding(x, k, seed):
+        centres = kmeans_plusplus(x, k, torch.Generator().manual_seed(seed), seed_dtype=torch.bfloat16)
+        nearest = (centres @ x.T).argmax(dim=1)
+        assert torch.equal(centres, x[nearest])  # exact rows of x, not bfloat16-rounded ones
+        return nearest
+    assert coverage(name, seeding) >= coverage(name, sklearn_seeding) - 6
+
+
+def test_bfloat16_seeding_departs_from_the_exact_one():
+    """The option really takes the low-precision path (so the test above tests it): for some seed it picks other
+    centres than the exact seeding."""
+    x, labels = known_clusters("many")
+    k = int(labels.max()) + 1
+    differs = [not torch.equal(kmeans_plusplus(x, k, torch.Generator().manual_seed(s)),
+                               kmeans_plusplus(x, k, torch.Generator().manual_seed(s), seed_dtype=torch.bfloat16))
+               for s in range(10)]
+    assert any(differs)
