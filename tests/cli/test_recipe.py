@@ -91,10 +91,17 @@ def test_model_overrides_go_to_the_probe_backbone_and_not_to_the_ceiling():
 
 
 def test_recipe_pretrains_probes_and_prints_the_table(tiny_data, tmp_path):
-    store = tmp_path / "store"
+    # In the default store (./runs, no --store), where MLflow's tracking variable once sent the in-process
+    # probe runs' checkpoints and plots to ./mlruns (issue 16.4): everything must stay under ./runs.
+    work = tmp_path / "work"
+    work.mkdir()
+    store = work / "runs"
     args = ["recipe", "conclugen", "synth", "--fractions", "0.5", "1", "--finetune", "--per-modality",
             *tiny_recipe_args(tiny_data, store)]
-    result = affectlab(*args, timeout=600)
+    i = args.index("--store")
+    del args[i:i + 2]
+    result = affectlab(*args, cwd=work, timeout=600)
+    assert sorted(p.name for p in work.iterdir()) == ["runs"]  # no ./mlruns beside the store
     assert "acc @ 50%" in result.stdout and "floor" in result.stdout and "ceiling" in result.stdout
     record = json.loads((store / "recipes/conclugen-synth-seed127.json").read_text())
     assert record["pretrain_done"]
@@ -112,9 +119,11 @@ def test_recipe_pretrains_probes_and_prints_the_table(tiny_data, tmp_path):
     assert floor.data.params["model.init_args.checkpoint_path"] == "None"
     runs_before = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
     # Run again: every step is recorded as done, so nothing trains and the same table comes back.
-    again = affectlab(*args, timeout=600)
+    again = affectlab(*args, cwd=work, timeout=600)
     assert len(client.search_runs([e.experiment_id for e in client.search_experiments()])) == runs_before
     assert again.stdout.split("record:")[0].splitlines()[-5:] == result.stdout.split("record:")[0].splitlines()[-5:]
+    for row in record["rows"]:  # every probe's checkpoints are in the store's artifact root
+        assert next(store.glob(f"artifacts/*/{row['run_id']}/artifacts/checkpoints"), None) is not None, row
 
 
 def test_an_interrupted_recipe_resumes_its_pretraining_run(tiny_data, tmp_path):
