@@ -267,14 +267,20 @@ def _check_factory(factory: Any, where: str) -> None:
         raise ConfigError(f"{where}: {name!r} is refused; it takes {KINDS['optimizer'][0]}")
 
 
-def _dict_spec(item: dict, where: str) -> OptimizerSpec:
-    """Seed 000's flat mapping, checked as jsonargparse checks a typed one."""
-    unknown = set(item) - _OPTIMIZER_KEYS
+def _flat_mapping(item: dict, where: str, allowed: set[str], kind: str, skip: str) -> tuple[type, dict[str, Any]]:
+    """Seed 000's flat mapping (``class_path``, ``init_args`` and the pairing keys), checked as jsonargparse
+    checks a typed one: its class of the allowed kind and its init_args against the class's signature."""
+    unknown = set(item) - allowed
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_OPTIMIZER_KEYS)}")
-    cls = import_class(item["class_path"], f"{where}.class_path", "optimizer")
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+    cls = import_class(item["class_path"], f"{where}.class_path", kind)
     init_args = dict(item.get("init_args") or {})
-    _check_init_args(cls, init_args, where, skip=("params",))
+    _check_init_args(cls, init_args, where, skip=(skip,))
+    return cls, init_args
+
+
+def _dict_spec(item: dict, where: str) -> OptimizerSpec:
+    cls, init_args = _flat_mapping(item, where, _OPTIMIZER_KEYS, "optimizer", skip="params")
     return OptimizerSpec(functools.partial(cls, **init_args), cls.__name__, item.get("name"), item.get("params"))
 
 
@@ -323,13 +329,7 @@ def _factory_scheduler(factory: Any, where: str) -> tuple[type, dict[str, Any]]:
 
 
 def _dict_scheduler(item: dict, where: str) -> SchedulerSpec:
-    """Seed 000's flat mapping, checked as jsonargparse checks a typed one."""
-    unknown = set(item) - _SCHEDULER_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_SCHEDULER_KEYS)}")
-    cls = import_class(item["class_path"], f"{where}.class_path", "scheduler")
-    init_args = dict(item.get("init_args") or {})
-    _check_init_args(cls, init_args, where, skip=("optimizer",))
+    cls, init_args = _flat_mapping(item, where, _SCHEDULER_KEYS, "scheduler", skip="optimizer")
     return SchedulerSpec(cls, init_args, item.get("optimizer_name"), item.get("interval", "epoch"),
                          int(item.get("frequency", 1)), item.get("monitor"))
 

@@ -113,7 +113,8 @@ def record(parser: Any, config: dict[str, Any], cli: Any) -> None:
     from affectlab.io import atomic_write_json
 
     path = cache_path()
-    cache = load(path) or {}
+    before = load(path) or {}
+    cache = json.loads(json.dumps(before))  # a copy: the write below is skipped when nothing new was learnt
     dests = sorted({a.dest for a in parser._actions if a.dest and a.dest not in _PARSER_OPTIONS})
     options = sorted({o for a in parser._actions for o in a.option_strings})
     # the parser's keys come from Lightning (versioned) and AffectLab's CLI class and run arguments
@@ -129,6 +130,8 @@ def record(parser: Any, config: dict[str, Any], cli: Any) -> None:
         declared = _type_names(cls)
         classes[class_path] = {"keys": {name: declared.get(name, kind) for name, kind in names.items()},
                                "files": _stamps([cls])}
+    if cache == before:  # the usual case after the first run: no write (and no fsync) at every start
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, cache)
 
