@@ -318,3 +318,16 @@ def test_bfloat16_seeding_departs_from_the_exact_one():
                                kmeans_plusplus(x, k, torch.Generator().manual_seed(s), seed_dtype=torch.bfloat16))
                for s in range(10)]
     assert any(differs)
+
+
+def test_a_warm_start_from_unit_centroids_starts_exactly_there():
+    """Normalising a unit vector again moves its last bits; the previous fit's centroids must come back
+    unchanged from a fit with no Lloyd step (ConCluGen's warm-start test compared them bit for bit and flaked)."""
+
+    for seed in range(10):
+        g = torch.Generator().manual_seed(seed)
+        x, start = torch.randn(64, 16, generator=g), F.normalize(torch.randn(8, 16, generator=g), dim=1)
+        centroids, _ = cosine_kmeans(x, 8, 0, init=start)
+        assert torch.equal(centroids, start)
+    centroids, _ = cosine_kmeans(x, 8, 0, init=3 * start)  # a start that is not unit-norm is still normalised
+    assert torch.allclose(centroids.norm(dim=1), torch.ones(8))

@@ -130,7 +130,11 @@ def cosine_kmeans(
     if init is None:
         c = kmeans_plusplus(x, num_clusters, generator, acc, seed_dtype=seeding_dtype)  # (K, D)
     else:
-        c = F.normalize(init.to(x), dim=1)  # (K, D)
+        # Rows already of unit norm (the previous fit's centroids) are kept bit for bit: normalising a unit vector
+        # again moves its last bits, so a warm start would not start exactly where the last fit ended.
+        c = init.to(x)  # (K, D)
+        norm = c.norm(dim=1, keepdim=True).clamp_min(1e-12)  # (K, 1)
+        c = torch.where((norm - 1).abs() > 1e-6, c / norm, c)
     sims = x.new_empty(n, num_clusters)  # (N, K), reused by every step
     for _ in range(iterations):
         best, assign = torch.mm(x, c.T, out=sims).max(dim=1)  # (N,), (N,)
