@@ -78,6 +78,12 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("--run_name", type=str | None, default=None, help="name of a new run (default: generated)")
     parser.add_argument("--store", type=str | None, default=None, help="run store folder (default: ./runs)")
     parser.add_argument(
+        "--parent_run_id", type=str | None, default=None,
+        help="make a new run a child of this one (a sweep's trial, a seed of --seeds, a fold); MLflow's UI nests it",
+    )
+    parser.add_argument("--run_tags", type=dict[str, str] | None, default=None,
+                        help="tags set on a new run, e.g. {affectlab.trial: '3'} (sweeps and repeats use them)")
+    parser.add_argument(
         "--additional_callbacks", type=list[Callback] | None, default=None,
         help="callbacks added to the default ones (trainer.callbacks would replace them)",
     )

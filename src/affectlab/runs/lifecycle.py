@@ -47,6 +47,7 @@ DEFAULT_SEED = 127  # seed 000's default seed: every run, recipe and ablation st
 HEARTBEAT_SECONDS = 60.0  # at most one heartbeat write per minute
 STALE_AFTER_SECONDS = 3600.0  # a RUNNING run of another host without a heartbeat for this long was killed
 TAG = "affectlab."
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: its UI nests a child under its parent
 
 
 def attempt_tag(attempt: int, name: str) -> str:
@@ -135,8 +136,10 @@ def _start_attempt(run: OpenRun) -> None:
         client.update_run(run.run_id, status="RUNNING")
 
 
-def open_run(store: str | None, run_id: str | None, experiment: str, name: str, seed: Any, rank: int) -> OpenRun:
-    """The run to log to: ``run_id``'s if given, else a new one named ``name``; ranks above 0 take rank 0's."""
+def open_run(store: str | None, run_id: str | None, experiment: str, name: str, seed: Any, rank: int,
+             parent_run_id: str | None = None, tags: dict[str, str] | None = None) -> OpenRun:
+    """The run to log to: ``run_id``'s if given, else a new one named ``name`` (a child of ``parent_run_id``,
+    with ``tags``); ranks above 0 take rank 0's."""
     tracking_uri_env = os.environ.get("MLFLOW_TRACKING_URI")
     resolved = RunStore.resolve(store)
     if rank != 0:
@@ -155,7 +158,11 @@ def open_run(store: str | None, run_id: str | None, experiment: str, name: str, 
         opened = OpenRun(resolved, found.info.run_id, reused=True, attempt=attempt, status_before=found.info.status,
                          tracking_uri_env=tracking_uri_env)
     else:
-        created = resolved.create_run(experiment, name, {"affectlab.seed": str(seed)})
+        new_tags = {"affectlab.seed": str(seed), **(tags or {})}
+        if parent_run_id is not None:
+            resolved.get_run(parent_run_id)  # an unknown parent is refused with the store's message
+            new_tags[PARENT_TAG] = parent_run_id
+        created = resolved.create_run(experiment, name, new_tags)
         opened = OpenRun(resolved, created, reused=False, tracking_uri_env=tracking_uri_env)
     _start_attempt(opened)
     os.environ[RUN_ID_ENV] = opened.run_id  # Lightning's DDP launcher copies the environment to its children

@@ -95,7 +95,8 @@ class AffectLabCLI(LightningCLI):
     def _open_run(self) -> None:
         seed = self.config.seed_everything
         name = self.config.run_name or run_name(type(self.model).__name__, type(self.datamodule).__name__)
-        self.run = open_run(self.config.store, self.config.run_id, self.config.exp_name, name, seed, rank_zero_only.rank)
+        self.run = open_run(self.config.store, self.config.run_id, self.config.exp_name, name, seed, rank_zero_only.rank,
+                            parent_run_id=self.config.parent_run_id, tags=self.config.run_tags)
         self.store, self.run_id, self.reused = self.run.store, self.run.run_id, self.run.reused
         if rank_zero_only.rank == 0:
             # dumped before $ckpt_dir resolution: the logged config stays portable

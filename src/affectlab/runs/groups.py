@@ -1,0 +1,56 @@
+"""Runs made of runs: a sweep, the seeds of ``--seeds``, the folds of ``kfold``, the copies of ``repeat``.
+
+The group is an MLflow run of its own (the *parent*: no training, it holds the summary, its table and plots);
+each member is an ordinary training run created with ``--parent_run_id`` (MLflow's ``mlflow.parentRunId`` tag,
+so the UI nests it as an expandable row) and ``--run_tags``. The tags every kind shares:
+
+| tag | on | value |
+|---|---|---|
+| ``affectlab.group.kind`` | parent | ``sweep``, ``seeds``, ``kfold`` or ``repeat`` |
+| ``mlflow.parentRunId`` | child | the parent's run id |
+| ``affectlab.seed`` | child | the member's seed (every run has it) |
+| ``affectlab.group.config`` | child | the member's varied values as JSON (``{}`` when nothing varies): members with the same value are seeds of one configuration |
+| ``affectlab.trial`` / ``affectlab.fold`` / ``affectlab.repeat`` | child | the member's index in its kind |
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from affectlab.runs.lifecycle import PARENT_TAG
+from affectlab.runs.store import RunStore
+
+KIND_TAG = "affectlab.group.kind"
+CONFIG_TAG = "affectlab.group.config"
+KINDS = ("sweep", "seeds", "kfold", "repeat")
+
+
+def config_key(values: dict[str, Any]) -> str:
+    """One configuration's varied values as the canonical JSON string that ``affectlab.group.config`` holds."""
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def open_parent_run(store: RunStore, experiment: str, name: str, kind: str, tags: dict[str, str] | None = None) -> str:
+    """A new group run (RUNNING until ``end_parent_run``); returns its id."""
+    if kind not in KINDS:
+        raise ValueError(f"group kind {kind!r} is not one of {', '.join(KINDS)}")
+    return store.create_run(experiment, name, {KIND_TAG: kind, **(tags or {})})
+
+
+def end_parent_run(store: RunStore, run_id: str, status: str = "FINISHED") -> None:
+    store.client.set_terminated(run_id, status=status)
+
+
+def child_arguments(parent_run_id: str, tags: dict[str, str]) -> list[str]:
+    """The command-line options that make a run a member of ``parent_run_id`` with ``tags``."""
+    return ["--parent_run_id", parent_run_id, "--run_tags", json.dumps(tags)]
+
+
+def child_runs(store: RunStore, parent_run_id: str) -> list:
+    """The parent's members (MLflow ``Run`` objects), oldest first."""
+    parent = store.get_run(parent_run_id)
+    return store.client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+        order_by=["attributes.start_time ASC"], max_results=50_000,
+    )
