@@ -2,6 +2,8 @@
 
     affectlab fit|validate|test|predict [OPTIONS]   one trainer command (= run --commands <command>)
     affectlab run [--commands fit-test-eval] ...    a chain of commands on one trainer (default fit-test)
+    affectlab run --seeds 0 1 2 ...                 the same run per seed, one group; mean ± std of each metric
+    affectlab repeat --times 3 ...                  the same run N times: identical weights and metrics? (exit 1 if not)
     affectlab demo                                  AffectSynth + supervised baseline, prints results
     affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
@@ -15,7 +17,7 @@
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
---additional_callbacks, --store, --exp_name, --run_name. `affectlab run --help` lists them all.
+--additional_callbacks, --store, --exp_name, --run_name, --dry_run (2 batches per split, CPU, <exp_name>-dry). `affectlab run --help` lists them all.
 """
 
 from __future__ import annotations
@@ -40,18 +42,39 @@ def _own_error(error: BaseException) -> ConfigError | DataError | None:
     return None
 
 
-def run_command(args: list[str]) -> int:
+def split_seeds(args: list[str]) -> tuple[list[str], list[int] | None]:
+    """``--seeds 0 1 2`` (or ``--seeds=0,1,2``) taken out of a run's arguments: (the rest, the seeds or None)."""
+    rest: list[str] = []
+    seeds: list[int] | None = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--seeds" or arg.startswith("--seeds="):
+            values = [v for v in arg.split("=", 1)[1].split(",") if v] if "=" in arg else []
+            i += 1
+            while "=" not in arg and i < len(args) and not args[i].startswith("--"):
+                values.append(args[i])
+                i += 1
+            try:
+                seeds = [*(seeds or []), *(int(v) for v in values)]
+            except ValueError:
+                raise ConfigError(f"--seeds {' '.join(values)}: seeds are integers, e.g. --seeds 0 1 2") from None
+            if not values:
+                raise ConfigError("--seeds needs at least one seed, e.g. --seeds 0 1 2")
+            continue
+        rest.append(arg)
+        i += 1
+    return rest, seeds
+
+
+def _explained(prepared: list[str], build):
+    """``build()``, with jsonargparse's errors made readable as ``affectlab run`` reports them."""
     from argparse import ArgumentError
 
-    from affectlab.cli.argv import prepare_run_args
-
-    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
     from affectlab.cli.errors import explain_argument_error
-    from affectlab.cli.results import print_results
-    from affectlab.runs.lightning_cli import AffectLabCLI
 
     try:
-        cli = AffectLabCLI(prepared)
+        return build()
     except (ArgumentError, ValueError, TypeError) as error:
         if os.environ.get("AFFECTLAB_DEBUG"):
             raise
@@ -63,9 +86,45 @@ def run_command(args: list[str]) -> int:
             parser = getattr(error, "affectlab_parser", None)
             raise ConfigError(explain_argument_error(str(error), prepared, parser)) from None
         raise
+
+
+def run_command(args: list[str]) -> int:
+    from affectlab.cli.argv import prepare_run_args
+
+    args, seeds = split_seeds(args)
+    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
+    if seeds is not None:
+        return seeds_command(prepared, seeds)
+    from affectlab.cli.results import print_results
+    from affectlab.runs.lightning_cli import AffectLabCLI
+
+    cli = _explained(prepared, lambda: AffectLabCLI(prepared))
     cli.run_commands()
     if cli.trainer.is_global_zero:
         print_results(cli.results, cli.run_id, cli.store.tracking_uri, bool(cli.config.results_per_class))
+    return 0
+
+
+def seeds_command(prepared: list[str], seeds: list[int]) -> int:
+    """``affectlab run --seeds 0 1 2 ...``: one run per seed under one parent; the mean ± std table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from affectlab.cli.results import result_rows
+    from affectlab.experiments.seeds import group_target, run_seeds
+
+    target = _explained(prepared, lambda: group_target(prepared))  # a bad key stops before the first seed
+    result = run_seeds(prepared, seeds, target, on_open=lambda run_id: print(f"parent_run_id: {run_id}", flush=True))
+    table = Table(title=f"mean ± std over seeds {', '.join(map(str, seeds))}")
+    for column in ("metric", "mean ± std", *(f"seed {s}" for s in seeds)):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name in result_rows(dict.fromkeys(result.summary, 0.0)):
+        mean, std, _ = result.summary[name]
+        command = "validate" if name.startswith("val") else "test"
+        values = [run.metrics.get(command, {}).get(name) for run in result.runs]
+        table.add_row(name, f"{mean:.4f} ± {std:.4f}", *("" if v is None else f"{v:.4f}" for v in values))
+    Console().print(table)
+    print(f"parent_run_id: {result.parent_run_id} (runs: {', '.join(r.run_id for r in result.runs)})")
     return 0
 
 
@@ -87,6 +146,7 @@ def trainer_command(command: str, args: list[str]) -> int:
 COMMANDS = {
     "run": ("affectlab.cli.main", "run_command"),
     "demo": ("affectlab.cli.demo", "demo_command"),
+    "repeat": ("affectlab.cli.repeat", "repeat_command"),
     "recipe": ("affectlab.cli.recipe", "recipe_command"),
     "ablation": ("affectlab.cli.ablation", "ablation_command"),
     "export": ("affectlab.cli.export", "export_command"),
