@@ -67,7 +67,7 @@ def split_seeds(args: list[str]) -> tuple[list[str], list[int] | None]:
     return rest, seeds
 
 
-def _explained(prepared: list[str], build):
+def explain_errors(prepared: list[str], build):
     """``build()``, with jsonargparse's errors made readable as ``affectlab run`` reports them."""
     from argparse import ArgumentError
 
@@ -98,7 +98,7 @@ def run_command(args: list[str]) -> int:
     from affectlab.cli.results import print_results
     from affectlab.runs.lightning_cli import AffectLabCLI
 
-    cli = _explained(prepared, lambda: AffectLabCLI(prepared))
+    cli = explain_errors(prepared, lambda: AffectLabCLI(prepared))
     cli.run_commands()
     if cli.trainer.is_global_zero:
         print_results(cli.results, cli.run_id, cli.store.tracking_uri, bool(cli.config.results_per_class))
@@ -113,7 +113,7 @@ def seeds_command(prepared: list[str], seeds: list[int]) -> int:
     from affectlab.cli.results import result_rows
     from affectlab.experiments.seeds import group_target, run_seeds
 
-    target = _explained(prepared, lambda: group_target(prepared))  # a bad key stops before the first seed
+    target = explain_errors(prepared, lambda: group_target(prepared))  # a bad key stops before the first seed
     result = run_seeds(prepared, seeds, target, on_open=lambda run_id: print(f"parent_run_id: {run_id}", flush=True))
     table = Table(title=f"mean ± std over seeds {', '.join(map(str, seeds))}")
     for column in ("metric", "mean ± std", *(f"seed {s}" for s in seeds)):
