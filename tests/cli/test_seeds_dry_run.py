@@ -99,3 +99,16 @@ def test_dry_run_refuses_to_reuse_a_real_run(dry_run, tiny_data, tmp_path):
     run_id = printed_run_id(real.stdout)
     result = affectlab("run", "--run_id", run_id, "--store", str(store), "--dry_run", "true", check=False)
     assert result.returncode == 2 and "is a real run" in result.stderr
+
+
+def test_seeds_are_taken_out_of_the_run_options():
+    from affectlab.cli.main import split_seeds
+    from affectlab.errors import ConfigError
+
+    assert split_seeds(["--seeds", "0", "1", "--trainer.max_epochs", "2"]) == (["--trainer.max_epochs", "2"], [0, 1])
+    assert split_seeds(["--config", "a.yaml", "--seeds=3,4"]) == (["--config", "a.yaml"], [3, 4])
+    assert split_seeds(["--config", "a.yaml"]) == (["--config", "a.yaml"], None)
+    with pytest.raises(ConfigError, match="seeds are integers"):
+        split_seeds(["--seeds", "zero"])
+    with pytest.raises(ConfigError, match="at least one seed"):
+        split_seeds(["--seeds", "--trainer.max_epochs", "2"])

@@ -111,8 +111,9 @@ def seeds_command(prepared: list[str], seeds: list[int]) -> int:
     from rich.table import Table
 
     from affectlab.cli.results import result_rows
-    from affectlab.experiments.seeds import group_target, run_seeds
+    from affectlab.experiments.seeds import check_seeds, group_target, run_seeds
 
+    check_seeds(prepared, seeds)
     target = explain_errors(prepared, lambda: group_target(prepared))  # a bad key stops before the first seed
     result = run_seeds(prepared, seeds, target, on_open=lambda run_id: print(f"parent_run_id: {run_id}", flush=True))
     table = Table(title=f"mean ± std over seeds {', '.join(map(str, seeds))}")

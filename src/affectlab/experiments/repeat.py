@@ -150,7 +150,7 @@ def _epoch_at(epochs: list[tuple[int, float]], step: int) -> int:
     """The epoch of a logged step: the ``epoch`` metric Lightning logs beside every logged step."""
     at = [value for s, value in epochs if s == step]
     before = [value for s, value in epochs if s <= step]
-    return int((at or before or [0.0])[0] if at else (before[-1] if before else 0.0))
+    return int(at[0] if at else before[-1] if before else 0)
 
 
 def first_divergence(store: RunStore, run_ids: list[str]) -> tuple[int, int, list[str]] | None:

@@ -108,16 +108,21 @@ def _command(metric: str) -> str:
     return "validate" if metric.startswith("val") else "test"
 
 
-def run_seeds(args: list[str], seeds: list[int], target: GroupTarget | None = None,
-              on_open=None) -> SeedsResult:
-    """Run ``args`` (``affectlab run``'s options, already prepared by ``cli/argv.py``) once per seed, each a
-    child of a new parent of kind ``seeds``; log the summary on the parent. ``on_open(parent_run_id)`` is
-    called once the parent exists."""
+def check_seeds(args: list[str], seeds: list[int]) -> None:
+    """What a seeds group refuses before anything is parsed or run."""
     if not seeds:
         raise ConfigError("--seeds needs at least one seed, e.g. --seeds 0 1 2")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds {' '.join(map(str, seeds))}: a seed is repeated; each seed runs once")
     refuse_options(args, ("--run_id", "--seed_everything", "--parent_run_id"), "--seeds")
+
+
+def run_seeds(args: list[str], seeds: list[int], target: GroupTarget | None = None,
+              on_open=None) -> SeedsResult:
+    """Run ``args`` (``affectlab run``'s options, already prepared by ``cli/argv.py``) once per seed, each a
+    child of a new parent of kind ``seeds``; log the summary on the parent. ``on_open(parent_run_id)`` is
+    called once the parent exists."""
+    check_seeds(args, seeds)
     target = target or group_target(args)
     store = RunStore.resolve(target.store)
     name = f"{target.run_name or 'seeds'} (seeds {' '.join(map(str, seeds))})"
