@@ -102,7 +102,7 @@ def test_dry_run_refuses_to_reuse_a_real_run(dry_run, tiny_data, tmp_path):
 
 
 def test_seeds_are_taken_out_of_the_run_options():
-    from affectlab.cli.main import split_seeds
+    from affectlab.cli.seeds import split_seeds
     from affectlab.errors import ConfigError
 
     assert split_seeds(["--seeds", "0", "1", "--trainer.max_epochs", "2"]) == (["--trainer.max_epochs", "2"], [0, 1])
