@@ -33,9 +33,11 @@ RESULTS = {
 
 
 def child(store: RunStore, parent: str, config: dict, seed: int, metrics: dict, status: str = "FINISHED",
-          trial: int | None = None) -> str:
-    """A child run as a group member is made: the parent tag, the group config and seed tags, its metrics."""
-    tags = {PARENT_TAG: parent, groups.CONFIG_TAG: groups.config_key(config), "affectlab.seed": str(seed)}
+          trial: int | None = None, tags: dict | None = None) -> str:
+    """A child run as a group member is made: the parent tag, the group config and seed tags, its metrics; a
+    sweep's trials also carry the study's tag (as the sweep's own runs do)."""
+    tags = {PARENT_TAG: parent, groups.CONFIG_TAG: groups.config_key(config), "affectlab.seed": str(seed),
+            **(tags or {})}
     if trial is not None:
         tags["affectlab.trial"] = str(trial)
     experiment_id = store.get_run(parent).info.experiment_id  # groups.child_runs looks in the parent's experiment
@@ -75,16 +77,19 @@ def sweep_store(tmp_path_factory):
     for trial, ((lr, fusion), seeds) in enumerate(RESULTS.items()):
         for seed, acc in seeds.items():
             ids[(lr, fusion, seed)] = child(store, parent, {"model.lr": lr, "model.fusion": fusion}, seed,
-                                            {"test/acc": acc, "test/loss": 1 - acc}, trial=trial)
+                                            {"test/acc": acc, "test/loss": 1 - acc}, trial=trial,
+                                            tags={"affectlab.sweep.study": "lr_grid"})
     failed = child(store, parent, {"model.lr": 1.0, "model.fusion": "concat"}, 0, {}, status="FAILED", trial=4)
     no_metric = child(store, parent, {"model.lr": 1.0, "model.fusion": "gated"}, 0, {"val/loss": 2.0}, trial=5)
+    pruned = child(store, parent, {"model.lr": 1.0, "model.fusion": "gated"}, 1, {"test/acc": 0.99}, trial=6,
+                   tags={"affectlab.sweep.pruned": "epoch 1"})
     groups.end_parent_run(store, parent)
     optuna_study(storage, "lr_grid", MIN_IMPORTANCE_TRIALS + 4)
     sweep_file = folder / "sweeps" / "lr_grid_file.yaml"
     sweep_file.parent.mkdir()
     sweep_file.write_text("name: lr_grid\nmetric: test/acc\n")
     return {"store": store, "folder": folder, "parent": parent, "ids": ids, "failed": failed,
-            "no_metric": no_metric, "sweep_file": sweep_file}
+            "no_metric": no_metric, "pruned": pruned, "sweep_file": sweep_file}
 
 
 def test_rows_are_configurations_sorted_by_their_mean_over_seeds(sweep_store):
@@ -98,7 +103,7 @@ def test_rows_are_configurations_sorted_by_their_mean_over_seeds(sweep_store):
     assert summary.rows[1].std == pytest.approx(0.1)
     assert sorted(best.seeds) == ["0", "1", "2"]
     assert set(best.run_ids) == {sweep_store["ids"][(0.01, "concat", s)] for s in range(3)}
-    assert dict(summary.left_out) == {sweep_store["failed"]: "FAILED",
+    assert dict(summary.left_out) == {sweep_store["failed"]: "FAILED", sweep_store["pruned"]: "pruned (epoch 1)",
                                       sweep_store["no_metric"]: "finished without test/acc"}
 
 

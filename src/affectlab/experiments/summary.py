@@ -12,8 +12,9 @@ ran in one go, was killed and resumed, or was shared by several workers, and it 
 - **The metric** is ``--metric``, else the sweep's ``affectlab.sweep.metric``, else the first of
   ``DEFAULT_METRICS`` that a member logs; its direction the sweep's ``affectlab.sweep.direction``, else read
   from its name (losses and errors are minimised, everything else maximised).
-- **Members counted** are runs that FINISHED and logged the metric; any other (failed, killed, still running,
-  or finished without the metric) is listed as left out with its reason rather than silently averaged in.
+- **Members counted** are runs that FINISHED and logged the metric, and were not pruned; any other (pruned,
+  failed, killed, still running, or finished without the metric) is listed as left out with its reason rather
+  than silently averaged in.
 - **Pictures**: the metric against each varied parameter (each value's mean with the standard deviation of
   every member that has it; a logarithmic x axis when the values are positive and span a factor of ten or more,
   as log-scaled search spaces do; bars for categories), and, for a sweep, Optuna's parameter importances
@@ -44,6 +45,7 @@ STUDY_TAG = "affectlab.sweep.study"
 STORAGE_TAG = "affectlab.sweep.storage"
 METRIC_TAG = "affectlab.sweep.metric"
 DIRECTION_TAG = "affectlab.sweep.direction"
+PRUNED_TAG = "affectlab.sweep.pruned"  # on a trial's run that Optuna's pruner stopped (its value: the epoch)
 SEED_TAG = "affectlab.seed"
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_METRICS = ("test/acc", "test/f1_weighted", "test/f1_macro", "val/acc", "test/loss", "val/loss")
@@ -67,6 +69,7 @@ class Member:
     seed: str | None
     status: str
     metrics: dict[str, float]
+    pruned: str | None = None  # the epoch Optuna's pruner stopped it at, when it did
 
 
 @dataclass
@@ -142,7 +145,8 @@ def parse_param(text: str) -> Any:
 
 
 def _member(run, config: dict[str, Any]) -> Member:
-    return Member(run.info.run_id, config, run.data.tags.get(SEED_TAG), run.info.status, dict(run.data.metrics))
+    return Member(run.info.run_id, config, run.data.tags.get(SEED_TAG), run.info.status, dict(run.data.metrics),
+                  run.data.tags.get(PRUNED_TAG))
 
 
 def _parent_group(store: RunStore, parent, sweep_file: Path | None = None) -> Group:
@@ -182,10 +186,12 @@ def _experiment_group(store: RunStore, experiment) -> Group:
 
 
 def find_sweep_parent(store: RunStore, study: str, path: Path):
-    """The newest sweep parent run whose study is ``study`` (a real one before a dry run's ``<exp>-dry``)."""
+    """The newest sweep parent run whose study is ``study`` (a real one before a dry run's ``<exp>-dry``); the
+    trials' runs carry the study tag too, so the parent is the one of kind ``sweep``."""
     experiments = store.client.search_experiments()
     found = store.client.search_runs(
-        [e.experiment_id for e in experiments], filter_string=f"tags.`{STUDY_TAG}` = '{study}'",
+        [e.experiment_id for e in experiments],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{KIND_TAG}` = 'sweep'",
         order_by=["attributes.start_time DESC"], max_results=1000,
     ) if experiments else []
     if not found:
@@ -247,7 +253,9 @@ def summarize(group: Group, metric: str | None = None, direction: str | None = N
     left_out = []
     for member in group.members:
         value = member.metrics.get(metric)
-        if member.status != "FINISHED":
+        if member.pruned is not None:  # its value is a partial training's: never averaged with finished ones
+            left_out.append((member.run_id, f"pruned ({member.pruned})"))
+        elif member.status != "FINISHED":
             left_out.append((member.run_id, member.status))
         elif value is None or math.isnan(value):
             left_out.append((member.run_id, f"finished without {metric}"))
