@@ -182,6 +182,8 @@ def test_an_unknown_target_or_a_sweep_that_never_ran_is_refused_with_the_fix(swe
     sweep.write_text("metric: test/acc\n")
     with pytest.raises(ConfigError, match="study 'never'.*affectlab sweep --config"):
         find_group(store, str(sweep))
+    result = affectlab_inline("summarize", "nothing", "--store", str(sweep_store["folder"] / "runs"), check=False)
+    assert result.returncode == 2 and "configuration error: 'nothing' is not a sweep file" in result.stderr
 
 
 def test_log_spaced_numbers_get_a_log_axis():
@@ -239,3 +241,30 @@ def test_real_training_runs_are_summarised_per_configuration_over_their_seeds(tr
     assert written.notes == ["parameter importances skipped: no Optuna study: fusion_grid is a sweep, not a sweep "
                              "with affectlab.sweep.study and affectlab.sweep.storage"]
     assert "fusion_grid-summary.csv" in trained_group["store"].artifact_names(trained_group["parent"], "summary")
+
+
+def test_a_recipe_sweeps_members_are_read_from_its_study(sweep_store):
+    """A recipe trial x seed is several runs (pretraining, probes, floor) with one config tag, and its metric is a
+    recipe row no run logs under that name: the study's trials record each seed's run and value."""
+    import optuna
+
+    store, storage = sweep_store["store"], f"sqlite:///{sweep_store['folder'] / 'studies.db'}"
+    parent = groups.open_parent_run(store, "recipe-sweeps", "ablation", "sweep", {
+        "affectlab.sweep.study": "ablation", "affectlab.sweep.storage": storage,
+        "affectlab.sweep.metric": "probe@1/acc", "affectlab.sweep.direction": "maximize"})
+    study = optuna.create_study(study_name="ablation", storage=storage, direction="maximize")
+    values = {"conclugen": (0.8, 0.7), "simclr": (0.3, 0.4)}
+    for variant, accs in values.items():
+        trial = study.ask()
+        trial.suggest_categorical("variant", list(values))
+        runs = {}
+        for seed, acc in enumerate(accs):
+            pretrain = child(store, parent, {"variant": variant}, seed, {"train/loss": 1.0})
+            child(store, parent, {"variant": variant}, seed, {"test/acc": acc})  # the probe
+            child(store, parent, {"variant": variant}, seed, {"test/acc": 0.1})  # its floor: same tags
+            runs[str(seed)] = {"run_id": pretrain, "value": acc}
+        trial.set_user_attr("affectlab.runs", runs)
+        study.tell(trial, sum(accs) / 2)
+    summary = summarize(find_group(store, parent))
+    assert [(r.config, round(r.mean, 3), round(r.std, 4), r.seeds) for r in summary.rows] == [
+        ({"variant": "conclugen"}, 0.75, 0.0707, ["0", "1"]), ({"variant": "simclr"}, 0.35, 0.0707, ["0", "1"])]

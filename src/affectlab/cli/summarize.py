@@ -34,7 +34,7 @@ def summarize_command(args: list[str]) -> int:
 
     known = summarize_parser().parse_args(args)
     store = RunStore.resolve(known.store)
-    summary = summarize(find_group(store, known.target), known.metric, known.direction)
+    summary = summarize(find_group(store, known.target), known.metric, known.direction, known.storage)
     written = write_summary(store, summary, known.out, known.storage, known.plots)
     console = Console(width=max(Console().width, 120))
     console.print(rich_table_or_nothing(summary))

@@ -12,6 +12,10 @@ ran in one go, was killed and resumed, or was shared by several workers, and it 
 - **The metric** is ``--metric``, else the sweep's ``affectlab.sweep.metric``, else the first of
   ``DEFAULT_METRICS`` that a member logs; its direction the sweep's ``affectlab.sweep.direction``, else read
   from its name (losses and errors are minimised, everything else maximised).
+- **A recipe sweep** (``base: {recipe: ...}``, the ConCluGen ablation) gives each trial x seed several runs (the
+  pretraining, the probes, the floor, the ceiling) and its metric (``probe@1/acc``) is a row of the recipe, which
+  no run logs under that name: its members are then read from the study, whose trials record each seed's run
+  and value (the ``affectlab.runs`` user attribute).
 - **Members counted** are runs that FINISHED and logged the metric, and were not pruned; any other (pruned,
   failed, killed, still running, or finished without the metric) is listed as left out with its reason rather
   than silently averaged in.
@@ -47,6 +51,8 @@ METRIC_TAG = "affectlab.sweep.metric"
 DIRECTION_TAG = "affectlab.sweep.direction"
 PRUNED_TAG = "affectlab.sweep.pruned"  # on a trial's run that Optuna's pruner stopped (its value: the epoch)
 SEED_TAG = "affectlab.seed"
+# The Optuna user attribute where a sweep's trial records its runs: seed -> {"run_id": ..., "value": ...}
+RUNS_ATTR = "affectlab.runs"
 DIRECTIONS = ("maximize", "minimize")
 DEFAULT_METRICS = ("test/acc", "test/f1_weighted", "test/f1_macro", "val/acc", "test/loss", "val/loss")
 # Parts of a metric's name that mean "lower is better"; any other metric is maximised.
@@ -229,6 +235,33 @@ def default_direction(metric: str) -> str:
     return "minimize" if any(word in LOWER_IS_BETTER for word in words) else "maximize"
 
 
+def study_members(group: Group, metric: str, storage: str | None = None) -> list[Member] | None:
+    """A sweep's members as its study recorded them (one per trial x seed, the value of the sweep's metric), for
+    a metric no child run logs under its name (a recipe sweep's); None when the study cannot be read."""
+    study_name = group.parent_tags.get(STUDY_TAG)
+    storage = storage or group.parent_tags.get(STORAGE_TAG)
+    if group.kind != "sweep" or metric != group.parent_tags.get(METRIC_TAG) or not study_name or not storage:
+        return None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except Exception:  # noqa: BLE001  (the caller names the metric nobody logs instead)
+        return None
+    configs = {m.run_id: m.config for m in group.members}
+    members = []
+    for trial in study.get_trials(deepcopy=False):
+        for seed, entry in (trial.user_attrs.get(RUNS_ATTR) or {}).items():
+            run_id, value = str(entry.get("run_id")), entry.get("value")
+            # a seed with its value is finished, whatever its trial's other seeds are doing
+            status = "FINISHED" if value is not None else f"trial {trial.state.name}"
+            members.append(Member(run_id, configs.get(run_id, dict(trial.params)), str(seed), status,
+                                  {} if value is None else {metric: float(value)},
+                                  f"trial {trial.number}" if entry.get("pruned") else None))
+    return members
+
+
 def choose_metric(group: Group, metric: str | None) -> str:
     logged = sorted({m for member in group.members for m in member.metrics})
     metric = metric or group.parent_tags.get(METRIC_TAG)
@@ -243,8 +276,14 @@ def choose_metric(group: Group, metric: str | None) -> str:
     return metric
 
 
-def summarize(group: Group, metric: str | None = None, direction: str | None = None) -> Summary:
+def summarize(group: Group, metric: str | None = None, direction: str | None = None,
+              storage: str | None = None) -> Summary:
     """The group's table: one row per configuration, mean ± std over its counted members, best first."""
+    wanted = metric or group.parent_tags.get(METRIC_TAG)
+    if wanted and not any(wanted in m.metrics for m in group.members):
+        from_study = study_members(group, wanted, storage)
+        if from_study:
+            group.members = from_study
     metric = choose_metric(group, metric)
     direction = direction or group.parent_tags.get(DIRECTION_TAG) or default_direction(metric)
     if direction not in DIRECTIONS:
