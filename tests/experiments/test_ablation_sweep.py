@@ -87,6 +87,9 @@ def test_a_record_made_with_other_options_is_refused_and_an_incomplete_one_is_na
     assert [r.representation for r in found] == ["simclr", "simclr"]
     assert lacking == ["floor (random init, simclr) @ 0.1", "floor (random init, simclr) @ 1"]
     out = tmp_path / "results.md"
-    section = run_ablation(["simclr"], [0], list(FRACTIONS), out, "affectlab ablation --from-records", store=str(store),
-                           from_records=True)
-    assert "(from records: 1 of 1 recipes incomplete)" in section
+    out.write_text(f"{START}\nthe whole table\n{END}\n")
+    with pytest.raises(ConfigError, match=r"1 of 1 recipes are not complete \(.*simclr-synth-seed0.json lacks floor "
+                                          r"\(random init, simclr\) @ 0.1.*nothing was written"):
+        run_ablation(["simclr"], [0], list(FRACTIONS), out, "affectlab ablation --from-records", store=str(store),
+                     from_records=True)
+    assert out.read_text() == f"{START}\nthe whole table\n{END}\n"

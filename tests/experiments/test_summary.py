@@ -268,3 +268,12 @@ def test_a_recipe_sweeps_members_are_read_from_its_study(sweep_store):
     summary = summarize(find_group(store, parent))
     assert [(r.config, round(r.mean, 3), round(r.std, 4), r.seeds) for r in summary.rows] == [
         ({"variant": "conclugen"}, 0.75, 0.0707, ["0", "1"]), ({"variant": "simclr"}, 0.35, 0.0707, ["0", "1"])]
+
+
+def test_the_names_read_here_are_the_ones_the_sweep_writes():
+    """summarize reads what ``affectlab sweep`` writes: one spelling of each tag and attribute on both sides."""
+    sweep = pytest.importorskip("affectlab.experiments.sweep", reason="affectlab sweep (issue 18.1) not merged")
+    from affectlab.experiments import summary
+
+    for name in ("STUDY_TAG", "STORAGE_TAG", "METRIC_TAG", "DIRECTION_TAG", "PRUNED_TAG", "RUNS_ATTR"):
+        assert getattr(sweep, name) == getattr(summary, name), name

@@ -7,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from affectlab.experiments.summary import DIRECTIONS, find_group, summarize, write_summary
+from affectlab.experiments.summary import DIRECTIONS, find_group, rich_table, summarize, write_summary
 from affectlab.experiments.summary import __doc__ as SUMMARY_DOC
 
 
@@ -37,7 +37,8 @@ def summarize_command(args: list[str]) -> int:
     summary = summarize(find_group(store, known.target), known.metric, known.direction, known.storage)
     written = write_summary(store, summary, known.out, known.storage, known.plots)
     console = Console(width=max(Console().width, 120))
-    console.print(rich_table_or_nothing(summary))
+    console.print(rich_table(summary) if summary.rows else
+                  f"no run of {summary.group.name} finished with {summary.metric} yet")
     for run_id, why in summary.left_out:
         console.print(f"left out: {run_id} ({why})")
     for note in written.notes:
@@ -51,10 +52,3 @@ def summarize_command(args: list[str]) -> int:
     sys.stdout.flush()
     return 0
 
-
-def rich_table_or_nothing(summary):
-    from affectlab.experiments.summary import rich_table
-
-    if not summary.rows:
-        return f"no run of {summary.group.name} finished with {summary.metric} yet"
-    return rich_table(summary)

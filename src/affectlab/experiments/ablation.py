@@ -185,10 +185,14 @@ def run_ablation(names: list[str], seeds: list[int], fractions: list[float], out
     section = ""
     if from_records:
         results = read_results([options(name, seed) for seed, name in trials])
-        for record, lacking in results.missing.items():
-            console.print(f"ablation: {record} lacks {', '.join(lacking)}")
-        progress = f" (from records: {len(results.missing)} of {len(trials)} recipes incomplete)" if results.missing else ""
-        return write_results(results, names, seeds, fractions, out, command, dataset, progress)
+        if results.missing:  # a table of the records that happen to be there would replace a whole one
+            listed = "; ".join(f"{record} lacks {', '.join(lacking)}" for record, lacking in list(results.missing.items())[:3])
+            raise ConfigError(
+                f"ablation --from-records: {len(results.missing)} of {len(trials)} recipes are not complete ({listed}"
+                f"{'; ...' if len(results.missing) > 3 else ''}); nothing was written to {out}. Run 'affectlab ablation' "
+                "with the same options to complete them, name the --variants and --seeds that are done, or point "
+                "--store at the store that holds their records")
+        return write_results(results, names, seeds, fractions, out, command, dataset)
     for done, (seed, name) in enumerate(trials, 1):
         console.rule(f"[bold]ablation: {name}, seed {seed} ({done} of {len(trials)})")
         Recipe(options(name, seed)).run()
