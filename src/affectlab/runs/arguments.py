@@ -12,7 +12,7 @@ from lightning.pytorch import Callback, Trainer
 from affectlab.errors import ConfigError
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-COMMANDS = (*TRAINER_COMMANDS, "eval")
+COMMANDS = (*TRAINER_COMMANDS, "eval", "tune", "kfold")  # tune: runs/tune.py; kfold: runs/kfold.py
 # Arguments of each Trainer method that the CLI supplies itself, not the config.
 _METHOD_SKIP = {
     "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
@@ -34,6 +34,10 @@ def parse_commands(text: str) -> list[str]:
         raise ConfigError(
             f"commands: {text!r} is not a '-'-joined chain of {', '.join(COMMANDS)}; e.g. --commands fit-test-eval"
         )
+    from affectlab.runs.kfold import fold_chain
+    from affectlab.runs.tune import check_tune_chain
+
+    check_tune_chain(fold_chain(commands) if "kfold" in commands else commands)
     return commands
 
 
@@ -102,5 +106,8 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():
         parser.add_method_arguments(Trainer, command, command, skip=skip)
+    from affectlab.runs.tune import add_tune_arguments
+
+    add_tune_arguments(parser)
     # The CLI prints one results table at the end of the chain; Lightning's own would repeat it.
     parser.set_defaults({"validate.verbose": False, "test.verbose": False})
