@@ -2,6 +2,8 @@
 
 ``--commands tune-fit-test`` runs, on the run's own trainer, model and data module:
 
+The options (``runs/arguments.py``, typed from the Tuner's signatures, so a misspelt one is a parse error):
+
 1. with ``--tune.scale_batch_size true`` (off by default): ``Tuner.scale_batch_size`` (its arguments under
    ``--tune.scale_batch_size_kwargs.*``: ``mode``, ``steps_per_trial``, ``init_val``, ``max_trials``, ...),
    which sets the data module's ``batch_size`` (``BaseDataModule``'s, the one every loader reads);
@@ -32,21 +34,6 @@ from affectlab.runs.checkpoints import LAST
 
 LR, BATCH_SIZE = "tune/lr", "tune/batch_size"
 PLOT = "plots/lr_find.png"
-# Tuner arguments the chain supplies itself, or that would make the choice miss the fit that follows.
-_SKIP = {"model", "train_dataloaders", "val_dataloaders", "dataloaders", "datamodule", "method"}
-
-
-def add_tune_arguments(parser: Any) -> None:
-    """``--tune.lr_find``, ``--tune.scale_batch_size`` and each one's Tuner arguments, typed from its signature."""
-    from lightning.pytorch.tuner import Tuner
-
-    parser.add_argument("--tune.lr_find", type=bool, default=True,
-                        help="tune: run Lightning's learning-rate finder and fit with its suggestion")
-    parser.add_argument("--tune.scale_batch_size", type=bool, default=False,
-                        help="tune: grow the data module's batch_size until memory runs out (or the data does)")
-    parser.add_method_arguments(Tuner, "lr_find", "tune.lr_find_kwargs", skip=_SKIP | {"update_attr", "attr_name"})
-    parser.add_method_arguments(Tuner, "scale_batch_size", "tune.scale_batch_size_kwargs",
-                                skip=_SKIP | {"batch_arg_name"})
 
 
 def check_tune_chain(commands: list[str]) -> None:
@@ -61,8 +48,9 @@ def check_tune_chain(commands: list[str]) -> None:
 def check_tune(cli: Any) -> None:
     """Before the run opens: a model ``lr_find`` can tune (one optimiser with an ``lr``: ``BaseMethod.lr``)."""
     if "tune" in cli.commands and _section(cli.config_init.get("tune")).get("lr_find"):
-        try:
-            cli.model.lr
+        found = getattr(type(cli.model), "lr", None)
+        try:  # the property itself: through the instance, nn.Module's __getattr__ would replace its reason
+            found.fget(cli.model) if isinstance(found, property) else cli.model.lr
         except AttributeError as error:
             raise ConfigError(f"tune.lr_find: {error}; the learning-rate finder tunes one optimiser's lr "
                               "(model.init_args.optimizer_init.init_args.lr); set --tune.lr_find false") from None
