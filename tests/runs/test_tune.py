@@ -32,6 +32,11 @@ def test_tune_logs_its_choice_and_plot_and_the_fit_uses_them(tiny_data, tmp_path
     leftovers = [p for p in tmp_path.rglob("*.ckpt") if p.name.startswith((".lr_find", ".scale_batch"))]
     assert not leftovers  # the Tuner's temporary checkpoints are removed, and were never in the working folder
 
+    # a reused run whose fit resumes from last.ckpt is not tuned again; its batch size is the one chosen before
+    again = affectlab("run", "--run_id", run.info.run_id, "--store", str(store), "--commands", "tune-fit", cwd=tmp_path)
+    assert "tune: skipped, the fit resumes from last.ckpt (batch size 4;" in again.stdout
+    assert len(client.get_metric_history(run.info.run_id, "tune/lr")) == 1
+
 
 def test_the_learning_rate_is_the_typed_optimizers_and_setting_it_keeps_the_other_arguments():
     method = BaseMethod({"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1, "momentum": 0.9}})

@@ -36,7 +36,7 @@ from typing import Any
 
 from affectlab.errors import ConfigError
 from affectlab.runs.groups import CONFIG_TAG, KIND_TAG, child_runs, config_key
-from affectlab.runs.lifecycle import RUN_ID_ENV
+from affectlab.runs.lifecycle import RUN_ID_ENV, RunHeartbeat
 
 KFOLD = "kfold"
 FOLD_TAG = "affectlab.fold"
@@ -168,6 +168,9 @@ def run_kfold(cli: Any) -> dict[str, dict[str, float]]:
             run_id = run.info.run_id if run is not None else None
             print(f"kfold: fold {fold} of {count}" + (f", resuming run {run_id}" if run_id else ""), flush=True)
             child = type(cli)(fold_arguments(cli.argv, fold, chain, parent, run_id, f"{base_name}-fold{fold}"))
+            # the parent trains nothing itself: its heartbeat beats with the fold's batches, or a store opened
+            # from another host would take a long fold's parent for dead (lifecycle.mark_stale_runs)
+            child.trainer.callbacks.append(RunHeartbeat(cli.run))
             results = child.run_commands()
             folds.append(FoldResult(fold, child.run_id, dict(results.get("test", {}))))
     finally:
