@@ -11,6 +11,7 @@ so the UI nests it as an expandable row) and ``--run_tags``. The tags every kind
 | ``affectlab.seed`` | child | the member's seed (every run has it) |
 | ``affectlab.group.config`` | child | the member's varied values as JSON (``{}`` when nothing varies): members with the same value are seeds of one configuration |
 | ``affectlab.trial`` / ``affectlab.fold`` / ``affectlab.repeat`` | child | the member's index in its kind |
+| ``affectlab.kfold.folds`` / ``affectlab.kfold.split`` | kfold parent | how many folds, of which split kind (``data.init_args.split``) |
 """
 
 from __future__ import annotations
