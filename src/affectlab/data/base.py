@@ -11,6 +11,13 @@ unknown class folders, label rows without a file, labelled frames without an ima
 The counts are logged to the run as metrics (``data/unreadable``, ``data/empty_batches``,
 ``data/left_out/<reason>``) when a loader is made and when a stage ends.
 
+Cross-validation (``affectlab run --commands kfold``, ``runs/kfold.py``): a data module whose samples have
+subjects lists the split kinds of ``data/splits.py`` it serves fold by fold in ``fold_kinds``, takes
+``split``, ``fold`` and ``num_folds`` as init args (the keys a k-fold run sets per fold:
+``data.init_args.fold``), and implements ``fold_samples`` (what the folds are made of) and ``fold_split``;
+``fold_count`` is then the number of folds, every fold checked before the first one trains. A module with
+no ``fold_kinds`` is refused by name, not run on one split k times.
+
 ``max_unreadable_fraction`` (off by default: it loads every sample once) checks before any batch is served,
 when fit asks for its first loader (every split) or another stage for its split: a split whose unreadable
 share passes it stops with a DataError naming the files, before training rather than at test. A dataset
@@ -23,11 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from affectlab.data.collate import collate_skipping
 from affectlab.data.loaders import split_loader
+from affectlab.data.splits import fold_count
 from affectlab.data.unreadable import (
     SkippedSamples,
     UnreadableFiles,
@@ -72,6 +81,39 @@ class BaseDataModule(LightningDataModule):
                               "from 0 to 1 (or null: no check)")
         self.max_unreadable_fraction = max_unreadable_fraction
         self.readable_checked: set[str] = set()
+
+    #: the cross-validation kinds (``data/splits.py``) this module serves fold by fold; see the module docstring.
+    fold_kinds: tuple[str, ...] = ()
+
+    def fold_samples(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per sample, its subject ``[N]`` and its corpus or domain ``[N]`` (None where it has none): what
+        ``fold_split`` divides. Only modules with ``fold_kinds`` implement it."""
+        raise NotImplementedError(f"{type(self).__name__} declares no cross-validation folds")
+
+    def fold_split(self, fold: int) -> dict[str, np.ndarray]:
+        """Sample indices per split (train, val, test) of fold ``fold`` of the configured ``split`` kind."""
+        raise NotImplementedError(f"{type(self).__name__} declares no cross-validation folds")
+
+    def fold_count(self) -> int:
+        """How many folds the configured split has, once each has been checked to be servable (a fold that
+        would leave too few subjects for training is found here, before the first fold trains)."""
+        name = type(self).__name__
+        if not self.fold_kinds:
+            raise ConfigError(f"data: {name} has no cross-validation folds (no data.init_args.split/fold), so kfold "
+                              "cannot run on it; use a data module with subject folds (AffectSynthDataModule, "
+                              "DisfaDataModule) or drop kfold from --commands")
+        split = getattr(self, "split", None)
+        if split not in self.fold_kinds:
+            raise ConfigError(f"data.init_args.split: {split!r} is not a cross-validation split, so kfold has no folds "
+                              f"to run; {name} serves {', '.join(self.fold_kinds)} (e.g. --data.init_args.split kfold)")
+        subjects, groups = self.fold_samples()
+        try:
+            count = fold_count(subjects, split, getattr(self, "num_folds", 3), groups)
+            for fold in range(count):
+                self.fold_split(fold)
+        except DataError as error:
+            raise ConfigError(f"data.init_args.split: {split} cannot be served fold by fold: {error}") from None
+        return count
 
     def dataset(self, split: str) -> Dataset:
         raise NotImplementedError(f"{type(self).__name__} serves no dataset(split)")

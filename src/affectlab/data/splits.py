@@ -70,6 +70,20 @@ def subject_folds(subjects: np.ndarray, num_folds: int, seed: int = 0) -> list[n
     return [np.sort(np.asarray(f)) for f in folds]
 
 
+def fold_count(subjects: np.ndarray, kind: str, num_folds: int = 3, groups: np.ndarray | None = None) -> int:
+    """How many folds ``cross_validation_split`` has for ``kind``: ``num_folds`` (kfold), one per subject
+    (loso), one per corpus or domain in ``groups`` (loco, lodo)."""
+    if kind == "kfold":
+        return num_folds
+    if kind == "loso":
+        return len(np.unique(subjects))
+    if kind in ("loco", "lodo"):
+        if groups is None:
+            raise DataError(f"{kind} needs the corpus (or domain) of every sample")
+        return len(np.unique(groups))
+    raise DataError(f"split kind {kind!r} is not one of {', '.join(SPLIT_KINDS[1:])}")
+
+
 def cross_validation_split(
     subjects: np.ndarray,
     kind: str,

@@ -20,6 +20,8 @@ modality subset, freezing them, and ``represent`` (what downstream probes read).
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 import torch
@@ -229,6 +231,26 @@ class BaseMethod(LightningModule):
                 entry["monitor"] = spec.monitor or self.monitor
             schedulers.append(entry)
         return optimizers, schedulers
+
+    @property
+    def lr(self) -> float:
+        """The one optimiser's learning rate (``optimizer_init``'s ``lr``), as Lightning's learning-rate finder
+        reads and sets it (``--commands tune-fit``, ``runs/tune.py``): setting it rebuilds the optimiser factory
+        with the new ``lr``, so the next ``configure_optimizers`` (the fit's) uses it and the config's other
+        arguments stay. Several optimisers have no single rate: AttributeError, so ``hasattr`` is False."""
+        if len(self._optimizer_specs) != 1:
+            raise AttributeError(f"{type(self).__name__} has {len(self._optimizer_specs)} optimisers, no single lr")
+        value = getattr(self._optimizer_specs[0].factory, "keywords", {}).get("lr")
+        if value is None:
+            raise AttributeError(f"{type(self).__name__}'s optimizer_init gives no lr")
+        return float(value)
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        if len(self._optimizer_specs) != 1:
+            raise AttributeError(f"{type(self).__name__} has {len(self._optimizer_specs)} optimisers, no single lr")
+        spec = self._optimizer_specs[0]
+        spec.factory = functools.partial(spec.factory, lr=float(value))  # a partial of a partial: keywords merge
 
     def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
         if hasattr(scheduler, "step_update"):  # timm schedulers count epochs and updates themselves

@@ -1,5 +1,5 @@
 """AffectLabCLI's own options and command chain: what ``--commands``, ``--run_id``, ``--eval_func`` and the
-per-command sections (``--fit.ckpt_path``, ...) accept, and ``$ckpt_dir`` resolution in their values."""
+per-command sections (``--fit.ckpt_path``, ..., ``--tune.*``) accept, and ``$ckpt_dir`` resolution in their values."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 
 from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.tuner import Tuner
 
 from affectlab.errors import ConfigError
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-COMMANDS = (*TRAINER_COMMANDS, "eval")
+COMMANDS = (*TRAINER_COMMANDS, "eval", "tune", "kfold")  # tune: runs/tune.py; kfold: runs/kfold.py
 # Arguments of each Trainer method that the CLI supplies itself, not the config.
 _METHOD_SKIP = {
     "fit": {"model", "train_dataloaders", "val_dataloaders", "datamodule"},
@@ -20,6 +21,8 @@ _METHOD_SKIP = {
     "test": {"model", "dataloaders", "datamodule"},
     "predict": {"model", "dataloaders", "datamodule", "return_predictions"},
 }
+# Tuner arguments the chain supplies itself, or that would make its choice miss the fit that follows (runs/tune.py).
+_TUNER_SKIP = {"model", "train_dataloaders", "val_dataloaders", "dataloaders", "datamodule", "method"}
 TRAINER_DEFAULTS = {
     "max_epochs": 20,
     "deterministic": True,  # same config and seed, same numbers (a test checks equality)
@@ -34,6 +37,10 @@ def parse_commands(text: str) -> list[str]:
         raise ConfigError(
             f"commands: {text!r} is not a '-'-joined chain of {', '.join(COMMANDS)}; e.g. --commands fit-test-eval"
         )
+    from affectlab.runs.kfold import fold_chain
+    from affectlab.runs.tune import check_tune_chain
+
+    check_tune_chain(fold_chain(commands) if "kfold" in commands else commands)
     return commands
 
 
@@ -107,5 +114,13 @@ def add_run_arguments(parser) -> None:
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():
         parser.add_method_arguments(Trainer, command, command, skip=skip)
+    # tune (runs/tune.py): which Tuner steps run, each one's arguments typed from its signature
+    parser.add_argument("--tune.lr_find", type=bool, default=True,
+                        help="tune: run Lightning's learning-rate finder and fit with its suggestion")
+    parser.add_argument("--tune.scale_batch_size", type=bool, default=False,
+                        help="tune: grow the data module's batch_size until memory (or the data) runs out")
+    parser.add_method_arguments(Tuner, "lr_find", "tune.lr_find_kwargs", skip=_TUNER_SKIP | {"update_attr", "attr_name"})
+    parser.add_method_arguments(Tuner, "scale_batch_size", "tune.scale_batch_size_kwargs",
+                                skip=_TUNER_SKIP | {"batch_arg_name"})
     # The CLI prints one results table at the end of the chain; Lightning's own would repeat it.
     parser.set_defaults({"validate.verbose": False, "test.verbose": False})

@@ -115,6 +115,11 @@ class AffectLabCLI(LightningCLI):
 
     # -- the trainer ------------------------------------------------------------------------------------------
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        from affectlab.runs.kfold import check_kfold
+        from affectlab.runs.tune import check_tune
+
+        check_kfold(self)  # kfold's folds and tune's learning rate are refused before a run exists
+        check_tune(self)
         self._open_run()
         try:
             return self._build_trainer(**kwargs)
@@ -172,7 +177,17 @@ class AffectLabCLI(LightningCLI):
             return self._run_chain()
 
     def _run_chain(self) -> dict[str, dict[str, float]]:
+        if "kfold" in self.commands:  # this run is the folds' parent: each fold is a child run (runs/kfold.py)
+            from affectlab.runs.kfold import run_kfold
+
+            self.results = run_kfold(self)
+            return self.results
         for command in self.commands:
+            if command == "tune":  # Lightning's Tuner; its choice applies to the fit that follows (runs/tune.py)
+                from affectlab.runs.tune import run_tune
+
+                run_tune(self)
+                continue
             if command == "eval":
                 self._load_best_weights()
                 run_evaluation(self.config.eval_func, self.config_init.get("eval") or {}, self.model, self.datamodule, self.trainer)

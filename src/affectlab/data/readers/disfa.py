@@ -407,9 +407,19 @@ class DisfaDataModule(BaseDataModule):
         self.data = ([scan.files[i] for i in keep], intensity[keep], subjects[keep])
         self.sample_cameras, self.sample_frames = cameras[keep], frames[keep]  # per served sample
         try:
-            self.splits = cross_validation_split(self.data[2], self.split, self.fold, self.num_folds, seed=self.split_seed)
+            self.splits = self.fold_split(self.fold)
         except DataError as error:
             raise ConfigError(f"data.init_args.split/fold: {error}") from None
+
+    fold_kinds = ("kfold", "loso")
+
+    def fold_samples(self) -> tuple[np.ndarray, None]:
+        """Per served frame its subject; DISFA is one corpus, so there is nothing to leave out but subjects."""
+        self.setup()
+        return self.data[2], None
+
+    def fold_split(self, fold: int) -> dict[str, np.ndarray]:
+        return cross_validation_split(self.fold_samples()[0], self.split, fold, self.num_folds, seed=self.split_seed)
 
     def class_counts(self, task: str = "au", split: str = "train") -> torch.Tensor:
         """``[A, 2]``: per AU the train frames without (column 0) and with it (column 1)."""

@@ -248,15 +248,25 @@ class AffectSynthDataModule(BaseDataModule):
                 self.splits = identity_split(subjects, self.split_fractions, self.split_seed)
             else:
                 try:
-                    self.splits = cross_validation_split(
-                        subjects, self.split, self.fold, self.num_folds, groups=np.asarray(self.arrays.domain),
-                        val_fraction=self.split_fractions[1], seed=self.split_seed,
-                    )
+                    self.splits = self.fold_split(self.fold)
                 except DataError as error:
                     raise ConfigError(f"data.init_args.split/fold: {error}") from None
             if self.label_fraction < 1.0:
                 emotion = np.asarray(self.arrays.emotion)[self.splits["train"]]
                 self.train_labelled = stratified_subset(emotion, self.label_fraction, self.label_seed)
+
+    fold_kinds = SPLIT_KINDS[1:]  # loco is refused with its reason: every identity appears in every render style
+
+    def fold_samples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per clip its identity and its render style (the domain of ``lodo``)."""
+        if self.arrays is None:
+            self.arrays = load(self.path) if (self.path / "manifest.json").is_file() else ensure(self.path, self.synth_config)
+        return np.asarray(self.arrays.identity), np.asarray(self.arrays.domain)
+
+    def fold_split(self, fold: int) -> dict[str, np.ndarray]:
+        subjects, domains = self.fold_samples()
+        return cross_validation_split(subjects, self.split, fold, self.num_folds, groups=domains,
+                                      val_fraction=self.split_fractions[1], seed=self.split_seed)
 
     def dataset(self, split: str) -> AffectSynthDataset:
         if split not in SPLITS:
