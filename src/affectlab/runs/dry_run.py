@@ -6,6 +6,8 @@ the logged config shows what ran):
 
 - ``trainer``: 1 epoch of at most ``BATCHES`` batches per split (``limit_{train,val,test,predict}_batches``),
   at most ``BATCHES`` optimiser steps, validation at the epoch's end, no sanity check, on one CPU process;
+- ``tune`` (``runs/tune.py``): the learning-rate finder trains ``2 * BATCHES`` steps, the batch-size scaler
+  tries once for one step; ``kfold`` runs each fold as a dry run (the folds get the same arguments);
 - ``exp_name``: ``<exp_name>-dry``, so that a dry run's records (runs, checkpoints, metrics) never sit beside
   the real ones, and a later real run never has to delete anything by hand (seed 003 logged its dry runs into
   the real experiment);
@@ -43,6 +45,9 @@ TRAINER = {
     "num_nodes": 1,
     "strategy": "auto",
 }
+# ``tune`` in a dry chain: the learning-rate finder's and the batch-size scaler's loops cut to a few steps
+TUNE_LR_FIND = {"num_training": BATCHES * 2}
+TUNE_BATCH_SIZE = {"max_trials": 1, "steps_per_trial": 1}
 _TRUE = ("true", "yes", "1", "on")
 _FALSE = ("false", "no", "0", "off", "null", "none")
 
@@ -78,6 +83,12 @@ def apply_dry_run(config) -> bool:
     for key, value in TRAINER.items():
         trainer[key] = value
     trainer["precision"] = _precision(trainer.get("precision"))
+    tune = config.get("tune")
+    if tune is not None:  # the Tuner's own loops: a couple of steps each (runs/tune.py)
+        for section, values in (("lr_find_kwargs", TUNE_LR_FIND), ("scale_batch_size_kwargs", TUNE_BATCH_SIZE)):
+            if tune.get(section) is not None:
+                for key, value in values.items():
+                    tune[section][key] = value
     config.exp_name = experiment_name(config.exp_name, True)
     config.run_tags = {**(config.get("run_tags") or {}), TAG: "true"}
     return True
