@@ -9,7 +9,7 @@ import statistics
 
 import pytest
 
-from conftest import TINY_DATA, affectlab, mlflow_client
+from conftest import TINY_DATA, affectlab, affectlab_inline, mlflow_client
 
 from affectlab.errors import ConfigError
 from affectlab.experiments.recipe import Recipe, RecipeOptions, Row
@@ -54,5 +54,5 @@ def test_a_real_record_is_never_read_back_as_a_dry_one(tmp_path):
 
 
 def test_recipe_refuses_seed_and_seeds_together(tmp_path):
-    result = affectlab("recipe", "contrast_only", "synth", "--seed", "1", "--seeds", "0", "1", check=False)
+    result = affectlab_inline("recipe", "contrast_only", "synth", "--seed", "1", "--seeds", "0", "1", check=False)
     assert result.returncode == 2 and "not both" in result.stderr

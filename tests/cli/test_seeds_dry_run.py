@@ -92,13 +92,13 @@ def test_dry_run_runs_every_command_on_two_batches_in_its_own_experiment(dry_run
     assert "predictions/predictions.csv" in {a.path for a in client.list_artifacts(run.info.run_id, "predictions")}
 
 
-def test_dry_run_refuses_to_reuse_a_real_run(dry_run, tiny_data, tmp_path):
-    store, _ = dry_run
-    real = affectlab("run", *tiny_args(tiny_data, store, max_epochs=1), "--commands", "fit",
-                     "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "1")
-    run_id = printed_run_id(real.stdout)
+def test_dry_run_refuses_to_reuse_a_real_run(seeds_group):
+    store, result = seeds_group  # the seeds' runs are real runs
+    run_id = printed_run_id(result.stdout)
     result = affectlab("run", "--run_id", run_id, "--store", str(store), "--dry_run", "true", check=False)
     assert result.returncode == 2 and "is a real run" in result.stderr
+    assert len(mlflow_client(store).get_run(run_id).data.tags) and "affectlab.dry_run" not in (
+        mlflow_client(store).get_run(run_id).data.tags)
 
 
 def test_seeds_are_taken_out_of_the_run_options():

@@ -91,6 +91,7 @@ class AffectLabCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
         if apply_dry_run(self.config) and rank_zero_only.rank == 0:  # before anything is built: the trainer too
+            check_reused_run(RunStore.resolve(self.config.store), self.config.run_id)  # never into a real run
             print(announce(self.config), flush=True)
         self.commands = parse_commands(self.config.commands)
         if "eval" in self.commands:
@@ -100,8 +101,6 @@ class AffectLabCLI(LightningCLI):
     def _open_run(self) -> None:
         seed = self.config.seed_everything
         name = self.config.run_name or run_name(type(self.model).__name__, type(self.datamodule).__name__)
-        if self.config.get("dry_run") and rank_zero_only.rank == 0:
-            check_reused_run(RunStore.resolve(self.config.store), self.config.run_id)
         self.run = open_run(self.config.store, self.config.run_id, self.config.exp_name, name, seed, rank_zero_only.rank,
                             parent_run_id=self.config.parent_run_id, tags=self.config.run_tags)
         self.store, self.run_id, self.reused = self.run.store, self.run.run_id, self.run.reused
