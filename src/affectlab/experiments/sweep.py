@@ -68,13 +68,16 @@ CHECK_OPTIONS = ["--trainer.max_epochs", "1", "--trainer.max_steps", "-1", "--tr
 
 def public_url(url: str) -> str:
     """``url`` without its password (what the parent's storage tag and the messages show)."""
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 (not a URL at all: shown as given, it holds no parsed password)
         return url
-    return parsed.set(password=None).render_as_string(hide_password=False) if parsed.password else url
+    if not parsed.password:
+        return url
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query)
+    return bare.render_as_string(hide_password=False)
 
 
 def token(value: Any) -> str:
@@ -262,8 +265,7 @@ class Sweep:
         self.seeds: list[int | None] = list(spec.seeds) if spec.seeds else [None]
         if spec.recipe is None:
             self.args = [*spec.args, *self.run_options]
-            first = self.first_point()
-            self.config = parse_config([*self.args, *point_arguments(first)])
+            self.config = parse_config(self.args)  # the space's values are tried by the metric check's run
             self.check_space_keys()
             store, experiment = self.config.get("store"), str(self.config.get("exp_name") or "affectlab")
         else:
@@ -595,10 +597,10 @@ class Sweep:
 
     # -- the whole sweep ------------------------------------------------------------------------------------------
     def run(self) -> list[TrialRow]:
+        self.check_metric()  # before the parent run and the grid exist: a refused sweep leaves nothing behind
         with study_lock(self.storage, self.storage_url, self.study_name):
             parent = self.parent_run()
             self.enqueue_grid()
-        self.check_metric()
         while True:
             self.recover()
             trial = self.next_trial()
