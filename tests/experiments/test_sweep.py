@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import CONFIGS, HELPERS, ROOT, affectlab, affectlab_inline, cli_env, mlflow_client, tiny_args
+from conftest import CONFIGS, ROOT, affectlab, affectlab_inline, cli_env, mlflow_client, tiny_args
 
 GRID = [16, 32]
 SEEDS = [0, 1]

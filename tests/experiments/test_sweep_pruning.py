@@ -4,7 +4,6 @@ run; a TPE sweep runs exactly ``trials`` trials inside its distribution's bounds
 
 from __future__ import annotations
 
-import pytest
 import yaml
 from conftest import CONFIGS, ROOT, affectlab, mlflow_client, tiny_args
 

@@ -170,15 +170,26 @@ def connect(url: str):
                               "storage out for <run store>/sweeps.db")
     elif backend.startswith("postgresql"):
         connect_args = {"connect_timeout": 10}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args})
-    except Exception as error:  # noqa: BLE001 (SQLAlchemy, the driver: all read the same to a user)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(
-            f"storage {public_url(url)} cannot be reached ({type(error).__name__}: {first}); start the database or fix "
-            "the URL in the sweep file's storage: (SQLAlchemy form, e.g. postgresql+psycopg://user@host/db, with the "
-            "driver installed), or leave storage out for <run store>/sweeps.db"
-        ) from None
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    error: BaseException | None = None
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": connect_args})
+        except (IntegrityError, ProgrammingError) as raced:
+            # Workers started at once on an empty database race to create Optuna's tables; the loser finds them
+            # made a moment later. The same error again and again is the storage's problem.
+            error = raced
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as failed:  # noqa: BLE001 (SQLAlchemy, the driver: all read the same to a user)
+            error = failed
+            break
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise ConfigError(
+        f"storage {public_url(url)} cannot be reached ({type(error).__name__}: {first}); start the database or fix "
+        "the URL in the sweep file's storage: (SQLAlchemy form, e.g. postgresql+psycopg://user@host/db, with the "
+        "driver installed), or leave storage out for <run store>/sweeps.db"
+    ) from None
 
 
 @contextlib.contextmanager
@@ -462,22 +473,28 @@ class Sweep:
         return [t for t in trials if not t.system_attrs.get(SURPLUS_ATTR) and RETRIED_ATTR not in t.system_attrs]
 
     def next_trial(self):
-        """The next trial this worker runs, or None when the study needs none."""
+        """The next trial this worker runs, or None when the study needs none: a queued one (a grid point, a trial
+        to resume) taken as Optuna's own queue does (WAITING -> RUNNING succeeds for one worker only), else a
+        sampler's new one while fewer than ``trials`` exist."""
+        import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         trials = self.study.get_trials(deepcopy=False)
-        waiting = [t for t in trials if t.state == TrialState.WAITING]
-        if not waiting and (self.spec.sampler == "grid" or len(self._kept(trials)) >= self.spec.trials):
+        for waiting in (t for t in trials if t.state == TrialState.WAITING):
+            try:
+                if self.storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+                    return optuna.trial.Trial(self.study, waiting._trial_id)
+            except UpdateFinishedTrialError:
+                continue
+        if self.spec.sampler == "grid" or len(self._kept(trials)) >= self.spec.trials:
             return None
         trial = self.study.ask()
-        frozen = self.storage.get_trial(trial._trial_id)
-        queued = "fixed_params" in frozen.system_attrs or RUNS_ATTR in frozen.user_attrs
-        if not queued:
-            earlier = [t for t in self._kept(self.study.get_trials(deepcopy=False)) if t.number < trial.number]
-            if self.spec.sampler == "grid" or len(earlier) >= self.spec.trials:
-                self.storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
-                self.study.tell(trial, state=TrialState.FAIL)
-                return None
+        earlier = [t for t in self._kept(self.study.get_trials(deepcopy=False)) if t.number < trial.number]
+        if len(earlier) >= self.spec.trials:  # another worker asked at the same moment: this one is one too many
+            self.storage.set_trial_system_attr(trial._trial_id, SURPLUS_ATTR, True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return None
         return trial
 
     def suggest(self, trial: Any, d: Dimension) -> Any:
