@@ -238,6 +238,11 @@ class TrialRow:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # seed -> {run_id, value}
 
 
+def study_name(spec: SweepSpec, dry_run: bool) -> str:
+    """A dry run's study is ``<name>-dry``: its trials never count in, or block, the real sweep's study."""
+    return f"{spec.name}-dry" if dry_run else spec.name
+
+
 class _Parsed(Exception):
     def __init__(self, config: Any) -> None:
         super().__init__("parsed")
@@ -271,7 +276,7 @@ class Sweep:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.spec, self.dry_run, self.quiet = spec, dry_run, quiet
-        self.study_name = f"{spec.name}-dry" if dry_run else spec.name
+        self.study_name = study_name(spec, dry_run)
         self.run_options = list(run_options) + (["--dry_run"] if dry_run else [])
         self.seeds: list[int | None] = list(spec.seeds) if spec.seeds else [None]
         if spec.recipe is None:
@@ -656,19 +661,19 @@ def recipe_metric_names(spec: SweepSpec) -> list[str]:
 
     recipe = spec.recipe or {}
     fractions = recipe.get("fractions", DEFAULT_FRACTIONS)
-    names = [f"probe@{f:g}" for f in fractions]
+    names = [f"probe/{f:g}" for f in fractions]
     if recipe.get("floor", True):
-        names += [f"floor@{f:g}" for f in fractions]
+        names += [f"floor/{f:g}" for f in fractions]
     if recipe.get("finetune", False):
-        names += [f"finetune@{f:g}" for f in fractions]
+        names += [f"finetune/{f:g}" for f in fractions]
     if recipe.get("ceiling", True):
-        names.append("ceiling@1")
+        names.append("ceiling/1")
     return [f"{n}/{m}" for n in names for m in ("acc", "f1_weighted")]
 
 
 def recipe_metrics(rows: list, variant: str) -> dict[str, float]:
-    """A recipe's rows as metrics: ``probe@<fraction>/acc`` (the variant's probe), ``floor@..``, ``finetune@..``,
-    ``ceiling@1``, ``<modality>@1`` (single-modality probes), each with ``acc`` and ``f1_weighted``."""
+    """A recipe's rows as metrics: ``probe/<fraction>/acc`` (the variant's probe), ``floor/..``, ``finetune/..``,
+    ``ceiling/1``, ``<modality>/1`` (single-modality probes), each with ``acc`` and ``f1_weighted``."""
     from affectlab.experiments.recipe import CEILING, FLOOR
 
     metrics: dict[str, float] = {}
@@ -684,7 +689,7 @@ def recipe_metrics(rows: list, variant: str) -> dict[str, float]:
         else:
             name = row.representation.removeprefix(variant).strip().removesuffix(" only")
         for metric in ("acc", "f1_weighted"):
-            metrics[f"{name}@{row.fraction:g}/{metric}"] = float(getattr(row, metric))
+            metrics[f"{name}/{row.fraction:g}/{metric}"] = float(getattr(row, metric))
     return metrics
 
 
