@@ -81,6 +81,7 @@ def test_sweep_trials_are_child_runs_of_one_parent(reference, tiny_data):
     assert f"sweep tiny: {len(GRID)} trials, parent run {parent.info.run_id}" in result.stdout
 
 
+@pytest.mark.slow  # the killed sweep's test covers a re-run too (its parent reused, nothing run twice)
 def test_rerun_of_a_finished_sweep_runs_nothing(reference, tiny_data):
     folder, store, path, _ = reference
     before = table(store)
@@ -112,8 +113,9 @@ def test_killed_sweep_resumes_its_trial_and_ends_with_the_same_table(reference, 
     assert "fit: resuming from" in resumed.stdout
     after = {t.number: t for t in study(store).trials}
     assert after[interrupted.number].user_attrs["affectlab.runs"]["0"] == runs["0"]  # not run again
-    kids, _ = children(store)
+    kids, parents = children(store)
     assert len(kids) == len(GRID) * len(SEEDS)  # nothing run twice: the interrupted run was reused
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"  # the re-run found the sweep's parent
     assert int(client.get_run(runs["1"]["run_id"]).data.tags["affectlab.attempts"]) == 2
     assert table(store) == table(reference_store)
 

@@ -69,12 +69,22 @@ def postgres():
 
 
 def test_two_workers_share_the_grid_without_duplicates(postgres, tiny_data, tmp_path):
+    two_workers(postgres, tiny_data, tmp_path)
+
+
+@pytest.mark.slow  # the same on the default SQLite storage (file lock, one machine)
+def test_two_workers_share_a_sqlite_study(tiny_data, tmp_path):
+    two_workers(None, tiny_data, tmp_path)
+
+
+def two_workers(storage, tiny_data, tmp_path):
     path = tmp_path / "sweep.yaml"
+    store = tmp_path / "runs"
     path.write_text(yaml.safe_dump({
         "name": "shared", "base": {"args": ["--config", str(CONFIGS / "experiment/synth/supervised.yaml")]},
-        "metric": "test/acc", "storage": postgres, "space": {"grid": {"model.init_args.fusion_dim": GRID}}},
-        sort_keys=False))
-    store = tmp_path / "runs"
+        "metric": "test/acc", **({"storage": storage} if storage else {}),
+        "space": {"grid": {"model.init_args.fusion_dim": GRID}}}, sort_keys=False))
+    storage = storage or f"sqlite:///{store / 'sweeps.db'}"
     command = [sys.executable, "-m", "affectlab", "sweep", "--config", str(path), *tiny_args(tiny_data, store, 1)]
     workers = [subprocess.Popen(command, cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True) for _ in range(2)]
@@ -82,7 +92,7 @@ def test_two_workers_share_the_grid_without_duplicates(postgres, tiny_data, tmp_
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     import optuna
 
-    study = optuna.load_study(study_name="shared", storage=postgres)
+    study = optuna.load_study(study_name="shared", storage=storage)
     assert sorted(t.state.name for t in study.trials) == ["COMPLETE"] * len(GRID)
     assert sorted(t.params["model.init_args.fusion_dim"] for t in study.trials) == GRID  # each point once
     started = [line for out in outputs for line in out.splitlines() if line.startswith("sweep shared: trial ")]
@@ -91,5 +101,5 @@ def test_two_workers_share_the_grid_without_duplicates(postgres, tiny_data, tmp_
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     parents = [r for r in runs if r.data.tags.get("affectlab.group.kind") == "sweep"]
     kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and parents[0].data.tags["affectlab.sweep.storage"] == postgres
+    assert len(parents) == 1 and parents[0].data.tags["affectlab.sweep.storage"] == storage
     assert sorted(json.loads(r.data.tags["affectlab.group.config"])["model.init_args.fusion_dim"] for r in kids) == GRID

@@ -4,6 +4,7 @@ run; a TPE sweep runs exactly ``trials`` trials inside its distribution's bounds
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from conftest import CONFIGS, ROOT, affectlab, mlflow_client, tiny_args
 
@@ -37,6 +38,7 @@ def test_a_diverging_trial_is_pruned_after_its_first_validation(tiny_data, tmp_p
     assert "affectlab.sweep.pruned" not in client.get_run(good.user_attrs["affectlab.runs"]["None"]["run_id"]).data.tags
 
 
+@pytest.mark.slow  # a second sweep; the sampler path is the one the two-worker tests' grid shares but for ask()
 def test_tpe_runs_its_number_of_trials_within_bounds(tiny_data, tmp_path):
     _, study = run_sweep(tmp_path, tiny_data, 1, sampler="tpe", sampler_seed=0, trials=2,
                          space={LR: {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}})
