@@ -601,7 +601,8 @@ class Sweep:
         """One recipe of the trial (its own record resumes it); its runs become the parent's children after it."""
         from affectlab.experiments.recipe import Recipe, RecipeOptions
 
-        options = RecipeOptions(**{**self.spec.recipe, **values, "seed": DEFAULT_SEED if seed is None else seed,
+        fields = recipe_trial_fields({**self.spec.recipe, **values})
+        options = RecipeOptions(**{**fields, "seed": DEFAULT_SEED if seed is None else seed,
                                    "store": None if self.store.folder is None else str(self.store.folder),
                                    "extra": list(self.recipe_extra), "quiet": True})
         options.fractions = tuple(options.fractions)
@@ -653,6 +654,21 @@ class Sweep:
                 for t in self._kept(self.study.get_trials(deepcopy=False))]
         sign = -1.0 if self.spec.direction == "maximize" else 1.0
         return sorted(rows, key=lambda r: (r.value is None, sign * (r.value or 0.0), r.number))
+
+
+# Recipe options that only add rows: a recipe base may give one as a list of variants (on for those, off for the
+# others), since a grid over variants cannot say "the floor only for the reference" (the ConCluGen ablation).
+PER_VARIANT = ("floor", "ceiling", "per_modality", "finetune")
+
+
+def recipe_trial_fields(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A recipe trial's ``RecipeOptions`` fields: each per-variant list resolved to whether the trial's variant
+    is in it (a plain true/false applies to every variant)."""
+    resolved = dict(recipe)
+    for key in PER_VARIANT:
+        if isinstance(resolved.get(key), list):
+            resolved[key] = resolved.get("variant") in resolved[key]
+    return resolved
 
 
 def recipe_metric_names(spec: SweepSpec) -> list[str]:
