@@ -58,6 +58,17 @@ RUN = {
          "--print_config"]],
     "affectlab export onnx --run_id <id> [--out model.onnx]": [["export", "--help"]],
     "affectlab ui [--store runs]": [["ui", "--help"]],
+    "affectlab sweep --config configs/sweep/synth_supervised_grid.yaml [run options]": [["sweep", "--help"]],
+    "affectlab summarize configs/sweep/synth_supervised_grid.yaml": [["summarize", "--help"]],
+    "affectlab run ... --commands kfold --data.init_args.split kfold": [
+        ["run", "--config", SUPERVISED, "--commands", "kfold", "--data.init_args.split", "kfold", "--print_config"]],
+    "affectlab run --config configs/experiment/disfa/au_kfold.yaml --data.init_args.root DIR": [
+        ["run", "--config", "configs/experiment/disfa/au_kfold.yaml", "--data.init_args.root", "{tmp}/DISFA",
+         "--print_config"]],
+    "affectlab run ... --commands tune-fit-test [--tune.scale_batch_size true]": [
+        ["run", "--config", SUPERVISED, "--commands", "tune-fit-test", "--tune.scale_batch_size", "true",
+         "--print_config"]],
+    "affectlab ablation --from-records": [["ablation", "--help"]],
 }
 
 CHECKED_ELSEWHERE = {

@@ -56,3 +56,13 @@ def test_a_real_record_is_never_read_back_as_a_dry_one(tmp_path):
 def test_recipe_refuses_seed_and_seeds_together(tmp_path):
     result = affectlab_inline("recipe", "contrast_only", "synth", "--seed", "1", "--seeds", "0", "1", check=False)
     assert result.returncode == 2 and "not both" in result.stderr
+
+
+def test_dry_run_among_the_run_options_makes_a_dry_recipe(tmp_path):
+    """A sweep over recipes passes --dry_run with the run options: the recipe is dry, its record kept apart."""
+    for extra in (["--dry_run"], ["--dry_run", "true"], ["--dry_run=true", "--trainer.max_epochs", "1"]):
+        recipe = Recipe(RecipeOptions("contrast_only", "synth", seed=0, store=str(tmp_path), extra=extra))
+        assert recipe.options.dry_run and recipe.record_path.name.endswith("-dry.json")
+        assert not any(o.startswith("--dry_run") for o in recipe.options.extra)
+    real = Recipe(RecipeOptions("contrast_only", "synth", seed=0, store=str(tmp_path), extra=["--dry_run", "false"]))
+    assert not real.options.dry_run and real.options.extra == []

@@ -33,6 +33,19 @@ def test_the_sweep_file_is_a_valid_recipe_sweep():
     assert spec.recipe is not None and spec.seeds == [0, 1, 2] and len(spec.grid_points()) == len(variants())
 
 
+def test_affectlab_sweep_gives_each_variant_the_rows_of_the_ablation_and_knows_its_metric():
+    """``affectlab sweep --config configs/sweep/conclugen_ablation.yaml`` resolves the per-variant lists per trial
+    as the ablation does (a regression would run a floor, the ceiling and single-modality probes per variant)."""
+    from affectlab.experiments.sweep import recipe_metric_names, recipe_trial_fields
+    from affectlab.experiments.sweep_spec import load_spec
+
+    spec = load_spec(read_sweep().path)
+    assert spec.metric in recipe_metric_names(spec)
+    for name in variants():
+        assert recipe_trial_fields({**spec.recipe, "variant": name}) == trial_fields(read_sweep().recipe, name)
+    assert recipe_trial_fields({**spec.recipe, "variant": "simclr"})["ceiling"] is False
+
+
 def record(store: Path, variant: str, seed: int, rows: list[Row], digest_of: RecipeOptions | None = None) -> RecipeOptions:
     """A finished recipe's record as Recipe writes it (pretraining done, rows, the digest of its options)."""
     options = RecipeOptions(variant, "synth", seed=seed, fractions=FRACTIONS, store=str(store), quiet=True)

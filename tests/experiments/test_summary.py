@@ -251,7 +251,7 @@ def test_a_recipe_sweeps_members_are_read_from_its_study(sweep_store):
     store, storage = sweep_store["store"], f"sqlite:///{sweep_store['folder'] / 'studies.db'}"
     parent = groups.open_parent_run(store, "recipe-sweeps", "ablation", "sweep", {
         "affectlab.sweep.study": "ablation", "affectlab.sweep.storage": storage,
-        "affectlab.sweep.metric": "probe@1/acc", "affectlab.sweep.direction": "maximize"})
+        "affectlab.sweep.metric": "probe/1/acc", "affectlab.sweep.direction": "maximize"})
     study = optuna.create_study(study_name="ablation", storage=storage, direction="maximize")
     values = {"conclugen": (0.8, 0.7), "simclr": (0.3, 0.4)}
     for variant, accs in values.items():

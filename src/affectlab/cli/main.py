@@ -7,6 +7,7 @@
     affectlab demo                                  AffectSynth + supervised baseline, prints results
     affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
+    affectlab sweep --config SWEEP.yaml [OPTIONS]   an Optuna study of runs (grid, TPE, random); resumable, shared
     affectlab summarize SWEEP_OR_EXPERIMENT         a group's table (mean ± std per configuration) and pictures
     affectlab export onnx --run_id ID [--out F]    the run's best model as ONNX, checked in onnxruntime
     affectlab predict --run_id ID PATH...           faces in images/videos -> OpenFace-style CSV + timeline
@@ -103,6 +104,7 @@ COMMANDS = {
     "repeat": ("affectlab.cli.repeat", "repeat_command"),
     "recipe": ("affectlab.cli.recipe", "recipe_command"),
     "ablation": ("affectlab.cli.ablation", "ablation_command"),
+    "sweep": ("affectlab.cli.sweep", "sweep_command"),
     "summarize": ("affectlab.cli.summarize", "summarize_command"),
     "export": ("affectlab.cli.export", "export_command"),
     "ui": ("affectlab.cli.ui", "ui_command"),

@@ -36,12 +36,11 @@ from rich.console import Console
 from affectlab.errors import ConfigError
 from affectlab.experiments.recipe import CEILING, Recipe, RecipeOptions, Row, floor_name
 from affectlab.experiments.recipe_data import DATASET_MODALITIES, variant_modalities
+from affectlab.experiments.sweep import recipe_trial_fields
 from affectlab.experiments.report import REFERENCE, markdown, save_figure, write_section
 from affectlab.runs.configs import config_path
 
 SWEEP_FILE = "sweep/conclugen_ablation.yaml"  # under the bundled configs/
-# Recipe options that only add rows; the sweep file may name them per variant (a list of the variants they are on for).
-PER_VARIANT = ("floor", "ceiling", "per_modality", "finetune")
 
 
 @dataclass
@@ -69,13 +68,9 @@ def read_sweep(path: Path | None = None) -> AblationSweep:
 
 
 def trial_fields(recipe: dict[str, Any], variant: str) -> dict[str, Any]:
-    """A trial's ``RecipeOptions`` fields: the base with ``variant``, each per-variant list resolved to whether
-    ``variant`` is in it (a plain true/false applies to every variant)."""
-    resolved = {**recipe, "variant": variant}
-    for key in PER_VARIANT:
-        if isinstance(resolved.get(key), list):
-            resolved[key] = variant in resolved[key]
-    return resolved
+    """A trial's ``RecipeOptions`` fields as ``affectlab sweep`` resolves them: the base with ``variant``, each
+    per-variant list resolved to whether ``variant`` is in it."""
+    return recipe_trial_fields({**recipe, "variant": variant})
 
 
 def ablation_fields(sweep: AblationSweep, floors: str = "own") -> dict[str, Any]:

@@ -39,7 +39,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ from affectlab.experiments.recipe_data import (
 from affectlab.experiments.train import RunResult, train
 from affectlab.io import atomic_write_json, atomic_write_text
 from affectlab.runs.configs import config_path, config_root
+from affectlab.runs.dry_run import split_dry_run
 from affectlab.runs.lifecycle import BEST, DEFAULT_SEED
 from affectlab.runs.store import RunStore
 
@@ -163,6 +164,9 @@ class RecipeOptions:
 
 class Recipe:
     def __init__(self, options: RecipeOptions) -> None:
+        dry, extra = split_dry_run(options.extra)  # --dry_run among the run options (a sweep's): a dry recipe
+        if dry or len(extra) != len(options.extra):
+            options = replace(options, dry_run=options.dry_run or dry, extra=extra)
         if options.variant not in variants():
             raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
         layout = get_dataset(options.dataset)

@@ -13,7 +13,7 @@ ran in one go, was killed and resumed, or was shared by several workers, and it 
   ``DEFAULT_METRICS`` that a member logs; its direction the sweep's ``affectlab.sweep.direction``, else read
   from its name (losses and errors are minimised, everything else maximised).
 - **A recipe sweep** (``base: {recipe: ...}``, the ConCluGen ablation) gives each trial x seed several runs (the
-  pretraining, the probes, the floor, the ceiling) and its metric (``probe@1/acc``) is a row of the recipe, which
+  pretraining, the probes, the floor, the ceiling) and its metric (``probe/1/acc``) is a row of the recipe, which
   no run logs under that name: its members are then read from the study, whose trials record each seed's run
   and value (the ``affectlab.runs`` user attribute).
 - **Members counted** are runs that FINISHED and logged the metric, and were not pruned; any other (pruned,

@@ -61,6 +61,23 @@ def bare_flag(args: list[str]) -> list[str]:
     return result
 
 
+def split_dry_run(args: list[str]) -> tuple[bool, list[str]]:
+    """(whether ``args`` ask for a dry run, ``args`` without the option), for callers that run many runs and
+    keep records of their own (a recipe: its dry record is kept apart)."""
+    dry, rest, i = False, [], 0
+    args = bare_flag(args)
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--dry_run="):
+            dry, i = arg.split("=", 1)[1].lower() in _TRUE, i + 1
+        elif arg == "--dry_run" and i + 1 < len(args):
+            dry, i = args[i + 1].lower() in _TRUE, i + 2
+        else:
+            rest.append(arg)
+            i += 1
+    return dry, rest
+
+
 def experiment_name(exp_name: str, dry_run: bool) -> str:
     """The MLflow experiment of a run: ``exp_name``, or ``exp_name-dry`` for a dry run (never ``-dry-dry``)."""
     if not dry_run or str(exp_name).endswith(SUFFIX):
