@@ -76,21 +76,25 @@ def kmeans_plusplus(
     two = x.new_full((1, 1), 2.0)
     low = None if seed_dtype is None else x.to(seed_dtype)  # (N, D) copy for the candidates' products
     dist = (2 * (1 - x @ centroids[0])).to(acc).clamp_min(0)  # (N,): D(x)^2
+    uniform = torch.arange(1, n + 1, dtype=acc, device=x.device)  # (N,): the cdf of a uniform draw
     for j in range(1, k):
         # Every point already chosen (K > distinct points): fall back to uniform rather than a zero-sum draw.
-        weights = torch.where(dist.sum() > 0, dist, torch.ones_like(dist))
-        cdf = weights.cumsum(0)  # (N,)
+        cdf = dist.cumsum(0)  # (N,)
+        cdf = torch.where(cdf[-1] > 0, cdf, uniform)
         u = draw(trials) * cdf[-1]  # (T,)
         candidates = torch.searchsorted(cdf, u, right=True).clamp_max(n - 1)  # (T,); right=True skips zero weights
-        # 2 - 2 x . c in one addmm and in place after it: few passes over (N, T) (each costs a thread-pool wake-up)
+        # 2 - 2 x . c in one addmm, the minimum in place after it: few passes over (N, T), since on a loaded CPU
+        # each parallel pass costs a thread-pool wake-up. |x - c|^2 may round below 0 (x = c); the clamp comes
+        # after the minimum, on the kept column only (max(min(d, t), 0) = min(d, max(t, 0)) for d >= 0), so the
+        # candidates' sums carry those roundings (|.| ~ 1e-7) and the kept D(x)^2 is exactly as before.
         if low is None:
-            to_candidates = torch.addmm(two, x, x.index_select(0, candidates).T, alpha=-2).to(acc).clamp_min_(0)  # (N, T)
+            to_candidates = torch.addmm(two, x, x.index_select(0, candidates).T, alpha=-2).to(acc)  # (N, T)
         else:  # 2 - 2 x . c from the low-precision copy, in acc from the product on
-            to_candidates = (low @ low.index_select(0, candidates).T).to(acc).mul_(-2).add_(2).clamp_min_(0)  # (N, T)
+            to_candidates = (low @ low.index_select(0, candidates).T).to(acc).mul_(-2).add_(2)  # (N, T)
         potentials = torch.minimum(dist.unsqueeze(1), to_candidates, out=to_candidates)  # (N, T)
         best = potentials.sum(dim=0).argmin()  # (): the candidate lowering phi most
         centroids[j : j + 1] = x.index_select(0, candidates[best].view(1))
-        dist = potentials[:, best].contiguous()  # (N,)
+        dist = potentials[:, best].clamp_min(0)  # (N,)
     return centroids
 
 
