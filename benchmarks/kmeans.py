@@ -12,6 +12,10 @@ without it the script times ours alone, says so and exits 0.
 On the project's 2-core AVX512/AMX VM, quiet: exact fit 530 ms against scikit-learn's 2313 ms (0.229); the
 seeding alone (K - 1 = 63 bandwidth-bound passes) is 1.8x faster in bfloat16 (412 -> 229 ms CPU time on one
 core); with other jobs sharing the CPUs, interleaved rounds gave 0.251 exact and 0.186 with bfloat16 seeding.
+On the 2-core AMD EPYC VM, heavily loaded, after the seeding's and Lloyd's CPU paths were reworked: paired
+full-fit ratios 0.51 (one thread) and 0.27 (two threads); see docs/results.md, "k-means speed". The full fits
+are paired round by round (ours, ours with bfloat16 seeding, scikit-learn) and ``--threads`` sets both sides'
+thread pools, so a loaded machine can be measured on one thread.
 """
 
 from __future__ import annotations
