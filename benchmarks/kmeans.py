@@ -12,12 +12,17 @@ without it the script times ours alone, says so and exits 0.
 On the project's 2-core AVX512/AMX VM, quiet: exact fit 530 ms against scikit-learn's 2313 ms (0.229); the
 seeding alone (K - 1 = 63 bandwidth-bound passes) is 1.8x faster in bfloat16 (412 -> 229 ms CPU time on one
 core); with other jobs sharing the CPUs, interleaved rounds gave 0.251 exact and 0.186 with bfloat16 seeding.
+On the 2-core AMD EPYC VM, heavily loaded, after the seeding's and Lloyd's CPU paths were reworked: paired
+full-fit ratios 0.51 (one thread) and 0.27 (two threads); see docs/results.md, "k-means speed". The full fits
+are paired round by round (ours, ours with bfloat16 seeding, scikit-learn) and ``--threads`` sets both sides'
+thread pools, so a loaded machine can be measured on one thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -67,6 +72,8 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="threads of both sides (torch's and scikit-learn's OpenMP/BLAS pools); default all cores")
     args = parser.parse_args()
     try:
         from sklearn import __version__ as sklearn_version
@@ -74,11 +81,15 @@ def main() -> int:
     except ImportError:
         KMeans, sklearn_version = None, "not installed"
 
-    cores = os.cpu_count() or 1
+    cores = args.threads
     torch.set_num_threads(cores)
+    if KMeans is not None:  # scikit-learn's own pools (OpenMP, BLAS) get the same number
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(cores)
     x = queue_like(args.n, args.dim, args.clusters)
     k, it = args.clusters, args.iterations
-    print(f"{args.n} x {args.dim} float32, {k} clusters, {it} iterations, {cores} cores; "
+    print(f"{args.n} x {args.dim} float32, {k} clusters, {it} iterations, {cores} threads; "
           f"torch {torch.__version__}, scikit-learn {sklearn_version}; best of {args.repeats} after a warm-up")
 
     g = torch.Generator()
@@ -101,7 +112,19 @@ def main() -> int:
 
     x_np = x.numpy()
     sk = KMeans(n_clusters=k, max_iter=it, n_init=1, tol=0, algorithm="lloyd", random_state=0)
-    theirs, _ = best_time(lambda: sk.fit(x_np), args.repeats)
+    # Full fits paired round by round (ours, ours with bfloat16 seeding, scikit-learn, after a pause each), so a
+    # machine whose speed drifts (other jobs on the cores) moves both sides of each ratio alike.
+    ratios, ratios_bf16, theirs_times = [], [], []
+    sk.fit(x_np)
+    for _ in range(args.repeats):
+        ours_t, _ = best_time(lambda: cosine_kmeans(x, k, it, generator=g.manual_seed(0)), 1)
+        ours_bf16_t, _ = best_time(lambda: cosine_kmeans(x, k, it, generator=g.manual_seed(0),
+                                                         seeding_dtype=torch.bfloat16), 1)
+        theirs_t, _ = best_time(lambda: sk.fit(x_np), 1)
+        ratios.append(ours_t / theirs_t)
+        ratios_bf16.append(ours_bf16_t / theirs_t)
+        theirs_times.append(theirs_t)
+    theirs = min(theirs_times)
     sk_objective = cosine_objective(x, torch.from_numpy(sk.cluster_centers_), torch.from_numpy(sk.labels_).long())
     # Lloyd alone from the same initial centroids: where the two implementations do the same work.
     sk_lloyd = KMeans(n_clusters=k, max_iter=it, n_init=1, tol=0, algorithm="lloyd", init=init.numpy())
@@ -110,6 +133,9 @@ def main() -> int:
           f"({sk_lloyd.n_iter_} iterations)")
     print(f"ratio ours/sklearn: full fit {ours / theirs:.3f} (goal <= 0.2), "
           f"Lloyd alone {ours_lloyd / theirs_lloyd:.3f}, full fit with bfloat16 seeding {ours_bf16 / theirs:.3f}")
+    print(f"paired full-fit ratios over {args.repeats} rounds (median, min-max): exact "
+          f"{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}), bfloat16 seeding "
+          f"{statistics.median(ratios_bf16):.3f} ({min(ratios_bf16):.3f}-{max(ratios_bf16):.3f})")
     print(f"mean cosine to the centroid: ours {cosine_objective(x, centroids, assign):.4f}, sklearn {sk_objective:.4f}")
     return 0
 

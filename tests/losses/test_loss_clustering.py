@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from affectlab.losses import FeatureQueue, cluster_means, clustering_loss, cosine_kmeans, kmeans_plusplus
+from affectlab.losses.clustering import member_sums
 
 
 def original_cluster_contrast(fused: list[list[float]], queue: list[list[float]], labels: list[int]) -> float:
@@ -182,6 +183,42 @@ def test_kmeans_other_dtypes(dtype):
     centroids, assign = cosine_kmeans(x.to(dtype), 3, generator=torch.Generator().manual_seed(1))
     assert centroids.dtype == dtype and assign.dtype == torch.long
     assert same_partition(assign, labels)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_member_sums_add_as_index_add_does(dtype):
+    """The CPU's sparse product adds each cluster's members in their order, as ``index_add_`` does: bit-equal,
+    an empty cluster (here 3 and 6) a zero row, so Lloyd's results do not depend on which one ran."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4099, 33, generator=g, dtype=dtype)  # (N, D)
+    assign = torch.randint(0, 7, (4099,), generator=g)
+    assign[(assign == 3) | (assign == 6)] = 0
+    counts = torch.bincount(assign, minlength=7)
+    expected = torch.zeros(7, 33, dtype=dtype).index_add_(0, assign, x)
+    sums = member_sums(x, assign, counts)
+    assert sums.dtype == dtype and sums.shape == (7, 33) and not sums.is_sparse
+    assert torch.equal(sums, expected)
+    assert not sums[3].any() and not sums[6].any()
+
+
+def test_seeding_draws_the_same_centres_as_the_textbook_step():
+    """Each greedy step, written directly (every candidate's potential sum_x min(D(x)^2, |x - c|^2) by
+    broadcasting, no matmul), picks the same centres as ``kmeans_plusplus``'s x @ c^T form."""
+    x = F.normalize(torch.randn(500, 12, generator=torch.Generator().manual_seed(3), dtype=torch.float64), dim=1)
+    centres = kmeans_plusplus(x, 6, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    first = (torch.rand(1, generator=g, dtype=torch.float64) * 500).long()
+    chosen = [x[first[0]]]
+    dist = ((x - chosen[0]) ** 2).sum(dim=1)  # (N,)
+    for _ in range(5):
+        cdf = dist.cumsum(0)
+        candidates = torch.searchsorted(cdf, torch.rand(3, generator=g, dtype=torch.float64) * cdf[-1], right=True)
+        to = ((x[None] - x[candidates][:, None]) ** 2).sum(dim=2)  # (T, N)
+        potentials = torch.minimum(dist, to)
+        best = potentials.sum(dim=1).argmin()
+        chosen.append(x[candidates[best]])
+        dist = potentials[best]
+    assert torch.equal(centres, torch.stack(chosen))
 
 
 def test_kmeans_rejects_empty_input():

@@ -7,9 +7,11 @@ It reads the arguments once and returns them rewritten:
   syntax error names its file and line (jsonargparse would only say that parsing failed);
 - a run id (``--run_id``, or ``run_id:`` in a ``--config`` file) puts that run's first config in front, so
   that every other option overrides it;
-- a key that the cache of valid keys (``runs/schema_cache.py``, written by every full parse) knows is invalid
-  is refused with the full parse's message, in a fraction of a second (the cache only refuses: what it lets
-  through is checked by jsonargparse).
+- a mistake the config cache (``runs/schema_cache.py``: written at install for every bundled config and by
+  every full parse) is sure of (a misspelt key, a value that can be no number where one is expected, a class
+  path its module lacks or outside the allowed packages, an unknown class name) is refused with the full
+  parse's message, in a fraction of a second (the cache only refuses: what it lets through is checked by
+  jsonargparse).
 """
 
 from __future__ import annotations
@@ -78,5 +80,5 @@ def prepare_run_args(args: list[str]) -> list[str]:
 
         first = RunStore.resolve(given.get("--store")).first_config(run_id)
         result = ["--config", str(first), *result]
-    check_known_keys(result)  # a key the last full parses know is invalid: refused before torch loads
+    check_known_keys(result)  # a mistake the config cache is sure of: refused before torch loads
     return result

@@ -219,7 +219,10 @@ def _known_classes(module_name: str) -> list[str]:
     return sorted(n for n in names if inspect.isclass(getattr(module, n, None)) or n in (getattr(module, "__all__", None) or []))
 
 
-def _describe(problem: Problem, args: list[str], parser: Any) -> str | None:
+def describe(problem: Problem, args: list[str], parser: Any, known: list[str] | None = None) -> str | None:
+    """The one-line message for ``problem`` (None when its kind has none here); ``known``: the class names of a
+    ``missing_class`` problem's module or a ``not_a_class`` problem's section, when the caller knows them without
+    importing (``schema_cache``'s pre-check), else they are read from the imported modules."""
     from affectlab.imports import allowed_packages
 
     key = problem.key
@@ -233,13 +236,13 @@ def _describe(problem: Problem, args: list[str], parser: Any) -> str | None:
         return describe_unknown(problem, args, parser)
     if problem.kind == "missing_class":
         module_name, _, name = problem.detail.rpartition(".")
-        known = _known_classes(module_name)
+        known = _known_classes(module_name) if known is None else known
         hint = _closest(name, known)
         listing = f"; {module_name} has {', '.join(known)}" if known and len(known) <= 30 else ""
         return f"{key}.class_path: {problem.detail!r} does not exist{'; ' + hint if hint else ''}{listing}"
     if problem.kind == "not_a_class":
         section = key.split(".")[0]
-        known = _known_section_names(section)
+        known = _known_section_names(section) if known is None else known
         hint = _closest(problem.detail, known)
         listing = f"; known: {', '.join(known)}" if known else ""
         return (f"{key}: {problem.detail!r} is neither a config file nor a class path{'; ' + hint if hint else ''}"
@@ -291,7 +294,7 @@ def explain_argument_error(message: str, args: list[str] | None = None, parser: 
     for kind in ("denied", "unknown", "missing_class", "not_a_class"):
         for problem in found:
             if problem.kind == kind and (kind != "unknown" or problem.owner not in _BASE_CLASSES):
-                described = _describe(problem, args, parser)
+                described = describe(problem, args, parser)
                 if described:
                     return described
     required = re.search(r"the following arguments are required: ([\w, .]+)|Key \"([\w.]+)\" is required", message)

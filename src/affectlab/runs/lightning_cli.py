@@ -223,3 +223,16 @@ def prime_schema_cache(args: list[str]) -> None:
         _ParseOnly(args)
     except _Parsed:
         pass
+
+
+def prime_bundled_schema_cache() -> None:
+    """The cache complete for every bundled config, as ``make`` writes it at install: the parser's keys and types
+    from one parse, then every class a file under ``configs/`` names (``schema_cache.bundled_classes``) with its
+    arguments, types and module, so that a config mistake in any of them is refused before torch loads from the
+    first run on, not only after a successful parse of that model."""
+    from affectlab.runs.configs import config_root
+    from affectlab.runs.schema_cache import record_bundled
+
+    root = config_root()
+    prime_schema_cache(["--model", str(root / "model/supervised.yaml"), "--data", str(root / "data/synth.yaml")])
+    record_bundled()  # a no-op when that parse (a first one) already added them
