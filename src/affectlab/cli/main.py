@@ -2,6 +2,8 @@
 
     affectlab fit|validate|test|predict [OPTIONS]   one trainer command (= run --commands <command>)
     affectlab run [--commands fit-test-eval] ...    a chain of commands on one trainer (default fit-test)
+    affectlab run --seeds 0 1 2 ...                 the same run per seed, one group; mean ± std of each metric
+    affectlab repeat --times 3 ...                  the same run N times: identical weights and metrics? (exit 1 if not)
     affectlab demo                                  AffectSynth + supervised baseline, prints results
     affectlab recipe VARIANT DATASET [--seed S]     pretrain a ConCluGen variant, probe it, print the table
     affectlab ablation [--seeds 0 1 2]              every variant x seed on AffectSynth -> docs/results.md
@@ -17,7 +19,7 @@
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
---additional_callbacks, --store, --exp_name, --run_name. `affectlab run --help` lists them all.
+--additional_callbacks, --store, --exp_name, --run_name, --dry_run (2 batches per split, CPU, <exp_name>-dry). `affectlab run --help` lists them all.
 """
 
 from __future__ import annotations
@@ -42,18 +44,14 @@ def _own_error(error: BaseException) -> ConfigError | DataError | None:
     return None
 
 
-def run_command(args: list[str]) -> int:
+def explain_errors(prepared: list[str], build):
+    """``build()``, with jsonargparse's errors made readable as ``affectlab run`` reports them."""
     from argparse import ArgumentError
 
-    from affectlab.cli.argv import prepare_run_args
-
-    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
     from affectlab.cli.errors import explain_argument_error
-    from affectlab.cli.results import print_results
-    from affectlab.runs.lightning_cli import AffectLabCLI
 
     try:
-        cli = AffectLabCLI(prepared)
+        return build()
     except (ArgumentError, ValueError, TypeError) as error:
         if os.environ.get("AFFECTLAB_DEBUG"):
             raise
@@ -65,6 +63,20 @@ def run_command(args: list[str]) -> int:
             parser = getattr(error, "affectlab_parser", None)
             raise ConfigError(explain_argument_error(str(error), prepared, parser)) from None
         raise
+
+
+def run_command(args: list[str]) -> int:
+    from affectlab.cli.argv import prepare_run_args
+    from affectlab.cli.seeds import seeds_command, split_seeds
+
+    args, seeds = split_seeds(args)  # --seeds S1 S2 ...: the same run per seed, as one group (cli/seeds.py)
+    prepared = prepare_run_args(args)  # YAML and file errors stop here, before torch and Lightning are imported
+    if seeds is not None:
+        return seeds_command(prepared, seeds)
+    from affectlab.cli.results import print_results
+    from affectlab.runs.lightning_cli import AffectLabCLI
+
+    cli = explain_errors(prepared, lambda: AffectLabCLI(prepared))
     cli.run_commands()
     if cli.trainer.is_global_zero:
         print_results(cli.results, cli.run_id, cli.store.tracking_uri, bool(cli.config.results_per_class))
@@ -89,6 +101,7 @@ def trainer_command(command: str, args: list[str]) -> int:
 COMMANDS = {
     "run": ("affectlab.cli.main", "run_command"),
     "demo": ("affectlab.cli.demo", "demo_command"),
+    "repeat": ("affectlab.cli.repeat", "repeat_command"),
     "recipe": ("affectlab.cli.recipe", "recipe_command"),
     "ablation": ("affectlab.cli.ablation", "ablation_command"),
     "sweep": ("affectlab.cli.sweep", "sweep_command"),

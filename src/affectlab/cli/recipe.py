@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.table import Table
 
 from affectlab.data.registry import dataset_names
 from affectlab.experiments.recipe import DEFAULT_FRACTIONS, Recipe, RecipeOptions, variants
 from affectlab.experiments.recipe import __doc__ as RECIPE_DOC
-from affectlab.experiments.report import overall_table, results_table, write_per_class
+from affectlab.errors import ConfigError
+from affectlab.experiments.report import overall_table, results_table, summarise, write_per_class
 from affectlab.runs.lifecycle import DEFAULT_SEED
 
 
@@ -21,7 +23,11 @@ def recipe_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
     parser.add_argument("dataset", help="data set name: " + ", ".join(dataset_names()))
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--seed", type=int, default=None, help=f"the recipe's seed (default {DEFAULT_SEED})")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run the recipe once per seed and print mean ± std per row, e.g. --seeds 0 1 2")
+    parser.add_argument("--dry_run", "--dry-run", dest="dry_run", action="store_true",
+                        help="every run on 2 batches of each split, CPU, in <exp_name>-dry; recorded apart (...-dry.json)")
     parser.add_argument("--fractions", type=float, nargs="+", default=list(DEFAULT_FRACTIONS))
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the randomly initialised model")
     parser.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the supervised baseline")
@@ -47,11 +53,31 @@ def recipe_parser() -> argparse.ArgumentParser:
 
 def recipe_command(args: list[str]) -> int:
     known, extra = recipe_parser().parse_known_args(args)
-    options = RecipeOptions(**{**vars(known), "fractions": tuple(known.fractions), "extra": extra})
-    recipe = Recipe(options)
-    rows = recipe.run()
+    if known.seeds is not None and known.seed is not None:
+        raise ConfigError("recipe: give --seed S (one recipe) or --seeds S1 S2 ... (one per seed), not both")
+    if known.seeds is not None and len(set(known.seeds)) != len(known.seeds):
+        raise ConfigError(f"recipe: --seeds {' '.join(map(str, known.seeds))} repeats a seed; each seed runs once")
+    seeds = known.seeds or [DEFAULT_SEED if known.seed is None else known.seed]
+    options = {**vars(known), "fractions": tuple(known.fractions), "extra": extra}
+    del options["seeds"]
+    recipes = [Recipe(RecipeOptions(**{**options, "seed": seed})) for seed in seeds]  # all checked before any run
     console = Console()
-    title = f"{options.variant} on {options.dataset}, seed {options.seed}: test split, probe on the frozen representation"
+    all_rows = []
+    for recipe in recipes:
+        rows = recipe.run()
+        all_rows += rows
+        print_recipe(console, recipe, rows)
+    if known.seeds is not None:
+        first = recipes[0].options
+        console.print(seeds_table(all_rows, f"{first.variant} on {first.dataset}: mean ± std over seeds "
+                                            f"{', '.join(map(str, seeds))}{' (DRY RUN)' if first.dry_run else ''}"))
+    return 0
+
+
+def print_recipe(console: Console, recipe: Recipe, rows: list) -> None:
+    options = recipe.options
+    title = (f"{options.variant} on {options.dataset}, seed {options.seed}{' (DRY RUN: 2 batches a split)' if options.dry_run else ''}: "
+             "test split, probe on the frozen representation")
     if options.dataset == "synth":
         console.print(results_table(rows, title))
     else:  # accuracy and support-weighted precision, recall, F1; per class in the files beside the record
@@ -59,4 +85,14 @@ def recipe_command(args: list[str]) -> int:
         tables = write_per_class(rows, recipe.record_path)
         console.print(f"per class: {', '.join(str(t) for t in tables)}")
     console.print(f"record: {recipe.record_path}  (pretraining run_id: {recipe.record.pretrain_run_id})")
-    return 0
+
+
+def seeds_table(rows: list, title: str) -> Table:
+    """One line per representation and label fraction: mean ± std over seeds (``report.summarise``)."""
+    table = Table(title=title)
+    for column in ("representation", "labels", "acc", "F1 (weighted)", "seeds"):
+        table.add_column(column, justify="left" if column == "representation" else "right")
+    for (name, fraction), cell in summarise(rows).items():
+        table.add_row(name, f"{fraction:.0%}", *(f"{cell[m][0]:.3f} ± {cell[m][1]:.3f}" for m in ("acc", "f1_weighted")),
+                      str(cell["acc"][2]))
+    return table

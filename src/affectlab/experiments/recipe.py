@@ -25,6 +25,10 @@ recipe again skips what is done and resumes an interrupted pretraining from its 
 digest of the bundled configs and options its numbers depend on, and a record made with others is refused
 rather than mixed into a table with new numbers (code changes are not seen: delete records after those).
 
+``--dry_run`` passes ``--dry_run`` to every run of the recipe (2 batches of each split, CPU, experiments
+``<exp_name>-dry``: ``runs/dry_run.py``) and keeps its own record, ``...-seed<SEED>-dry.json`` marked
+``dry_run: true``: a dry recipe is never read back as a real one, nor a real one continued dry.
+
 Probes train for a fixed number of steps (``--probe-steps``), not epochs, so that 1 % of the labels (one
 batch per epoch) gets as many updates as 100 %.
 """
@@ -35,7 +39,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +65,7 @@ from affectlab.experiments.recipe_data import (
 from affectlab.experiments.train import RunResult, train
 from affectlab.io import atomic_write_json, atomic_write_text
 from affectlab.runs.configs import config_path, config_root
+from affectlab.runs.dry_run import split_dry_run
 from affectlab.runs.lifecycle import BEST, DEFAULT_SEED
 from affectlab.runs.store import RunStore
 
@@ -112,6 +117,7 @@ class RecipeRecord:
     seconds: float = 0.0  # wall time of the runs so far, across interruptions
     pretrain_seconds: float = 0.0  # of the pretraining's runs
     config_digest: str | None = None  # of what the numbers depend on (``recipe_digest``); None: not yet known
+    dry_run: bool = False  # its runs were dry runs (2 batches a split): its numbers mean nothing
 
     @classmethod
     def load(cls, path: Path, variant: str, dataset: str, seed: int) -> "RecipeRecord":
@@ -153,10 +159,14 @@ class RecipeOptions:
     store: str | None = None
     extra: list[str] = field(default_factory=list)  # LightningCLI options for every run, e.g. --data.init_args.num_clips 1200
     quiet: bool = False
+    dry_run: bool = False  # every run a dry run (runs/dry_run.py), recorded apart
 
 
 class Recipe:
     def __init__(self, options: RecipeOptions) -> None:
+        dry, extra = split_dry_run(options.extra)  # --dry_run among the run options (a sweep's): a dry recipe
+        if dry or len(extra) != len(options.extra):
+            options = replace(options, dry_run=options.dry_run or dry, extra=extra)
         if options.variant not in variants():
             raise ConfigError(f"unknown variant {options.variant!r}; choose one of: {', '.join(variants())}")
         layout = get_dataset(options.dataset)
@@ -187,7 +197,8 @@ class Recipe:
         self.store = options.store
         self.root = Path(options.store or "runs") / "recipes"
         pretrained_on = "-voxceleb2" if options.pretrain_data == "voxceleb2" else ""
-        self.record_path = self.root / f"{options.variant}-{options.dataset}{pretrained_on}-seed{options.seed}.json"
+        dry = "-dry" if options.dry_run else ""  # a dry recipe's record is never the real one's
+        self.record_path = self.root / f"{options.variant}-{options.dataset}{pretrained_on}-seed{options.seed}{dry}.json"
         self.data_root = options.data_root or layout.default_root
         self.real = options.dataset != "synth"
         self.pair_views = False  # SimCLR on features: the pretraining is served two stored views per sample
@@ -198,6 +209,13 @@ class Recipe:
             if self.pair_views:
                 check_views(self.pretrain_inputs, f"the pretraining of {options.variant}")
         self.record = RecipeRecord.load(self.record_path, options.variant, options.dataset, options.seed)
+        if self.record.dry_run != options.dry_run and not self.record.nothing_done:
+            raise ConfigError(
+                f"{self.record_path} records a {'dry' if self.record.dry_run else 'real'} recipe and this one is "
+                f"{'dry' if options.dry_run else 'real'}: the numbers of 2-batch runs would be mixed with real ones. "
+                "Move the record away (dry records are named ...-dry.json)"
+            )
+        self.record.dry_run = options.dry_run
         digest = recipe_digest(options, [asdict(self.inputs), asdict(self.pretrain_inputs)] if self.real else None)
         if self.record.config_digest not in (None, digest) and not self.record.nothing_done:
             raise ConfigError(
@@ -248,6 +266,8 @@ class Recipe:
     def _common(self) -> dict[str, Any]:
         """Overrides of every run."""
         overrides: dict[str, Any] = {"seed_everything": self.options.seed}
+        if self.options.dry_run:
+            overrides["dry_run"] = True
         if self.store:
             overrides["store"] = self.store
         if self.options.quiet:

@@ -105,6 +105,11 @@ def add_run_arguments(parser) -> None:
         "--checkpoint_every_n_steps", type=int | None, default=None,
         help="also write last.ckpt every N training steps, for long epochs (it is written at every epoch end anyway)",
     )
+    parser.add_argument(
+        "--dry_run", type=bool, default=False,
+        help="every command on 2 batches of each split, 1 epoch, CPU, in experiment <exp_name>-dry (runs/dry_run.py); "
+             "a bare --dry_run means true",
+    )
     parser.add_argument("--eval_func", type=str | None, default=None, help="evaluation function run by 'eval'")
     parser.add_argument("--eval", type=dict | None, default=None, help="keyword arguments of eval_func")
     for command, skip in _METHOD_SKIP.items():

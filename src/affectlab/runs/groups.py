@@ -16,6 +16,9 @@ so the UI nests it as an expandable row) and ``--run_tags``. The tags every kind
 | ``affectlab.sweep.storage`` / ``.metric`` / ``.direction`` | parent | the study's storage URL (password removed), metric, direction |
 | ``affectlab.sweep.best_trial`` | parent | the best trial's number, once every trial is finished |
 | ``affectlab.sweep.pruned`` | child | ``epoch N``: the pruner stopped this run after validation epoch N |
+| ``affectlab.seeds`` | ``seeds`` parent | the seeds as a JSON list (``experiments/seeds.py``) |
+| ``affectlab.repeat.identical`` | ``repeat`` parent | ``true`` when the copies' initial and final weights and every metric agree (``experiments/repeat.py``) |
+| ``affectlab.dry_run`` | any run | ``true`` on a run of ``--dry_run`` (``runs/dry_run.py``); such runs live in ``<exp_name>-dry`` |
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Per run: the run is opened in the store (new, or reused by ``--run_id``), ``run_
 the config is logged (``config.yaml`` first, ``config_<timestamp>.yaml`` after), with the environment and,
 for a new run, the flattened config as params. ``$ckpt_dir`` in any string value resolves to the run's
 checkpoint folder. ``fit`` on a reused run resumes from its ``last.ckpt``; ``validate``/``test``/``predict``
-use the run's ``best.ckpt`` unless told otherwise.
+use the run's ``best.ckpt`` unless told otherwise. ``--dry_run`` rewrites the parsed config for a run on a
+sliver of the data in ``<exp_name>-dry`` (``affectlab.runs.dry_run``).
 
 The run's life in the store (opening, logging, predictions) is ``affectlab.runs.lifecycle``'s.
 """
@@ -37,6 +38,7 @@ from affectlab.runs.arguments import (
     parse_commands,
     resolve_ckpt_dir,
 )
+from affectlab.runs.dry_run import announce, apply_dry_run, bare_flag, check_reused_run
 from affectlab.runs.evaluation import check_evaluation, run_evaluation
 from affectlab.io import load_checkpoint
 from affectlab.runs.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
@@ -45,11 +47,12 @@ from affectlab.runs.lifecycle import (BEST, DEFAULT_SEED, LAST, RunHeartbeat, Ru
                                       log_run_contents, open_run, run_attempt)
 from affectlab.runs.names import run_name
 from affectlab.runs.schema_cache import record
+from affectlab.runs.store import RunStore
 
 
 class AffectLabCLI(LightningCLI):
     def __init__(self, args: list[str]) -> None:
-        self.argv = list(args)
+        self.argv = bare_flag(list(args))  # a bare --dry_run means true
         self.results: dict[str, dict[str, float]] = {}
         # before parsing: every class_path the config names is checked against the allowed packages before
         # jsonargparse imports it (affectlab.imports); a stored config.yaml put in front gets the same check
@@ -64,7 +67,7 @@ class AffectLabCLI(LightningCLI):
             parser_kwargs={"exit_on_error": False},
             subclass_mode_model=True,
             subclass_mode_data=True,
-            args=args,
+            args=self.argv,
             run=False,
             auto_configure_optimizers=False,  # methods configure their own (optimizer_init/lr_scheduler_init)
             load_from_checkpoint_support=False,  # checkpoints hold tensors only; configs live in the run store
@@ -87,6 +90,9 @@ class AffectLabCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
+        if apply_dry_run(self.config) and rank_zero_only.rank == 0:  # before anything is built: the trainer too
+            check_reused_run(RunStore.resolve(self.config.store), self.config.run_id)  # never into a real run
+            print(announce(self.config), flush=True)
         self.commands = parse_commands(self.config.commands)
         if "eval" in self.commands:
             check_evaluation(self.config.eval_func, self.config.eval or {})
