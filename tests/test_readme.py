@@ -69,9 +69,14 @@ RUN = {
         ["run", "--config", SUPERVISED, "--commands", "tune-fit-test", "--tune.scale_batch_size", "true",
          "--print_config"]],
     "affectlab ablation --from-records": [["ablation", "--help"]],
+    f"affectlab run --config {SUPERVISED} --dry_run": [["run", "--config", SUPERVISED, "--dry_run", "--print_config"]],
+    "affectlab recipe conclugen synth --seeds 0 1 2 [--dry_run]": [["recipe", "--help"]],
+    f"affectlab repeat --times 3 --config {SUPERVISED}": [["repeat", "--help"]],
 }
 
 CHECKED_ELSEWHERE = {
+    f"affectlab run --config {SUPERVISED} --seeds 0 1 2":
+        "trains one run per seed: tests/cli/test_seeds_dry_run.py runs --seeds on tiny data",
     "make demo": "creates .venv and installs the package, then trains (minutes): checked by hand and by CI",
     "make test": "the whole suite, this test included",
     ".venv/bin/affectlab ui": "starts a server: tests/cli/test_commands.py starts it on a free port and stops it",
