@@ -133,3 +133,25 @@ def test_bad_space_key_and_unlogged_metric_stop_before_any_trial(tiny_data, tmp_
     assert "metric 'test/accuracy' is logged by no run of this sweep" in result.stderr
     assert "did you mean test/acc" in result.stderr
     assert study(store).trials == [] and children(store) == ([], [])  # no trial, no run in the store
+
+
+def test_a_dry_sweep_runs_every_trial_dry_in_its_own_study_and_experiment(reference, tiny_data):
+    """``--dry_run`` (point 7): every trial on two batches in study ``<name>-dry`` and experiment ``<exp>-dry``, so
+    the real sweep's study and runs beside it are untouched (seed 003 had to delete dry runs by hand)."""
+    import optuna
+
+    folder, store, path, _ = reference
+    before = table(store)
+    affectlab("sweep", "--config", str(path), *tiny_args(tiny_data, store, max_epochs=2), "--dry_run", cwd=ROOT,
+              timeout=600)
+    assert table(store) == before  # the real study is as it was
+    dry = optuna.load_study(study_name="tiny-dry", storage=f"sqlite:///{store / 'sweeps.db'}")
+    assert sorted(t.state.name for t in dry.trials) == ["COMPLETE"] * len(GRID)
+    client = mlflow_client(store)
+    experiment = client.get_experiment_by_name("synth-supervised-dry")
+    runs = client.search_runs([experiment.experiment_id])
+    members = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(members) == len(GRID) * len(SEEDS)
+    assert all(r.data.tags.get("affectlab.dry_run") == "true" for r in members)
+    steps = [m.step for r in members for m in client.get_metric_history(r.info.run_id, "train/loss_step")]
+    assert steps and max(steps) <= 2  # a couple of steps, not the real run's epochs
