@@ -97,6 +97,8 @@ MISTAKES = {
                        ["trainer.max_epochs: expected int or None, got 'ten'", "given on the command line"]),
     "cli wrong type in model": (["--model", MODEL, "--data", DATA, "--model.init_args.fusion_dim", "big"],
                                 ["model.init_args.fusion_dim: expected int, got 'big'"]),
+    "cli wrong bool": (["--model", MODEL, "--data", DATA, "--trainer.enable_progress_bar", "maybe"],
+                       ["trainer.enable_progress_bar: expected bool or None, got 'maybe'", "given on the command line"]),
     "yaml wrong type": (["--model", MODEL, "--data", DATA, "--config", "{folder}/wrong_type.yaml"],
                         ["trainer.max_epochs: expected int or None, got 'ten'", "wrong_type.yaml, line 2"]),
     "yaml wrong type in model": (["--model", MODEL, "--data", DATA, "--config", "{folder}/wrong_type_model.yaml"],

@@ -55,7 +55,7 @@ def test_a_real_record_is_never_read_back_as_a_dry_one(tmp_path):
 
 def test_recipe_refuses_seed_and_seeds_together(tmp_path):
     result = affectlab_inline("recipe", "contrast_only", "synth", "--seed", "1", "--seeds", "0", "1", check=False)
-    assert result.returncode == 2 and "not both" in result.stderr
+    assert result.returncode == 2 and "not allowed with argument --seed" in result.stderr
 
 
 def test_dry_run_among_the_run_options_makes_a_dry_recipe(tmp_path):

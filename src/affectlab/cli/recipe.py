@@ -23,8 +23,9 @@ def recipe_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
     parser.add_argument("dataset", help="data set name: " + ", ".join(dataset_names()))
-    parser.add_argument("--seed", type=int, default=None, help=f"the recipe's seed (default {DEFAULT_SEED})")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+    one_or_several = parser.add_mutually_exclusive_group()  # --seed S (one recipe) or --seeds S1 S2 ..., not both
+    one_or_several.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the recipe's seed (default {DEFAULT_SEED})")
+    one_or_several.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="run the recipe once per seed and print mean ± std per row, e.g. --seeds 0 1 2")
     parser.add_argument("--dry_run", "--dry-run", dest="dry_run", action="store_true",
                         help="every run on 2 batches of each split, CPU, in <exp_name>-dry; recorded apart (...-dry.json)")
@@ -53,11 +54,9 @@ def recipe_parser() -> argparse.ArgumentParser:
 
 def recipe_command(args: list[str]) -> int:
     known, extra = recipe_parser().parse_known_args(args)
-    if known.seeds is not None and known.seed is not None:
-        raise ConfigError("recipe: give --seed S (one recipe) or --seeds S1 S2 ... (one per seed), not both")
     if known.seeds is not None and len(set(known.seeds)) != len(known.seeds):
         raise ConfigError(f"recipe: --seeds {' '.join(map(str, known.seeds))} repeats a seed; each seed runs once")
-    seeds = known.seeds or [DEFAULT_SEED if known.seed is None else known.seed]
+    seeds = known.seeds or [known.seed]
     options = {**vars(known), "fractions": tuple(known.fractions), "extra": extra}
     del options["seeds"]
     recipes = [Recipe(RecipeOptions(**{**options, "seed": seed})) for seed in seeds]  # all checked before any run

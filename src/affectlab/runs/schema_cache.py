@@ -19,7 +19,8 @@ cache holds what that check needs, recorded where those are imported anyway:
 would give (``config_errors.describe`` / ``describe_unknown``): a class path outside the allowed packages, a
 class path whose module it knows and which that module lacks, an unknown short class name, an unknown key on
 the command line or in a YAML file (key, where it was given, the closest valid keys) and a value that can be no
-number where the type is ``int``/``float`` (``Optional`` and unions of them included: "expected int or None").
+number and no boolean where the type is ``int``/``float``/``bool`` (``Optional`` and unions of them included:
+"expected int or None").
 ``tests/cli/test_config_errors.py`` keeps both paths giving the same diagnoses.
 
 The cache only refuses, it never accepts: whatever it lets through (other types, lists, Literals, deeper keys
@@ -113,13 +114,15 @@ def _import_class(class_path: str) -> Any:
     return getattr(sys.modules.get(module_name), name, None)
 
 
-#: the types whose check the pre-check repeats: a value that can be no number fails each of them
-_NUMBER_TYPES = {int: "int", float: "float", type(None): "None"}
+#: the types whose check the pre-check repeats: a value that is no number and no YAML boolean fails each of them
+_NUMBER_TYPES = {int: "int", float: "float", bool: "bool", type(None): "None"}
+#: what YAML 1.1 (PyYAML, jsonargparse's loader) reads as a boolean: never refused where a bool is expected
+_YAML_BOOLEANS = {"true", "false", "yes", "no", "on", "off", "y", "n"}
 
 
 def type_spec(annotation: Any) -> list[str] | None:
     """The names of ``annotation``'s alternatives in its order (``Optional[int]`` -> ``["int", "None"]``) when
-    each is int, float or None; None for any other type (the pre-check leaves it to jsonargparse)."""
+    each is int, float, bool or None; None for any other type (the pre-check leaves it to jsonargparse)."""
     import types
     import typing
 
@@ -481,8 +484,9 @@ def _first_leaf(key: str, value: Any) -> str:
 
 
 def _no_number(value: Any) -> bool:
-    """True for a value that none of int, float and None accepts: text that is no number and no null."""
-    if not isinstance(value, str) or value.strip().lower() in ("", "null", "none", "~"):
+    """True for a value that none of int, float, bool and None accepts: text that is no number, no YAML
+    boolean and no null (a bool-only key given ``5`` is left to jsonargparse: the check stays on the safe side)."""
+    if not isinstance(value, str) or value.strip().lower() in ("", "null", "none", "~", *_YAML_BOOLEANS):
         return False
     try:
         float(value)
