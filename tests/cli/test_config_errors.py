@@ -99,6 +99,8 @@ MISTAKES = {
                                 ["model.init_args.fusion_dim: expected int, got 'big'"]),
     "cli wrong bool": (["--model", MODEL, "--data", DATA, "--trainer.enable_progress_bar", "maybe"],
                        ["trainer.enable_progress_bar: expected bool or None, got 'maybe'", "given on the command line"]),
+    "cli not a list": (["--model", MODEL, "--data", DATA, "--model.init_args.modalities", "video"],
+                       ["model.init_args.modalities: expected list or None, got 'video'", "given on the command line"]),
     "yaml wrong type": (["--model", MODEL, "--data", DATA, "--config", "{folder}/wrong_type.yaml"],
                         ["trainer.max_epochs: expected int or None, got 'ten'", "wrong_type.yaml, line 2"]),
     "yaml wrong type in model": (["--model", MODEL, "--data", DATA, "--config", "{folder}/wrong_type_model.yaml"],

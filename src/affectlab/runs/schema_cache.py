@@ -19,11 +19,11 @@ cache holds what that check needs, recorded where those are imported anyway:
 would give (``config_errors.describe`` / ``describe_unknown``): a class path outside the allowed packages, a
 class path whose module it knows and which that module lacks, an unknown short class name, an unknown key on
 the command line or in a YAML file (key, where it was given, the closest valid keys) and a value that can be no
-number and no boolean where the type is ``int``/``float``/``bool`` (``Optional`` and unions of them included:
-"expected int or None").
+number and no boolean where the type is ``int``/``float``/``bool``, or no list where it is a ``list`` (``Optional``
+and unions of them included: "expected int or None").
 ``tests/cli/test_config_errors.py`` keeps both paths giving the same diagnoses.
 
-The cache only refuses, it never accepts: whatever it lets through (other types, lists, Literals, deeper keys
+The cache only refuses, it never accepts: whatever it lets through (other types, lists' items, Literals, deeper keys
 it has no class for, several class paths at one place) is parsed by jsonargparse as before. It is ignored (the
 full parse then runs) when absent, written by another checkout or other versions of AffectLab, jsonargparse,
 Lightning, torch or Python (the file name holds their digest), or when a source file an entry came from (the
@@ -120,16 +120,27 @@ _NUMBER_TYPES = {int: "int", float: "float", bool: "bool", type(None): "None"}
 _YAML_BOOLEANS = {"true", "false", "yes", "no", "on", "off", "y", "n"}
 
 
+def _type_name(annotation: Any) -> str | None:
+    """"int", "float", "bool", "None" or "list" (any ``list[X]``) for a type the pre-check repeats, else None."""
+    import typing
+
+    if annotation in _NUMBER_TYPES:
+        return _NUMBER_TYPES[annotation]
+    if annotation is list or typing.get_origin(annotation) is list:
+        return "list"
+    return None
+
+
 def type_spec(annotation: Any) -> list[str] | None:
     """The names of ``annotation``'s alternatives in its order (``Optional[int]`` -> ``["int", "None"]``) when
-    each is int, float, bool or None; None for any other type (the pre-check leaves it to jsonargparse)."""
+    each is int, float, bool, a list or None; None for any other type (the pre-check leaves it to jsonargparse)."""
     import types
     import typing
 
-    if annotation in _NUMBER_TYPES and annotation is not type(None):
-        return [_NUMBER_TYPES[annotation]]
+    if annotation is not type(None) and _type_name(annotation):
+        return [_type_name(annotation)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        names = [_NUMBER_TYPES.get(a) for a in typing.get_args(annotation)]
+        names = [_type_name(a) for a in typing.get_args(annotation)]
         return names if all(names) and names != ["None"] else None
     return None
 
@@ -483,16 +494,30 @@ def _first_leaf(key: str, value: Any) -> str:
     return key
 
 
-def _no_number(value: Any) -> bool:
-    """True for a value that none of int, float, bool and None accepts: text that is no number, no YAML
-    boolean and no null (a bool-only key given ``5`` is left to jsonargparse: the check stays on the safe side)."""
-    if not isinstance(value, str) or value.strip().lower() in ("", "null", "none", "~", *_YAML_BOOLEANS):
+def _fails(value: Any, spec: list[str]) -> bool:
+    """True for a value that none of ``spec``'s types can take, judged on the safe side: a number or a YAML
+    boolean passes every number and bool type (jsonargparse decides the finer cases), null passes everything, a
+    list passes only ``list``; text that is no number, boolean or null, or a non-list given for a list, fails."""
+    import yaml
+
+    loaded = value
+    if isinstance(value, str):
+        if value.strip().lower() in ("", "null", "none", "~", *_YAML_BOOLEANS):
+            return False
+        try:
+            float(value)  # "1e-3" is a number to jsonargparse, a string to YAML 1.1
+            return not any(name in ("int", "float", "bool") for name in spec)
+        except ValueError:
+            pass
+        try:
+            loaded = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return False  # the full parse words a malformed value better
+    if loaded is None:
         return False
-    try:
-        float(value)
-    except ValueError:
-        return True
-    return False
+    scalar = isinstance(loaded, (bool, int, float))
+    return not any((name in ("int", "float", "bool") and scalar) or (name == "list" and isinstance(loaded, list))
+                   for name in spec)
 
 
 def _mistake(args: list[str]) -> tuple[Any, list[str] | None] | None:
@@ -543,7 +568,7 @@ def _mistake(args: list[str]) -> tuple[Any, list[str] | None] | None:
             spec = None if "." in name else schema.class_types(given.owner(location, name)).get(name)
         else:
             spec = schema.types.get(key)
-        if spec and _no_number(value):
+        if spec and _fails(value, spec):
             return Problem("type", key, "|".join([spec[0], text])), spec
     return None
 
