@@ -41,6 +41,17 @@ def test_dry_recipe_per_seed_is_recorded_apart_with_mean_and_std(tiny_data, tmp_
     assert mean == pytest.approx(statistics.fmean(accs), abs=1e-3)  # printed with 3 decimals
     assert std == pytest.approx(statistics.stdev(accs), abs=1e-3)  # printed with 3 decimals
     assert "mean ± std over seeds 0, 1 (DRY RUN)" in result.stdout
+    # one group of kind seeds: its parent holds the row's mean and std, every run of both recipes is its child
+    parent = client.get_run(re.search(r"^parent_run_id: ([0-9a-f]{32})$", result.stdout, re.M).group(1))
+    assert parent.data.tags["affectlab.group.kind"] == "seeds" and parent.info.status == "FINISHED"
+    assert client.get_experiment(parent.info.experiment_id).name == "recipe-seeds-dry"
+    assert parent.data.metrics["probe/1/acc_mean"] == pytest.approx(statistics.fmean(accs))
+    assert parent.data.metrics["probe/1/acc_std"] == pytest.approx(statistics.stdev(accs))
+    for record in records:
+        data = json.loads(record.read_text())
+        for run_id in [data["pretrain_run_id"], *(r["run_id"] for r in data["rows"])]:
+            tags = client.get_run(run_id).data.tags
+            assert tags["mlflow.parentRunId"] == parent.info.run_id and tags["affectlab.seed"] == str(data["seed"])
 
 
 def test_a_real_record_is_never_read_back_as_a_dry_one(tmp_path):

@@ -61,15 +61,19 @@ def recipe_command(args: list[str]) -> int:
     del options["seeds"]
     recipes = [Recipe(RecipeOptions(**{**options, "seed": seed})) for seed in seeds]  # all checked before any run
     console = Console()
-    all_rows = []
+    rows_per_recipe = []
     for recipe in recipes:
         rows = recipe.run()
-        all_rows += rows
+        rows_per_recipe.append(rows)
         print_recipe(console, recipe, rows)
     if known.seeds is not None:
         first = recipes[0].options
-        console.print(seeds_table(all_rows, f"{first.variant} on {first.dataset}: mean ± std over seeds "
-                                            f"{', '.join(map(str, seeds))}{' (DRY RUN)' if first.dry_run else ''}"))
+        console.print(seeds_table([r for rows in rows_per_recipe for r in rows],
+                                  f"{first.variant} on {first.dataset}: mean ± std over seeds "
+                                  f"{', '.join(map(str, seeds))}{' (DRY RUN)' if first.dry_run else ''}"))
+        from affectlab.experiments.seeds import group_recipe_seeds
+
+        console.print(f"parent_run_id: {group_recipe_seeds(recipes, rows_per_recipe)}")
     return 0
 
 

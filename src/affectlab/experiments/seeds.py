@@ -158,3 +158,38 @@ def log_summary(store: RunStore, result: SeedsResult) -> None:
     for start in range(0, len(metrics), 1000):  # MLflow's batch limit
         store.client.log_batch(result.parent_run_id, metrics=metrics[start:start + 1000])
     store.client.log_text(result.parent_run_id, seeds_markdown(result, sorted(result.summary)), TABLE)
+
+
+RECIPE_EXPERIMENT = "recipe-seeds"  # the parents of 'affectlab recipe --seeds' (a recipe's runs span experiments)
+
+
+def group_recipe_seeds(recipes: list, rows_per_recipe: list[list]) -> str:
+    """The recipes of ``affectlab recipe --seeds`` (one per seed, already run) as one group: a parent run of kind
+    ``seeds`` in experiment ``recipe-seeds`` (``-dry`` for dry recipes) holding ``<row>_mean`` / ``<row>_std`` of
+    every recipe row (the names a recipe sweep's trials have: ``probe/<fraction>/acc``, ``floor/...``) and each
+    recipe's runs (pretraining, probes, floor, ceiling) tagged as its children. Returns the parent's id."""
+    from mlflow.entities import Metric
+
+    from affectlab.experiments.sweep import recipe_metrics
+    from affectlab.runs.lifecycle import PARENT_TAG
+
+    first = recipes[0].options
+    store = RunStore.resolve(first.store)
+    seeds = [recipe.options.seed for recipe in recipes]
+    parent = open_parent_run(store, experiment_name(RECIPE_EXPERIMENT, first.dry_run),
+                             f"{first.variant}-{first.dataset}-seeds-{'-'.join(map(str, seeds))}", KIND,
+                             {"affectlab.seeds": json.dumps(seeds)})
+    values: dict[str, list[float]] = {}
+    for recipe, rows in zip(recipes, rows_per_recipe):
+        for name, value in recipe_metrics(rows, recipe.options.variant).items():
+            values.setdefault(name, []).append(value)
+        tags = {PARENT_TAG: parent, CONFIG_TAG: config_key({}), "affectlab.seed": str(recipe.options.seed)}
+        for run_id in {row.run_id for row in rows} | {recipe.record.pretrain_run_id} - {None}:
+            for key, value in tags.items():
+                store.client.set_tag(run_id, key, value)
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"{name}_{part}", value, now, 0) for name, series in sorted(values.items())
+               for part, value in zip(("mean", "std"), mean_std(series))]
+    store.client.log_batch(parent, metrics=metrics)
+    end_parent_run(store, parent)
+    return parent
