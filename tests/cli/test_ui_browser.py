@@ -110,3 +110,36 @@ def test_without_it_mlflow_opens_the_genai_dashboard_without_metric_columns(serv
     experiment = re.search(r"/experiments/(\d+)/", address).group(1)
     text = page_text(f"http://127.0.0.1:{port}/#/experiments/{experiment}", folder / "chromium-plain")
     assert "test/acc" not in text and "Traces" in text, text[:2000]
+
+
+def row_html(dom: str, run_id: str) -> str:
+    """The runs table's row of ``run_id`` (AG Grid: from its ``row-id`` to the next row)."""
+    start = dom.index(f'row-id="{run_id}"')
+    end = dom.find('role="row"', start)
+    return dom[start:end if end > 0 else len(dom)]
+
+
+def test_a_group_of_runs_is_one_expandable_row(served):
+    """A sweep (issue 18.4): its parent is one row with an expand button, its trials nested under it (hidden until
+    expanded), beside the ordinary run whose row has no button. Made with runs/groups.py in the served store."""
+    from affectlab.runs import groups
+    from affectlab.runs.store import RunStore
+
+    folder, store_path, _, run_name, _, address = served
+    store = RunStore.resolve(str(store_path))
+    parent = groups.open_parent_run(store, "affectlab", "grid-sweep-parent", "sweep", {})
+    for trial in range(2):
+        child = store.create_run("affectlab", f"grid-trial-{trial}", {"mlflow.parentRunId": parent})
+        store.client.log_metric(child, "test/acc", 0.5)
+        store.client.set_terminated(child)
+    groups.end_parent_run(store, parent)
+    (solo,) = [r for r in mlflow_client(store_path).search_runs([store.experiment_id("affectlab")])
+               if r.info.run_name == run_name]
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={folder / 'chromium-groups'}", "--window-size=1600,1000",
+                          "--virtual-time-budget=20000", "--dump-dom", address],
+                         capture_output=True, text=True, timeout=180).stdout
+    expander = "runnamecellrenderer"  # MLflow's run-name cell: a button before the name of a run with children
+    assert "grid-sweep-parent" in dom and expander in row_html(dom, parent).lower(), dom[:2000]
+    assert expander not in row_html(dom, solo.info.run_id).lower()
+    assert "grid-trial-0" not in dom and "grid-trial-1" not in dom  # nested: shown only once the row is expanded
