@@ -32,11 +32,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def page_dom(url: str, profile: Path) -> str:
+    """The page's DOM once its scripts have run (virtual time: the UI's requests and renders)."""
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           f"--user-data-dir={profile}", "--window-size=1600,1000", "--virtual-time-budget=20000",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+
+
 def page_text(url: str, profile: Path) -> str:
-    """The page's visible text once its scripts have run (virtual time: the UI's requests and renders)."""
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          f"--user-data-dir={profile}", "--window-size=1600,1000", "--virtual-time-budget=20000",
-                          "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    """The page's visible text once its scripts have run."""
+    dom = page_dom(url, profile)
     text = re.sub(r"<(style|script)\b.*?</\1>", " ", dom, flags=re.S)
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)))
 
@@ -135,10 +140,7 @@ def test_a_group_of_runs_is_one_expandable_row(served):
     groups.end_parent_run(store, parent)
     (solo,) = [r for r in mlflow_client(store_path).search_runs([store.experiment_id("affectlab")])
                if r.info.run_name == run_name]
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          f"--user-data-dir={folder / 'chromium-groups'}", "--window-size=1600,1000",
-                          "--virtual-time-budget=20000", "--dump-dom", address],
-                         capture_output=True, text=True, timeout=180).stdout
+    dom = page_dom(address, folder / "chromium-groups")
     expander = "runnamecellrenderer"  # MLflow's run-name cell: a button before the name of a run with children
     assert "grid-sweep-parent" in dom and expander in row_html(dom, parent).lower(), dom[:2000]
     assert expander not in row_html(dom, solo.info.run_id).lower()

@@ -33,7 +33,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from affectlab.errors import ConfigError
 from affectlab.experiments.seeds import GroupTarget, group_target, refuse_options
 from affectlab.experiments.train import RunResult, run_arguments
-from affectlab.runs.groups import CONFIG_TAG, child_arguments, config_key, end_parent_run, open_parent_run
+from affectlab.runs.groups import CONFIG_TAG, child_arguments, config_key, open_parent_run, parent_outcome
 from affectlab.runs.lightning_cli import AffectLabCLI
 from affectlab.runs.store import RunStore
 
@@ -201,30 +201,25 @@ def run_repeat(args: list[str], times: int, target: GroupTarget | None = None, o
     scratch = Path(tempfile.mkdtemp(prefix=f"affectlab-repeat-{parent[:8]}-"))
     folders = [scratch / str(i) for i in range(times)]
     report = RepeatReport(parent, [])
-    status = "FAILED"
     try:
-        for index, folder in enumerate(folders):
-            member = child_arguments(parent, {CONFIG_TAG: config_key({}), INDEX_TAG: str(index)})
-            if target.run_name:
-                member += ["--run_name", f"{target.run_name}-copy{index}"]
-            result = run_copy([*args, *member], folder)
-            report.runs.append(result)
+        with parent_outcome(store, parent):
+            for index, folder in enumerate(folders):
+                member = child_arguments(parent, {CONFIG_TAG: config_key({}), INDEX_TAG: str(index)})
+                if target.run_name:
+                    member += ["--run_name", f"{target.run_name}-copy{index}"]
+                result = run_copy([*args, *member], folder)
+                report.runs.append(result)
+                for stage in STAGES:
+                    if (folder / f"{stage}.json").is_file():
+                        store.client.log_artifact(result.run_id, str(folder / f"{stage}.json"), "repeat")
             for stage in STAGES:
-                if (folder / f"{stage}.json").is_file():
-                    store.client.log_artifact(result.run_id, str(folder / f"{stage}.json"), "repeat")
-        for stage in STAGES:
-            report.weights_recorded[stage], report.weights[stage] = compare_weights(folders, stage)
-        report.metrics = compare_metrics(report.runs)
-        if not report.identical:
-            report.divergence = first_divergence(store, [r.run_id for r in report.runs])
-        store.client.set_tag(parent, IDENTICAL_TAG, "true" if report.identical else "false")
-        store.client.log_text(parent, report_markdown(report), TABLE)
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
+                report.weights_recorded[stage], report.weights[stage] = compare_weights(folders, stage)
+            report.metrics = compare_metrics(report.runs)
+            if not report.identical:
+                report.divergence = first_divergence(store, [r.run_id for r in report.runs])
+            store.client.set_tag(parent, IDENTICAL_TAG, "true" if report.identical else "false")
+            store.client.log_text(parent, report_markdown(report), TABLE)
     finally:
-        end_parent_run(store, parent, status)
         shutil.rmtree(scratch, ignore_errors=True)
     return report
 

@@ -20,7 +20,8 @@ from affectlab.errors import ConfigError
 from affectlab.experiments.report import mean_std
 from affectlab.experiments.train import RunResult, train
 from affectlab.runs.dry_run import experiment_name
-from affectlab.runs.groups import CONFIG_TAG, child_arguments, config_key, end_parent_run, open_parent_run
+from affectlab.runs.groups import (CONFIG_TAG, child_arguments, config_key, end_parent_run, open_parent_run,
+                                   parent_outcome)
 from affectlab.runs.lightning_cli import AffectLabCLI
 from affectlab.runs.store import RunStore
 
@@ -130,8 +131,7 @@ def run_seeds(args: list[str], seeds: list[int], target: GroupTarget | None = No
     if on_open is not None:
         on_open(parent)
     result = SeedsResult(parent, list(seeds))
-    status = "FAILED"
-    try:
+    with parent_outcome(store, parent):
         for seed in seeds:
             member = ["--seed_everything", str(seed), *child_arguments(parent, {CONFIG_TAG: config_key({})})]
             if target.run_name:
@@ -139,12 +139,6 @@ def run_seeds(args: list[str], seeds: list[int], target: GroupTarget | None = No
             result.runs.append(train([], {}, extra=[*args, *member]))
         result.summary = summarise_metrics(result.runs)
         log_summary(store, result)
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        end_parent_run(store, parent, status)
     return result
 
 

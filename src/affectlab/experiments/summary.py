@@ -33,7 +33,6 @@ import io
 import json
 import math
 import re
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 import yaml
 
 from affectlab.errors import ConfigError
+from affectlab.experiments.report import mean_std
 from affectlab.runs.groups import CONFIG_TAG, KIND_TAG, child_runs
 from affectlab.runs.lifecycle import PARENT_TAG
 from affectlab.runs.store import RunStore
@@ -102,12 +102,12 @@ class ConfigRow:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return mean_std(self.values)[0]
 
     @property
     def std(self) -> float:
         """The sample standard deviation over seeds (0 for one seed: no spread is known yet)."""
-        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+        return mean_std(self.values)[1]
 
 
 @dataclass
@@ -399,8 +399,7 @@ def by_value(summary: Summary, param: str) -> list[tuple[Any, float, float, int]
         if row.config.get(param) is not None:
             value = row.config[param]
             groups.setdefault(json.dumps(value, sort_keys=True, default=str), (value, []))[1].extend(row.values)
-    out = [(value, statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
-           for value, v in groups.values()]
+    out = [(value, *mean_std(v), len(v)) for value, v in groups.values()]
     numeric = all(is_number(v) for v, *_ in out)
     return sorted(out, key=lambda item: item[0] if numeric else str(item[0]))
 

@@ -23,7 +23,9 @@ so the UI nests it as an expandable row) and ``--run_tags``. The tags every kind
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from affectlab.runs.lifecycle import PARENT_TAG
@@ -48,6 +50,21 @@ def open_parent_run(store: RunStore, experiment: str, name: str, kind: str, tags
 
 def end_parent_run(store: RunStore, run_id: str, status: str = "FINISHED") -> None:
     store.client.set_terminated(run_id, status=status)
+
+
+@contextlib.contextmanager
+def parent_outcome(store: RunStore, run_id: str) -> Iterator[None]:
+    """End the parent as its members' work ends: FINISHED, KILLED on Ctrl-C, FAILED on any other error (which
+    propagates); the members that ran stay in the store."""
+    status = "FAILED"
+    try:
+        yield
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        end_parent_run(store, run_id, status)
 
 
 def child_arguments(parent_run_id: str, tags: dict[str, str]) -> list[str]:
