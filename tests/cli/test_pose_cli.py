@@ -73,9 +73,12 @@ def test_the_worker_speaks_json_lines_and_reports_a_failed_start(videos, tmp_pat
         estimate_poses("keypointrcnn", [videos / "one.mp4"], tmp_path / "x", {"weight": "typo"}, progress=False)
 
 
-def test_an_estimator_without_its_environment_says_how_to_make_it(tmp_path, videos):
+def test_an_estimator_without_its_environment_says_how_to_make_it(tmp_path, videos, monkeypatch):
+    monkeypatch.setenv("AFFECTLAB_POSE_ENVS", str(tmp_path / "no-envs"))
     with pytest.raises(ConfigError, match=r"affectlab pose setup mediapipe_holistic"):
-        env_python("mediapipe_holistic", tmp_path / "no-envs")
+        env_python("mediapipe_holistic")
+    with pytest.raises(ConfigError, match=r"no-envs/mediapipe_holistic is missing"):
+        estimate_poses("mediapipe_holistic", [videos / "one.mp4"], tmp_path / "out", progress=False)
     listed = affectlab_inline("pose", "list")
     assert all(name in listed.stdout for name in ESTIMATORS) and "not set up" in listed.stdout
     calls = []
