@@ -107,12 +107,13 @@ def test_the_export_is_laid_out_as_phoenix_and_read_back_by_pose_format(exported
 
 def test_the_data_module_keeps_the_pose_translation_contract(caplog):
     data = AffectSynthSignDataModule(root=None, batch_size=4, max_frames=40, **TINY)
-    with caplog.at_level(logging.WARNING, logger="affectlab.data.synth.sign"):
-        data.setup("fit")
-    assert "longer than max_frames=40" in caplog.text
+    data.setup("fit")
     assert (data.modalities, data.tasks, data.class_names) == (("pose",), ("translation",), {})
     assert (data.num_keypoints, data.num_channels, data.frame_size) == (178, 3, 534)
-    batch = next(iter(data.train_dataloader()))
+    with caplog.at_level(logging.WARNING, logger="affectlab.data.synth.sign"):
+        batch = next(iter(data.train_dataloader()))
+    assert "longer than max_frames=40 frames are cut to their first 40" in caplog.text
+    assert len(data.source.made) == 4  # generated when served: one batch, four samples
     check_batch(batch, data.modalities, data.tasks)
     pose, mask, points = batch["pose"], batch["pose_mask"], batch["pose_points_mask"]
     assert pose.dtype == torch.float32 and pose.shape[0] == 4 and pose.shape[1] <= 40 and pose.shape[2:] == (178, 3)
@@ -126,22 +127,24 @@ def test_the_data_module_keeps_the_pose_translation_contract(caplog):
     assert set(data.splits["train"]).isdisjoint(data.splits["test"])
     signer = AffectSynthSignDataModule(root=None, split="signer", **TINY)
     signer.setup()
-    signers = {s: set(signer.arrays["signers"][signer.splits[s]]) for s in ("train", "val", "test")}
+    signers = {s: set(signer.signers[signer.splits[s]]) for s in ("train", "val", "test")}
     assert signers["train"].isdisjoint(signers["test"]) and signers["train"].isdisjoint(signers["val"])
 
 
 def test_the_served_poses_are_pose_formats_preprocessing_of_the_written_files(exported, tmp_path):
-    data = AffectSynthSignDataModule(root=str(tmp_path), **{**TINY, "vocabulary_size": 24})
-    data.setup()
+    data = AffectSynthSignDataModule(root=None, **{**TINY, "vocabulary_size": 24})
     cached = AffectSynthSignDataModule(root=str(tmp_path), **{**TINY, "vocabulary_size": 24})
-    cached.setup()  # read back from the cache written by the first
-    assert data.cache_path().is_file() and np.array_equal(cached.arrays["data"], data.arrays["data"])
-    for index in (0, 5):
+    cached.prepare_data()  # every sample generated and cached under root
+    assert cached.cache_path().is_file()
+    cached.setup()  # read back from the cache
+    assert cached.source.stored is not None and cached.sentences("test") == data.sentences("test")
+    for index in (0, 5, 23):
         folder = next(s for s in ("train", "dev", "test") if (exported / f"poses/{s}/{sample_name(index)}.pose").exists())
         arrays = pose_arrays(read_pose(exported / f"poses/{folder}/{sample_name(index)}.pose"), PoseOptions())
-        served, frames, points = data.sample_arrays(index)
-        assert np.array_equal(arrays.data, served) and np.array_equal(arrays.points_mask, points)
-        assert np.array_equal(arrays.frame_mask, frames)
+        for module in (data, cached):
+            served, frames, points = module.sample_arrays(index)
+            assert np.array_equal(arrays.data, served) and np.array_equal(arrays.points_mask, points)
+            assert np.array_equal(arrays.frame_mask, frames)
 
 
 def test_a_broken_pose_batch_is_named_by_the_contract():

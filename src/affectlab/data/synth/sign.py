@@ -46,7 +46,7 @@ from affectlab.data.pose import (CHANNELS, FACE_CONTOUR, HAND_POINTS, PoseOption
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.data.synth.sign_grammar import MAX_VOCABULARY, MIN_VOCABULARY, Sentence, draw_sentence, vocabulary
-from affectlab.errors import ConfigError
+from affectlab.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -333,21 +333,39 @@ class SignSample:
     signer: int
 
 
+class SignGenerator:
+    """Draws AffectSynth sign's samples one by one: sample ``i`` from a generator seeded by ``(seed, 3, i)``,
+    the vocabulary's signs and the signers drawn once; ``labels`` draws only a sample's sentence and signer
+    (cheap: no keypoints), the same ones ``sample`` draws first."""
+
+    def __init__(self, config: SignConfig) -> None:
+        self.config = config
+        self.words = vocabulary(config.vocabulary_size)
+        self.signs = {gloss: draw_sign(config.seed, i, gloss) for i, gloss in enumerate(self.words.glosses)}
+        self.signers = [draw_signer(config.seed, i) for i in range(config.num_signers)]
+
+    def _start(self, index: int) -> tuple[np.random.Generator, Sentence, int]:
+        c = self.config
+        rng = np.random.default_rng([c.seed, 3, index])
+        sentence = draw_sentence(rng, self.words, c.p_time, c.p_adjective, c.p_negation)
+        return rng, sentence, int(rng.integers(c.num_signers))
+
+    def labels(self, index: int) -> tuple[Sentence, int]:
+        _, sentence, signer = self._start(index)
+        return sentence, signer
+
+    def sample(self, index: int) -> SignSample:
+        rng, sentence, signer = self._start(index)
+        speed = self.signers[signer].speed * float(np.exp(rng.normal(0, 0.12)))
+        states = timeline(sentence.glosses, self.signs, speed, rng)
+        data, confidence = render(states, self.signers[signer], rng, self.config.jitter, self.config.p_hand_dropout)
+        return SignSample(data, confidence, sentence, signer)
+
+
 def generate(config: SignConfig) -> list[SignSample]:
     """Every sample of ``config`` (module docstring: sample ``i`` depends on the seed and ``i`` only)."""
-    words = vocabulary(config.vocabulary_size)
-    signs = {gloss: draw_sign(config.seed, i, gloss) for i, gloss in enumerate(words.glosses)}
-    signers = [draw_signer(config.seed, i) for i in range(config.num_signers)]
-    samples = []
-    for index in range(config.num_sentences):
-        rng = np.random.default_rng([config.seed, 3, index])
-        sentence = draw_sentence(rng, words, config.p_time, config.p_adjective, config.p_negation)
-        signer = int(rng.integers(config.num_signers))
-        speed = signers[signer].speed * float(np.exp(rng.normal(0, 0.12)))
-        states = timeline(sentence.glosses, signs, speed, rng)
-        data, confidence = render(states, signers[signer], rng, config.jitter, config.p_hand_dropout)
-        samples.append(SignSample(data, confidence, sentence, signer))
-    return samples
+    generator = SignGenerator(config)
+    return [generator.sample(index) for index in range(config.num_sentences)]
 
 
 def sample_pose(sample: SignSample) -> Any:
@@ -364,18 +382,58 @@ def sample_name(index: int) -> str:
     return f"synthsign-{index:05d}"
 
 
+class SignSource:
+    """Sample ``i``'s preprocessed ``(data [T, K, 3], frame_mask [T], points_mask [T, K])``, cut to
+    ``max_frames``: sliced from the cache when one was read, else generated and preprocessed on first use and
+    kept (a picklable callable, so loader workers can hold it)."""
+
+    def __init__(self, config: SignConfig, options: PoseOptions, layout: list[tuple[str, str]] | None,
+                 max_frames: int, stored: dict[str, np.ndarray] | None = None) -> None:
+        self.config, self.options, self.layout, self.max_frames = config, options, layout, max_frames
+        self.stored = stored
+        self.offsets = None if stored is None else np.concatenate([[0], np.cumsum(stored["lengths"])])
+        self.made: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.generator: SignGenerator | None = None
+        self.cut = 0
+
+    def full(self, index: int) -> Any:
+        """Sample ``index``'s whole preprocessed pose (``PoseArrays``), generated now."""
+        if self.generator is None:
+            self.generator = SignGenerator(self.config)
+        return pose_arrays(sample_pose(self.generator.sample(index)), self.options, self.layout)
+
+    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.stored is not None:
+            start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+            found = self.stored["data"][start:end], self.stored["frame_mask"][start:end], self.stored["points_mask"][start:end]
+        elif index in self.made:
+            return self.made[index]
+        else:
+            arrays = self.full(index)
+            found = arrays.data, arrays.frame_mask, arrays.points_mask
+        if len(found[0]) > self.max_frames:
+            if not self.cut:
+                log.warning("synth_sign: sample %d has %d frames; sequences longer than max_frames=%d frames are cut "
+                            "to their first %d", index, len(found[0]), self.max_frames, self.max_frames)
+            self.cut += 1
+            found = tuple(a[:self.max_frames] for a in found)
+        if self.stored is None:
+            self.made[index] = found
+        return found
+
+
 class PoseTranslationDataset(Dataset):
-    """In-memory preprocessed poses with their sentences: each item a dict of the batch contract.
+    """Poses with their sentences: each item a dict of the batch contract.
 
     Args:
-        poses: per sample ``(data [T, K, 3], frame_mask [T], points_mask [T, K])``, already cut to max_frames.
-        translations, glosses: per sample its sentence and its space-separated glosses.
-        subjects: per sample its signer id.
-        ids: per sample its index in the data set.
+        poses: sample id -> its ``(data [T, K, 3], frame_mask [T], points_mask [T, K])`` (``SignSource``).
+        translations, glosses: per item its sentence and its space-separated glosses.
+        subjects: per item its signer id.
+        ids: per item its index in the data set.
     """
 
-    def __init__(self, poses: list[tuple[np.ndarray, np.ndarray, np.ndarray]], translations: list[str],
-                 glosses: list[str], subjects: list[int], ids: list[int]) -> None:
+    def __init__(self, poses: Any, translations: list[str], glosses: list[str], subjects: list[int],
+                 ids: list[int]) -> None:
         self.poses, self.translations, self.glosses = poses, translations, glosses
         self.subjects, self.ids = subjects, ids
 
@@ -383,25 +441,21 @@ class PoseTranslationDataset(Dataset):
         return len(self.ids)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
-        data, frames, points = self.poses[item]
+        data, frames, points = self.poses(self.ids[item])
         return pose_sample(data, frames, points, self.translations[item], self.glosses[item], self.subjects[item],
                            self.ids[item])
-
-
-def cut_frames(name: str, lengths: list[int], max_frames: int) -> None:
-    """The log line that says how many sequences ``max_frames`` cuts (their first ``max_frames`` frames kept)."""
-    over = sum(length > max_frames for length in lengths)
-    if over:
-        log.warning("%s: %d of %d sequences are longer than max_frames=%d frames and are cut to their first %d "
-                    "(longest %d)", name, over, len(lengths), max_frames, max_frames, max(lengths))
 
 
 class AffectSynthSignDataModule(BaseDataModule):
     """AffectSynth sign (module docstring) in the pose-translation contract.
 
+    Samples are generated when first served (a sample depends on the seed and its index only), so a few
+    batches cost a few samples; ``prepare_data`` (which a trainer calls first) generates them all and caches
+    the preprocessed set under ``root``, read back by later runs.
+
     Args:
-        root: folder where the preprocessed set is cached (``affectsynth-sign-v1-<hash>.npz``; generated on
-            first use, then read back); None keeps it in memory only.
+        root: folder where the preprocessed set is cached (``affectsynth-sign-v1-<hash>.npz``); None keeps it in
+            memory only.
         num_sentences: samples (sentences, each signed once).
         num_signers: signers, the data set's identities (``subject``).
         vocabulary_size: glosses the grammar draws from (4 to 31; ``sign_grammar.vocabulary``).
@@ -409,8 +463,7 @@ class AffectSynthSignDataModule(BaseDataModule):
         split: ``random`` (sentences drawn per split, signers shared, as PHOENIX) or ``signer`` (signer-disjoint).
         split_fractions: train, val, test fractions of the sentences (``random``) or signers (``signer``).
         split_seed: seed of the split.
-        max_frames: frames per sequence at most; longer ones keep their first ``max_frames`` (a log line says
-            how many).
+        max_frames: frames per sequence at most; longer ones keep their first ``max_frames`` (a log line says so).
         hide_legs, reduce_holistic, normalize, keypoints: the pose preprocessing (``data/pose.py``: pose-format's
             operations; ``keypoints`` is ``PoseOptions.layout``).
         batch_size, num_workers: the loaders'.
@@ -419,6 +472,7 @@ class AffectSynthSignDataModule(BaseDataModule):
     modalities = ("pose",)
     tasks = ("translation",)
     class_names: dict[str, tuple[str, ...]] = {}
+    num_channels = CHANNELS
 
     def __init__(self, root: str | None = "data/affectsynth", num_sentences: int = 600, num_signers: int = 6,
                  vocabulary_size: int = 24, synth_seed: int = 0, split: str = "random",
@@ -443,14 +497,14 @@ class AffectSynthSignDataModule(BaseDataModule):
         self.max_frames = max_frames
         self.layout = holistic_layout(self.options) if keypoints == "holistic" else None
         self.splits: dict[str, np.ndarray] = {}
-        self.arrays: dict[str, Any] | None = None
+        self.source: SignSource | None = None
 
     @property
     def num_keypoints(self) -> int:
+        if self.layout is not None:
+            return len(self.layout)
         self.setup()
-        return int(self.arrays["data"].shape[1])
-
-    num_channels = CHANNELS
+        return int(self.source(0)[0].shape[1])
 
     @property
     def frame_size(self) -> int:
@@ -465,71 +519,75 @@ class AffectSynthSignDataModule(BaseDataModule):
         return Path(self.root) / f"affectsynth-sign-v1-{digest}.npz"
 
     def prepare_data(self) -> None:
-        self.setup()
+        """Generate every sample and cache the set under ``root`` (once; nothing to do without a root)."""
+        path = self.cache_path()
+        if path is None or path.is_file():
+            return
+        from affectlab.io import atomic_write_bytes
 
-    def _build(self) -> dict[str, Any]:
-        samples = generate(self.config)
-        poses = [pose_arrays(sample_pose(s), self.options, self.layout) for s in samples]
-        translations = [s.sentence.translation for s in samples]
-        glosses = [s.sentence.gloss for s in samples]
-        signers = [s.signer for s in samples]
-        lengths = np.array([len(p.data) for p in poses])
-        return {"data": np.concatenate([p.data for p in poses]), "frame_mask": np.concatenate([p.frame_mask for p in poses]),
-                "points_mask": np.concatenate([p.points_mask for p in poses]), "lengths": lengths,
-                "signers": np.array(signers), "translations": translations, "glosses": glosses}
+        source = SignSource(self.config, self.options, self.layout, max_frames=1 << 30)
+        poses = [source.full(i) for i in range(self.config.num_sentences)]
+        labels = [source.generator.labels(i) for i in range(self.config.num_sentences)]
+        text = json.dumps({"translations": [s.translation for s, _ in labels],
+                           "glosses": [s.gloss for s, _ in labels]}).encode()
+        buffer = io.BytesIO()
+        np.savez(buffer, text=np.frombuffer(text, dtype=np.uint8), data=np.concatenate([p.data for p in poses]),
+                 frame_mask=np.concatenate([p.frame_mask for p in poses]),
+                 points_mask=np.concatenate([p.points_mask for p in poses]),
+                 lengths=np.array([len(p.data) for p in poses]), signers=np.array([s for _, s in labels]))
+        atomic_write_bytes(path, buffer.getvalue())
+        self.source = None  # setup reads the cache
 
     def setup(self, stage: str | None = None) -> None:
-        if self.arrays is None:
+        if self.source is None:
             path = self.cache_path()
             if path is not None and path.is_file():
                 with np.load(path) as stored:
                     arrays = {key: stored[key] for key in stored.files if key != "text"}
                     text = json.loads(stored["text"].tobytes().decode())
-                arrays.update(text)
+                self.translations, self.glosses = text["translations"], text["glosses"]
+                self.signers = arrays["signers"]
+                self.source = SignSource(self.config, self.options, self.layout, self.max_frames, arrays)
             else:
-                arrays = self._build()
-                if path is not None:
-                    from affectlab.io import atomic_write_bytes
-
-                    buffer = io.BytesIO()
-                    text = json.dumps({k: arrays[k] for k in ("translations", "glosses")}).encode()
-                    np.savez(buffer, text=np.frombuffer(text, dtype=np.uint8),
-                             **{k: v for k, v in arrays.items() if k not in ("translations", "glosses")})
-                    atomic_write_bytes(path, buffer.getvalue())
-            self.arrays = arrays
-            self.offsets = np.concatenate([[0], np.cumsum(arrays["lengths"])])
-            cut_frames("synth_sign", arrays["lengths"].tolist(), self.max_frames)
+                generator = SignGenerator(self.config)
+                labels = [generator.labels(i) for i in range(self.config.num_sentences)]
+                self.translations = [s.translation for s, _ in labels]
+                self.glosses = [s.gloss for s, _ in labels]
+                self.signers = np.array([signer for _, signer in labels])
+                self.source = SignSource(self.config, self.options, self.layout, self.max_frames)
         if not self.splits:
-            signers = np.asarray(self.arrays["signers"])
             if self.split == "signer":
-                self.splits = identity_split(signers, self.split_fractions, self.split_seed)
+                self.splits = identity_split(self.signers, self.split_fractions, self.split_seed)
             else:
-                self.splits = identity_split(np.arange(len(signers)), self.split_fractions, self.split_seed)
+                self.splits = identity_split(np.arange(len(self.signers)), self.split_fractions, self.split_seed)
 
     def sample_arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sample ``index``'s ``(data [T, K, 3], frame_mask [T], points_mask [T, K])``, cut to max_frames."""
-        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
-        end = min(end, start + self.max_frames)
-        a = self.arrays
-        return a["data"][start:end], a["frame_mask"][start:end], a["points_mask"][start:end]
+        self.setup()
+        return self.source(index)
 
     def dataset(self, split: str) -> PoseTranslationDataset:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self.setup()
         indices = [int(i) for i in np.sort(self.splits[split])]
-        a = self.arrays
-        return PoseTranslationDataset([self.sample_arrays(i) for i in indices],
-                                      [a["translations"][i] for i in indices], [a["glosses"][i] for i in indices],
-                                      [int(a["signers"][i]) for i in indices], indices)
+        return PoseTranslationDataset(self.source, [self.translations[i] for i in indices],
+                                      [self.glosses[i] for i in indices], [int(self.signers[i]) for i in indices],
+                                      indices)
 
     def sentences(self, split: str) -> list[str]:
         """The translations of ``split``, in sample order (the tokenizer trains on ``train``'s only)."""
         self.setup()
-        return [self.arrays["translations"][int(i)] for i in np.sort(self.splits[split])]
+        return [self.translations[int(i)] for i in np.sort(self.splits[split])]
 
     def collate(self) -> Any:
         return collate_pose
+
+
+def check_synth_sign(name: str, root: str, decode: bool = True) -> None:
+    """``data check synth_sign``: nothing on disk to check but its export, which the PHOENIX check reads."""
+    raise DataError(f"data check: {name} is generated by AffectLab (the same bytes for a seed); to check it as files, "
+                    f"export it (affectlab data export {name} --out DIR) and run affectlab data check phoenix --root DIR")
 
 
 SPEC = DatasetSpec(
@@ -537,6 +595,6 @@ SPEC = DatasetSpec(
     "data/affectsynth",
     "generated by affectlab: affectsynth-sign-v1-<hash>.npz (docs/sign.md); "
     "affectlab data export synth_sign writes the PHOENIX layout",
-    reader="affectlab.data.AffectSynthSignDataModule", check="affectlab.data.check.check_generated",
+    reader="affectlab.data.AffectSynthSignDataModule", check="affectlab.data.synth.sign.check_synth_sign",
     export="affectlab.data.synth.export_sign.export_sign",
 )
