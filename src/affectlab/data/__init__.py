@@ -13,6 +13,7 @@ from affectlab.data import aliases
 
 DATA_MODULES: dict[str, str] = {
     "AffectSynthDataModule": "affectlab.data.synth.datamodule",
+    "AffectSynthSignDataModule": "affectlab.data.synth.sign",
     "AfeDataModule": "affectlab.data.readers.afe",
     "AffectNetDataModule": "affectlab.data.readers.affectnet",
     "CaerDataModule": "affectlab.data.readers.caer",
@@ -26,6 +27,7 @@ DATA_MODULES: dict[str, str] = {
     "MeldDataModule": "affectlab.data.readers.meld",
     "MmsaDataModule": "affectlab.data.readers.mmsa",
     "MoseiDataModule": "affectlab.data.readers.mosei",
+    "PhoenixDataModule": "affectlab.data.readers.phoenix",
     "RafdbDataModule": "affectlab.data.readers.rafdb",
     "VoxCeleb2DataModule": "affectlab.data.readers.voxceleb2",
 }
