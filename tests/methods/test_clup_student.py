@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import StochasticWeightAveraging
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.errors import ConfigError
@@ -92,11 +93,14 @@ def test_fit_selects_with_an_unaugmented_teacher_and_trains_on_the_selection(che
     augmented = []
     real = clup_module.augment_frames
     monkeypatch.setattr(clup_module, "augment_frames", lambda v: augmented.append(v.shape) or real(v))
-    model = _clup(folder, mode="soft-purity", iter_clusters=2)
+    model = _clup(folder, mode="soft-purity", iter_clusters=2, swa={"swa_lrs": 0.01, "swa_epoch_start": 0.5})
     served = []
     real_loss = model.training_loss
     model.training_loss = lambda batch, i: served.append(batch) or real_loss(batch, i)
-    _trainer().fit(model, datamodule=datamodule)
+    trainer = _trainer()
+    trainer.fit(model, datamodule=datamodule)
+    swa = [c for c in trainer.callbacks if isinstance(c, StochasticWeightAveraging)]
+    assert len(swa) == 1 and int(swa[0].n_averaged) >= 1  # SWA ran (epoch 0 of 1) and averaged the student
 
     # the teacher and the SwAV encoder were loaded (the teacher also stays frozen and unchanged)
     for key, value in teacher.state_dict().items():
@@ -135,6 +139,19 @@ def test_student_starts_from_the_swav_encoder(checkpoints, datamodule):
     model.setup("fit")
     for key, value in swav.state_dict().items():
         assert torch.equal(model.student.state_dict()[key], value), key
+
+
+def test_label_smoothing_and_freezing_the_student_encoder(checkpoints):
+    logits, y = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0])
+    assert mixup_loss(logits, y, 1.0, torch.tensor([0]), label_smoothing=0.1).item() == pytest.approx(
+        F.cross_entropy(logits, y, label_smoothing=0.1).item())
+    model = _clup(checkpoints[0], freeze_student=True)
+    assert not any(p.requires_grad for p in model.student.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.train()
+    assert not model.student.training and not model.teacher.training  # frozen parts stay in eval mode
+    with pytest.raises(ConfigError, match="swa_lrs"):
+        _clup(checkpoints[0], swa={"swa_epoch_start": 0.5})
 
 
 def test_one_class_order_and_clear_errors(checkpoints, datamodule):

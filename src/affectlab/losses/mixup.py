@@ -26,17 +26,18 @@ def mix(x: torch.Tensor, alpha: float, generator: torch.Generator | None = None)
     return lam * x + (1 - lam) * x[perm], lam, perm
 
 
-def divergence(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """D: cross-entropy for ``[B]`` class targets, batch-mean KL(target || softmax(logits)) for ``[B, C]``."""
+def divergence(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """D: cross-entropy for ``[B]`` class targets (optionally label-smoothed), batch-mean
+    KL(target || softmax(logits)) for ``[B, C]`` soft targets."""
     if target.ndim == 1:
-        return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
     return F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")
 
 
 def mixup_loss(logits: torch.Tensor, target: torch.Tensor, lam: float, perm: torch.Tensor,
-               mixaug_alpha: float = 0.0) -> torch.Tensor:
+               mixaug_alpha: float = 0.0, label_smoothing: float = 0.0) -> torch.Tensor:
     """The module's L for the mixed input's ``logits`` ``[B, C]`` and the unmixed ``target`` (``[B]`` or ``[B, C]``)."""
-    loss = lam * divergence(logits, target) + (1 - lam) * divergence(logits, target[perm])
+    loss = lam * divergence(logits, target, label_smoothing) + (1 - lam) * divergence(logits, target[perm], label_smoothing)
     if mixaug_alpha:
-        loss = loss + mixaug_alpha * divergence(logits, target)
+        loss = loss + mixaug_alpha * divergence(logits, target, label_smoothing)
     return loss

@@ -193,9 +193,11 @@ class CluP(BaseMethod):
         mixaug_alpha: weight of the mixed input's loss against its unmixed label.
         weight_norm: weight normalisation on the head's last layer.
         mlp_head: the 512-128-C MLP head instead of a linear one.
-        swa_lrs: enables Lightning's ``StochasticWeightAveraging`` with these learning rates; None: off (all
-            four of the original's recipes).
-        swa_epoch_start: when SWA starts (its callback's argument).
+        label_smoothing: of the hard-label cross-entropy (the original's ``--criterion_kw``; unused by KL).
+        freeze_student: train the head only, the student's encoder frozen (the original's ``--freeze encoder``).
+        swa: the arguments of Lightning's ``StochasticWeightAveraging`` (``swa_lrs`` required, e.g.
+            ``{swa_lrs: 0.05, swa_epoch_start: 0.8}``), which turns it on; None: off (all four of the original's
+            recipes). The original's ``--swa --swa_kw``.
         augment: train the student on augmented frames (``data/transforms.augment_frames``: crop, flip,
             brightness, contrast); the teacher never sees augmented frames.
         optimizer_init: see ``BaseMethod``.
@@ -225,8 +227,9 @@ class CluP(BaseMethod):
         mixaug_alpha: float = 0.0,
         weight_norm: bool = True,
         mlp_head: bool = False,
-        swa_lrs: float | None = None,
-        swa_epoch_start: float = 0.8,
+        label_smoothing: float = 0.0,
+        freeze_student: bool = False,
+        swa: dict[str, Any] | None = None,
         augment: bool = True,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: SchedulerInit | None = None,
@@ -252,7 +255,12 @@ class CluP(BaseMethod):
         self.drop_outliers, self.iter_clusters = drop_outliers, iter_clusters
         self.kmeans_restarts, self.kmeans_iterations, self.kmeans_seed = kmeans_restarts, kmeans_iterations, kmeans_seed
         self.mixup_alpha, self.mixaug_alpha = mixup_alpha, mixaug_alpha
-        self.swa_lrs, self.swa_epoch_start = swa_lrs, swa_epoch_start
+        if swa is not None and "swa_lrs" not in swa:
+            raise ConfigError("model.init_args.swa: give at least swa_lrs (e.g. {swa_lrs: 0.05}), the learning rate "
+                              "of Lightning's StochasticWeightAveraging; null turns SWA off")
+        self.swa, self.label_smoothing, self.freeze_student = swa, label_smoothing, freeze_student
+        if freeze_student:
+            self.student.requires_grad_(False)
         self.augment = augment
         self.selection: Selection | None = None
         self.metrics = nn.ModuleDict({stage: classification_metrics(num_classes) for stage in ("val", "test")})
@@ -267,14 +275,14 @@ class CluP(BaseMethod):
         return [self.task]
 
     def frozen_modules(self) -> list[nn.Module]:
-        return [self.teacher]
+        return [self.teacher, self.student] if self.freeze_student else [self.teacher]
 
     def configure_callbacks(self) -> list:
-        if self.swa_lrs is None:
+        if self.swa is None:
             return []
         from lightning.pytorch.callbacks import StochasticWeightAveraging
 
-        return [StochasticWeightAveraging(swa_lrs=self.swa_lrs, swa_epoch_start=self.swa_epoch_start)]
+        return [StochasticWeightAveraging(**self.swa)]
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
@@ -426,11 +434,11 @@ class CluP(BaseMethod):
         target = batch["soft_target"] if self.mode == "soft-purity" else batch["targets"][self.task]
         if self.mixup_alpha is None:
             logits = self.head(self.student(video, batch.get(mask_key("video"))))
-            loss = divergence(logits, target)
+            loss = divergence(logits, target, self.label_smoothing)
         else:
             mixed, lam, perm = mix(video, self.mixup_alpha)
             logits = self.head(self.student(mixed, batch.get(mask_key("video"))))  # (B, C)
-            loss = mixup_loss(logits, target, lam, perm, self.mixaug_alpha)
+            loss = mixup_loss(logits, target, lam, perm, self.mixaug_alpha, self.label_smoothing)
         self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(video))
         return loss
 
