@@ -166,4 +166,4 @@ def test_one_class_order_and_clear_errors(checkpoints, datamodule):
     with pytest.raises(ConfigError, match="mode"):
         CluP(_teacher(), FrameEncoder("test_vit", {"img_size": 32}), mode="centroid")
     with pytest.raises(ConfigError, match="neither a file nor a run id"):
-        clup_module.checkpoint_file(str(folder / "missing.ckpt"), "model.init_args.teacher_checkpoint")
+        clup_module.load_run_weights(_teacher(), str(folder / "missing.ckpt"), "", "model.init_args.teacher_checkpoint")

@@ -54,22 +54,26 @@ from affectlab.plots import log_figure
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-def checkpoint_file(value: str, key: str, trainer: Any = None) -> Path:
-    """A checkpoint given as a file, or as a run id of the run store the trainer logs to (its ``best.ckpt``)."""
+def load_run_weights(module: nn.Module, value: str, prefix: str, key: str, trainer: Any = None) -> None:
+    """Load ``prefix``-ed weights into ``module`` from a checkpoint given as a file, or as a run id of the run store
+    the trainer logs to (its ``best.ckpt``, downloaded to a temporary folder removed after loading)."""
     path = Path(value).expanduser()
     if path.is_file():
-        return path
+        load_prefixed(module, path, prefix, key)
+        return
     if RUN_ID.match(value) and trainer is not None:
         for logger in getattr(trainer, "loggers", ()):
             client = getattr(logger, "experiment", None)
             if hasattr(client, "download_artifacts") and getattr(logger, "run_id", None):
-                target = Path(tempfile.mkdtemp(prefix="clup-"))
-                try:
-                    return Path(client.download_artifacts(value, "checkpoints/best.ckpt", str(target)))
-                except Exception as error:  # noqa: BLE001  (MLflow raises its own types for a missing run or file)
-                    raise ConfigError(f"{key}: run {value} has no checkpoints/best.ckpt in this run store "
-                                      f"({str(error).splitlines()[0]}); give the run id of a finished run, or a "
-                                      "path to a .ckpt file") from None
+                with tempfile.TemporaryDirectory(prefix="clup-") as folder:
+                    try:
+                        downloaded = client.download_artifacts(value, "checkpoints/best.ckpt", folder)
+                    except Exception as error:  # noqa: BLE001  (MLflow raises its own types for a missing run or file)
+                        raise ConfigError(f"{key}: run {value} has no checkpoints/best.ckpt in this run store "
+                                          f"({str(error).splitlines()[0]}); give the run id of a finished run, or a "
+                                          "path to a .ckpt file") from None
+                    load_prefixed(module, Path(downloaded), prefix, key)
+                return
     raise ConfigError(f"{key}: {value} is neither a file nor a run id of this run store; give a .ckpt path "
                       "(runs/artifacts/<experiment>/<run id>/artifacts/checkpoints/best.ckpt) or the run id")
 
@@ -298,11 +302,9 @@ class CluP(BaseMethod):
         if self.teacher_checkpoint is None:
             raise ConfigError("model.init_args.teacher_checkpoint: CluP needs the source model; give its run's "
                               "best.ckpt path or its run id")
-        load_prefixed(self.teacher, checkpoint_file(self.teacher_checkpoint, "model.init_args.teacher_checkpoint",
-                                                    self.trainer), "", "model.init_args.teacher_checkpoint")
+        load_run_weights(self.teacher, self.teacher_checkpoint, "", "model.init_args.teacher_checkpoint", self.trainer)
         if self.student_init is not None:
-            load_prefixed(self.student, checkpoint_file(self.student_init, "model.init_args.student_init",
-                                                        self.trainer), "encoder.", "model.init_args.student_init")
+            load_run_weights(self.student, self.student_init, "encoder.", "model.init_args.student_init", self.trainer)
 
     # -- 1-2. the teacher pass and the selection -------------------------------------------------------------
     @torch.no_grad()
