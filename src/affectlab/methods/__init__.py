@@ -8,5 +8,6 @@ from affectlab.methods.miro import MiroAU
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.supervised import SupervisedClassifier
+from affectlab.methods.swav import SwAV
 
-__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier", "SwAV"]
