@@ -44,13 +44,14 @@ for argv in json.loads(sys.argv[1]):
 
 @pytest.fixture(scope="module")
 def clup_runs(synth, tiny_data, tmp_path_factory):
-    """Tiny ExpW and FER2013, a store holding a 'source run' whose best.ckpt is a source model, a SwAV-layout
-    checkpoint (``encoder.*`` keys of a FrameEncoder with CluP's stem); then each bundled CluP config trained
+    """Tiny ExpW and FER2013, a store holding a 'source run' whose best.ckpt is a source model, a SwAV
+    checkpoint (its ``encoder.*``: a FrameEncoder with CluP's stem); then each bundled CluP config trained
     one step. The five runs share one process, as ``affectlab recipe`` chains its runs (``experiments.train``:
     AffectLabCLI on the same arguments as ``affectlab run``), so the test pays torch's and Lightning's import
     once instead of five times (about 8 s of CPU each)."""
     from mlflow import MlflowClient
 
+    from affectlab.methods import SwAV
     from affectlab.nn.encoders import FrameEncoder
 
     root = tmp_path_factory.mktemp("clup_configs")
@@ -59,8 +60,10 @@ def clup_runs(synth, tiny_data, tmp_path_factory):
     torch.manual_seed(0)
     (root / "checkpoints").mkdir()
     torch.save({"state_dict": _source_model().state_dict()}, root / "checkpoints" / "best.ckpt")
-    swav = FrameEncoder("resnet18", stem="clup")
-    torch.save({"state_dict": {f"encoder.{k}": v for k, v in swav.state_dict().items()}}, root / "swav.ckpt")
+    # a SwAV model as configs/model/swav.yaml builds it (ResNet-18 with CluP's stem under encoder.*, projector,
+    # prototypes): the student takes its encoder.* weights
+    swav = SwAV(FrameEncoder("resnet18", stem="clup"), num_prototypes=16)
+    torch.save({"state_dict": swav.state_dict()}, root / "swav.ckpt")
     store = root / "store"
     store.mkdir()
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")

@@ -56,12 +56,14 @@ def _nearest(x: torch.Tensor, c: torch.Tensor, chunk: int) -> tuple[torch.Tensor
     return assign, dist2
 
 
-def _lloyd(x: torch.Tensor, c: torch.Tensor, iterations: int, tol: float, chunk: int) -> tuple[torch.Tensor, float]:
+def _lloyd(x: torch.Tensor, c: torch.Tensor, iterations: int, tol: float,
+           chunk: int) -> tuple[torch.Tensor, float, int]:
     """Lloyd steps from centroids ``c`` ``[K, D]`` until the squared centre shift is <= ``tol`` or the labels stop
-    changing (scikit-learn's two stopping rules), at most ``iterations``; returns ``(assign [N], inertia)``."""
+    changing (scikit-learn's two stopping rules), at most ``iterations``; returns ``(assign [N], inertia, steps)``."""
     k = len(c)
     previous = None
-    for _ in range(iterations):
+    steps = 0
+    for steps in range(1, iterations + 1):
         assign, dist2 = _nearest(x, c, chunk)
         if previous is not None and torch.equal(assign, previous):
             break  # strict convergence: the centroids below would be the same
@@ -77,7 +79,7 @@ def _lloyd(x: torch.Tensor, c: torch.Tensor, iterations: int, tol: float, chunk:
         if shift <= tol:
             break
     assign, dist2 = _nearest(x, c, chunk)  # labels consistent with the returned centres, as scikit-learn's
-    return assign, float(dist2.sum())
+    return assign, float(dist2.sum()), steps
 
 
 @torch.no_grad()
@@ -100,7 +102,7 @@ def kmeans(
     best_assign, best_inertia = None, float("inf")
     for _ in range(restarts):
         c = kmeans_plusplus(x, num_clusters, generator)  # (K, D)
-        assign, inertia = _lloyd(x, c, iterations, tol_abs, chunk)
+        assign, inertia, _ = _lloyd(x, c, iterations, tol_abs, chunk)
         if inertia < best_inertia:
             best_assign, best_inertia = assign, inertia
     return best_assign
