@@ -23,8 +23,10 @@ loader after ``on_fit_start``, and the selection depends on the teacher, which t
 and metrics all use the canonical class order (``contract.EMOTIONS``); a target data module with another order
 is refused. Logged once per fit, per selection round r: ``clup/round<r>/selected/<class>`` and, where the
 target's training labels exist (AffectSynth, ExpW, ...), ``clup/round<r>/pseudo_acc`` and per pseudo-class
-``clup/round<r>/pseudo_acc/<class>``; ``clup/teacher_acc``; the picture ``plots/clup_purity_round<r>.png``
-(purity against the share of correct pseudo-labels).
+``clup/round<r>/pseudo_acc/<class>`` (the share of the faces selected with that label that truly have it);
+``clup/teacher_acc``; the pictures ``plots/clup_purity_round<r>.png`` (the round's selected faces) and
+``plots/clup_purity_all.png`` (every train face after the last round): purity against the share of correct
+pseudo-labels.
 """
 
 from __future__ import annotations
@@ -391,7 +393,7 @@ class CluP(BaseMethod):
         if known.any():
             values["clup/teacher_acc"] = float((outputs["logits"].argmax(1)[known] == targets[known]).float().mean())
             for r, chosen in enumerate(self.selection.rounds, start=1):
-                # every sample clustered in round r carries that round's label until a later round relabels it
+                # the samples round r selected, with the label and purity that round gave them
                 start = sum(len(c) for c in self.selection.rounds[: r - 1])
                 labels = self.selection.labels[start:start + len(chosen)]
                 confidences = self.selection.confidences[start:start + len(chosen)]
