@@ -7,6 +7,8 @@ from affectlab.methods.fixmatch import FixMatchAU
 from affectlab.methods.miro import MiroAU
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.simclr import SimCLR
+from affectlab.methods.clup import CluP
 from affectlab.methods.supervised import SupervisedClassifier
+from affectlab.methods.swav import SwAV
 
-__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "CluP", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier", "SwAV"]
