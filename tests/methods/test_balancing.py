@@ -122,13 +122,13 @@ def test_gradnorm_on_a_two_parameter_linear_layer():
     assert strategy.weights() == pytest.approx({"a": 0.5, "b": 1.5})
 
 
-def aggregate(name: str):
+def aggregate(name: str, active=None):
     strategy = bound(create_balancing(name))
     theta = nn.Parameter(torch.tensor([1.0, 1.0]))
     heads = {"a": nn.Parameter(torch.tensor([1.0, 0.0])), "b": nn.Parameter(torch.tensor([-1.0, 1.0]))}
     features = theta * 1.0
     losses = {task: (head * features).sum() for task, head in heads.items()}
-    strategy.backward(losses, features, [theta], {task: [head] for task, head in heads.items()})
+    strategy.backward(losses, features, [theta], {task: [head] for task, head in heads.items()}, active)
     return strategy, theta.grad, {task: head.grad for task, head in heads.items()}
 
 
@@ -152,3 +152,11 @@ def test_gradient_aggregation_through_torchjd(name, update, weights):
     stats = strategy.statistics()
     assert stats["grad_cosine"] == pytest.approx(-1 / math.sqrt(2))
     assert stats["grad_norm_a"] == pytest.approx(1.0) and stats["grad_norm_b"] == pytest.approx(math.sqrt(2))
+
+
+@pytest.mark.parametrize("name", ["upgrad", "pcgrad", "cagrad"])
+def test_a_task_without_labels_in_the_batch_is_left_out_of_the_aggregation(name):
+    """Its zero row would still move the weights (CAGrad's optimum puts all weight on it: no update at all)."""
+    strategy, shared, heads = aggregate(name, active=["b"])
+    assert shared.tolist() == [-1.0, 1.0] and heads["a"] is None  # task b's own gradient, h_b
+    assert strategy.weights() == {"b": 1.0}

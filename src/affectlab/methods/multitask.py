@@ -265,7 +265,7 @@ class MultiTaskMethod(BaseMethod):
                 optimizer.zero_grad()
             shared = [p for p in self.trunk.parameters() if p.requires_grad]
             heads = {t: [p for p in h.parameters() if p.requires_grad] for t, h in self.heads.items()}
-            self.balancing.backward(losses, outputs["shared"], shared, heads)
+            self.balancing.backward(losses, outputs["shared"], shared, heads, [t for t in counts if counts[t]])
             for optimizer in optimizers:
                 optimizer.step()
             self._step_schedulers("step")
