@@ -48,10 +48,11 @@ print("RUNS " + json.dumps(runs))
 """
 
 
-#: trained in CI: one torchjd aggregator, per-task optimisers, per-task data (sum.yaml trains in the sweep test);
-#: the other configs change only the balancing block, whose strategies train in tests/methods/test_multitask.py,
-#: and train through the CLI in the slow test below
-IN_CI = ["upgrad", "per_task_optimizers"]
+#: trained in CI: one torchjd aggregator, and sum.yaml on the per-task data config (per_task_optimizers.yaml trains
+#: in the sweep test); the other configs change only the balancing block, whose strategies train in
+#: tests/methods/test_multitask.py, and train through the CLI in the slow test below
+IN_CI = ["upgrad"]
+IN_SWEEP = "per_task_optimizers"
 
 
 def train_configs(tiny_data, folder, names: list[str], per_task_data: bool) -> tuple:
@@ -100,7 +101,7 @@ def test_multitask_configs_train(trained):
 
 @pytest.mark.slow
 def test_every_other_multitask_config_trains(tiny_data, tmp_path):
-    others = [name for name in MODELS if name not in IN_CI]
+    others = [name for name in MODELS if name not in (*IN_CI, IN_SWEEP)]
     assert {"sum", "fixed", "uncertainty", "dwa", "gradnorm", "pcgrad", "cagrad"} <= set(others)
     store, runs = train_configs(tiny_data, tmp_path, others, per_task_data=False)
     check_runs(store, runs)
@@ -108,7 +109,7 @@ def test_every_other_multitask_config_trains(tiny_data, tmp_path):
 
 
 def sweep_file(folder, grid) -> str:
-    content = {"name": "mtl_weights", "base": {"args": ["--model", str(CONFIGS / "model/multitask/sum.yaml"),
+    content = {"name": "mtl_weights", "base": {"args": ["--model", str(CONFIGS / f"model/multitask/{IN_SWEEP}.yaml"),
                                                         "--config", TINY]},
                "metric": "val/loss", "direction": "minimize", "space": {"grid": grid}}
     path = folder / "sweep.yaml"
@@ -134,6 +135,8 @@ def test_a_sweep_grid_over_per_task_values(tiny_data, tmp_path):
     for run in trials:  # each trial trained with its weights: the fixed weights logged per task
         weights = json.loads(run.data.tags["affectlab.group.config"])["model.init_args.heads.weight"]
         assert run.data.metrics["train/weight_sentiment"] == weights["sentiment"]
+        rates = [k for k in run.data.metrics if k.startswith("lr-")]  # per_task_optimizers.yaml: one per optimiser
+        assert len(rates) == 4, rates
 
 
 def test_a_sweep_grid_with_per_task_values_naming_other_tasks_stops_first(tmp_path):

@@ -48,6 +48,9 @@ def test_a_task_loss_reads_only_the_samples_that_carry_its_label():
     m = data["target_mask"]
     assert torch.allclose(losses["cls"], F.cross_entropy(outputs["cls"][m["cls"]], data["targets"]["cls"][m["cls"]]))
     assert torch.allclose(losses["reg"], F.mse_loss(outputs["reg"][m["reg"]], data["targets"]["reg"][m["reg"]]))
+    predicted = model.predict_step({**data, "id": torch.arange(6)}, 0)  # predictions.csv's columns
+    assert sorted(predicted) == ["cls_prediction", "id", "reg_0", "reg_1"]
+    assert torch.equal(predicted["cls_prediction"], outputs["cls"].argmax(-1))
     changed = copy.deepcopy(data)  # the targets of unlabelled samples change nothing
     changed["targets"]["cls"][~m["cls"]] = 3 - changed["targets"]["cls"][~m["cls"]]
     changed["targets"]["reg"][~m["reg"]] += 100.0

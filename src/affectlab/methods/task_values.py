@@ -3,7 +3,7 @@
 Seed 002 lets any config value be written ``{task_0: ..., task_1: ...}``; a value that is not such a mapping
 holds for every task. AffectLab keeps the notation for the keys a task owns (its head's kind, width and
 outputs, its loss and reduction, its loss weight, its head's learning rate: ``TaskHeads`` in
-``methods/multitask.py``; its data: ``MultiTaskDataModule``'s ``datasets``), and keeps what the seed got
+``methods/task_heads.py``; its data: ``MultiTaskDataModule``'s ``datasets``), and keeps what the seed got
 wrong out:
 
 - every per-task mapping must name exactly the configured tasks: an unknown task name, or a task left out,
