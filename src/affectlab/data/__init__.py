@@ -28,6 +28,7 @@ DATA_MODULES: dict[str, str] = {
     "MmsaDataModule": "affectlab.data.readers.mmsa",
     "MoseiDataModule": "affectlab.data.readers.mosei",
     "PhoenixDataModule": "affectlab.data.readers.phoenix",
+    "MultiTaskDataModule": "affectlab.data.multitask",
     "RafdbDataModule": "affectlab.data.readers.rafdb",
     "VoxCeleb2DataModule": "affectlab.data.readers.voxceleb2",
 }

@@ -5,10 +5,11 @@ from affectlab.methods.base import BaseMethod, MultimodalMethod
 from affectlab.methods.conclugen import ConCluGen
 from affectlab.methods.fixmatch import FixMatchAU
 from affectlab.methods.miro import MiroAU
+from affectlab.methods.multitask import MultiTaskMethod
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.clup import CluP
 from affectlab.methods.supervised import SupervisedClassifier
 from affectlab.methods.swav import SwAV
 
-__all__ = ["AUModel", "CluP", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier", "SwAV"]
+__all__ = ["AUModel", "BaseMethod", "CluP", "ConCluGen", "FixMatchAU", "MiroAU", "MultiTaskMethod", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier", "SwAV"]
