@@ -114,3 +114,21 @@ def test_both_configs_train_a_few_steps(tmp_path):
     assert run.data.metrics["train/queue_used"] == 1.0
     checkpoint = torch.load(next((store / "artifacts").rglob("best.ckpt")), weights_only=True)
     assert any(key.startswith("encoder.backbone.") for key in checkpoint["state_dict"])
+
+
+def test_loss_falls_when_the_views_are_easy():
+    """With views the network can match (an image and its mirror), the swapped prediction is learnt in a few
+    steps: the codes, the stop-gradient and the prototypes work together (strong crops take far longer)."""
+    model = _swav(num_small_crops=0, projection_hidden_dim=64).train()
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    model.views = lambda batch: [images, images.flip(-1)]
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.log = lambda *args, **kwargs: None
+    losses = []
+    for _ in range(15):
+        loss = model.training_loss({"id": torch.arange(16)}, 0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
