@@ -16,30 +16,30 @@ from conftest import CONFIGS, TINY_DATA, affectlab, mlflow_client, printed_run_i
 
 from affectlab.data.contract import EMOTIONS
 from affectlab.data.registry import export_dataset
+from affectlab.experiments.train import train
 from affectlab.runs.cross_domain import DATA_TAG, KEY_TAG, SOURCE_TAG, cross_domain_test, same_data
 from affectlab.runs.lifecycle import PARENT_TAG
 from affectlab.runs.store import RunStore
 
-QUICK = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-         "--trainer.accelerator", "cpu", "--data.init_args.image_size", "32", "--data.init_args.batch_size", "16"]
+QUICK = {"trainer.enable_progress_bar": "false", "trainer.enable_model_summary": "false", "trainer.accelerator": "cpu",
+         "data.init_args.image_size": 32, "data.init_args.batch_size": 16}
 SIZES = {k: TINY_DATA[k] for k in ("num_clips", "num_identities", "num_frames", "image_size")}
 
 
 @pytest.fixture(scope="module")
 def afe_to_fer2013(tiny_data, tmp_path_factory):
-    """A source model trained on an exported AFE (configs/experiment/clup/source_afe.yaml, a few steps), then
-    tested and predicted on an exported FER2013 of the same faces (one chain, one process)."""
+    """A source model trained on an exported AFE (configs/experiment/clup/source_afe.yaml, a few steps, in
+    process), then tested and predicted on an exported FER2013 of the same faces by the real command (one chain)."""
     tmp = tmp_path_factory.mktemp("cross")
     afe, fer, store = tmp / "AFE", tmp / "FER2013", tmp / "runs"
     export_dataset("afe", afe, cache=tiny_data, **SIZES)
     export_dataset("fer2013", fer, cache=tiny_data, **SIZES)
-    source = affectlab("run", "--config", str(CONFIGS / "experiment/clup/source_afe.yaml"), "--data.init_args.root",
-                       str(afe), "--store", str(store), "--trainer.max_epochs", "1", "--trainer.limit_train_batches",
-                       "2", *QUICK)
-    source_id = printed_run_id(source.stdout)
-    target = ["--run_id", source_id, "--data", "fer2013", "--data.init_args.root", str(fer), "--store", str(store), *QUICK]
-    tested = affectlab("run", "--commands", "test-predict", *target)
-    return store, fer, source_id, tested
+    source = train([CONFIGS / "experiment/clup/source_afe.yaml"], {"data.init_args.root": afe, "store": store,
+                   "trainer.max_epochs": 1, "trainer.limit_train_batches": 2, **QUICK})
+    target = ["--run_id", source.run_id, "--data", "fer2013", "--data.init_args.root", str(fer), "--store", str(store)]
+    tested = affectlab("run", "--commands", "test-predict", *target,
+                       *[item for key, value in QUICK.items() for item in (f"--{key}", str(value))])
+    return store, fer, source.run_id, tested
 
 
 def test_target_metrics_go_to_a_child_run(afe_to_fer2013):
@@ -126,17 +126,20 @@ def test_synth_source_and_target_differ_in_styles_and_people(tmp_path):
         assert _identity(seeds[0], person, 0.3).face != _identity(seeds[1], person, 0.3).face
 
 
-def test_synth_source_model_tests_on_the_synth_target(tiny_data, tmp_path):
+def test_synth_source_model_tests_on_the_synth_target(tmp_path):
     """configs/experiment/clup/source_rafdb.yaml's model trained a few steps on the synth source, tested on the
-    synth target: a child run (the same data module class, other init_args)."""
-    store, sizes = tmp_path / "runs", ["--data.init_args.root", str(tmp_path / "synth"), "--data.init_args.num_clips",
-                                       "96", "--data.init_args.num_identities", "8", "--store", str(tmp_path / "runs")]
-    source = affectlab("run", "--config", str(CONFIGS / "experiment/clup/source_rafdb.yaml"), "--data",
-                       str(CONFIGS / "data/synth_clup_source.yaml"), *sizes, "--trainer.max_epochs", "1",
-                       "--trainer.limit_train_batches", "2", *QUICK)
-    source_id = printed_run_id(source.stdout)
-    tested = affectlab("test", "--run_id", source_id, "--data", str(CONFIGS / "data/synth_clup_target.yaml"), *sizes,
-                       *QUICK)
-    child = mlflow_client(store).get_run(printed_run_id(tested.stdout))
-    assert child.data.tags[SOURCE_TAG] == source_id and child.data.tags[DATA_TAG] == "synth"
+    synth target as a recipe does it (``experiments.train`` with the run id, in process): a child run (the same
+    data module class, other init_args), the source's metrics untouched."""
+    sizes = {"data.init_args.root": tmp_path / "synth", "data.init_args.num_clips": 96,
+             "data.init_args.num_identities": 8, "store": tmp_path / "runs", **QUICK}
+    experiment = CONFIGS / "experiment/clup/source_rafdb.yaml"
+    source = train([experiment], {"data": CONFIGS / "data/synth_clup_source.yaml", **sizes, "trainer.max_epochs": 1,
+                                  "trainer.limit_train_batches": 2})
+    tested = train([experiment], {"data": CONFIGS / "data/synth_clup_target.yaml", **sizes, "run_id": source.run_id,
+                                  "commands": "test"})
+    assert tested.run_id != source.run_id and 0.0 <= tested.metrics["test"]["test/acc"] <= 1.0
+    client = mlflow_client(tmp_path / "runs")
+    child = client.get_run(tested.run_id)
+    assert child.data.tags[SOURCE_TAG] == source.run_id and child.data.tags[DATA_TAG] == "synth"
     assert child.data.params["data.init_args.synth_seed"] == "1" and "test/acc" in child.data.metrics
+    assert client.get_run(source.run_id).data.metrics["test/acc"] == source.metrics["test"]["test/acc"]

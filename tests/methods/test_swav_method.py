@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import CONFIGS, affectlab, mlflow_client, printed_run_id
+from conftest import CONFIGS, mlflow_client
 
 from affectlab.errors import DataError
+from affectlab.experiments.train import train
 from affectlab.losses.swav import sinkhorn_knopp
 from affectlab.methods import SwAV
 from affectlab.nn.encoders import FrameEncoder
@@ -92,23 +93,42 @@ def test_clips_of_several_frames_are_refused():
         _swav().views(_batch(frames=2))
 
 
-def test_both_configs_train_a_few_steps_through_the_cli(tmp_path):
-    """configs/model/swav.yaml with configs/experiment/clup/swav_synth.yaml (on synth_clup_target), as its header says."""
+def test_both_configs_train_a_few_steps(tmp_path):
+    """configs/model/swav.yaml with configs/experiment/clup/swav_synth.yaml (on synth_clup_target), as its header
+    says, through the CLI's parser and chain in process (``experiments.train``)."""
     store = tmp_path / "runs"
-    result = affectlab(
-        "run", "--model", str(CONFIGS / "model/swav.yaml"), "--config", str(CONFIGS / "experiment/clup/swav_synth.yaml"),
-        "--data.init_args.root", str(tmp_path / "synth"), "--data.init_args.num_clips", "64",
-        "--data.init_args.num_identities", "8", "--data.init_args.image_size", "32", "--data.init_args.batch_size", "8",
-        "--model.init_args.large_crop_size", "24", "--model.init_args.small_crop_size", "16",
-        "--model.init_args.queue_start_epoch", "0", "--model.init_args.queue_size", "16",
-        "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1",
-        "--trainer.limit_test_batches", "1", "--trainer.enable_progress_bar", "false", "--store", str(store),
-    )
-    run = mlflow_client(store).get_run(printed_run_id(result.stdout))
+    overrides = {
+        "data.init_args.root": tmp_path / "synth", "data.init_args.num_clips": 64, "data.init_args.num_identities": 8,
+        "data.init_args.image_size": 32, "data.init_args.batch_size": 8, "model.init_args.large_crop_size": 24,
+        "model.init_args.small_crop_size": 16, "model.init_args.queue_start_epoch": 0, "model.init_args.queue_size": 16,
+        "trainer.max_epochs": 1, "trainer.limit_train_batches": 3, "trainer.limit_val_batches": 1,
+        "trainer.limit_test_batches": 1, "trainer.enable_progress_bar": False, "store": store,
+    }
+    result = train([CONFIGS / "experiment/clup/swav_synth.yaml"], overrides, CONFIGS / "model/swav.yaml")
+    run = mlflow_client(store).get_run(result.run_id)
     assert run.data.params["model.class_path"] == "affectlab.methods.SwAV"
     assert run.data.params["model.init_args.num_prototypes"] == "300"
     assert run.data.params["data.init_args.synth_seed"] == "1"  # the target domain
     for key in ("train/loss_epoch", "val/loss", "test/loss"):
         assert torch.isfinite(torch.tensor(run.data.metrics[key])), key
+    assert run.data.metrics["train/queue_used"] == 1.0
     checkpoint = torch.load(next((store / "artifacts").rglob("best.ckpt")), weights_only=True)
     assert any(key.startswith("encoder.backbone.") for key in checkpoint["state_dict"])
+
+
+def test_loss_falls_when_the_views_are_easy():
+    """With views the network can match (an image and its mirror), the swapped prediction is learnt in a few
+    steps: the codes, the stop-gradient and the prototypes work together (strong crops take far longer)."""
+    model = _swav(num_small_crops=0, projection_hidden_dim=64).train()
+    images = torch.rand(16, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    model.views = lambda batch: [images, images.flip(-1)]
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.log = lambda *args, **kwargs: None
+    losses = []
+    for _ in range(15):
+        loss = model.training_loss({"id": torch.arange(16)}, 0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0], losses
