@@ -6,7 +6,8 @@ from affectlab.methods.conclugen import ConCluGen
 from affectlab.methods.fixmatch import FixMatchAU
 from affectlab.methods.miro import MiroAU
 from affectlab.methods.probe import LinearProbe
+from affectlab.methods.shot import SHOT
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.supervised import SupervisedClassifier
 
-__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SHOT", "SimCLR", "LinearProbe", "SupervisedClassifier"]
