@@ -20,14 +20,29 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrizations
 
 from affectlab.data.contract import EMOTIONS
+from affectlab.errors import ConfigError
 from affectlab.methods.base import MultimodalMethod, OptimizerInit, SchedulerInit
 from affectlab.metrics.classification import classification_metrics, confusion_matrix
 from affectlab.nn.fusion import create_fusion
 from affectlab.nn.heads import ClassificationHead
 
 FUSED = "fused"
+NO_FUSION = "none"
+
+
+class _OneModality(nn.Module):
+    """``fusion: none``: the one modality's pooled vector is the representation, as a plain image classifier
+    (CluP's ResNet-18 -> Linear(512, 7), whose 512-d vector its teacher clusters)."""
+
+    def __init__(self, modality: str, dim: int) -> None:
+        super().__init__()
+        self.modality, self.num_features = modality, dim
+
+    def forward(self, vectors: dict[str, torch.Tensor]) -> torch.Tensor:
+        return vectors[self.modality]  # (B, D_m)
 
 
 class SupervisedClassifier(MultimodalMethod):
@@ -38,11 +53,17 @@ class SupervisedClassifier(MultimodalMethod):
         modalities: the subset of ``encoders`` to use; None uses them all.
         task: the target to predict (a key of ``batch["targets"]``).
         num_classes: number of classes of ``task``.
-        fusion: ``concat`` or ``mean`` (see ``affectlab.nn.fusion``).
+        fusion: ``concat`` or ``mean`` (see ``affectlab.nn.fusion``), or ``none`` with one modality: its
+            encoder's vector feeds the head directly (``fusion_dim`` is then unused).
         fusion_dim: size of the fused representation.
         dropout: before every classification head.
         unimodal_weight: weight of each per-modality head's loss; 0 trains only the fused head.
         label_smoothing: of the cross-entropy.
+        weight_norm: reparametrise the final Linear of the fused head as w_c = g_c v_c / ||v_c|| (Salimans and
+            Kingma 2016; ``torch.nn.utils.parametrizations.weight_norm``, one g per class row), so each class
+            row's norm is the learnt g_c. CluP's original asked for it but never applied it; here the
+            parametrisation is on the module that computes the logits (``head.linear``; its state-dict keys
+            become ``head.linear.parametrizations.weight.original0`` (g) and ``original1`` (v)).
         optimizer_init: see ``BaseMethod``.
         lr_scheduler_init: see ``BaseMethod``.
     """
@@ -58,6 +79,7 @@ class SupervisedClassifier(MultimodalMethod):
         dropout: float = 0.2,
         unimodal_weight: float = 1.0,
         label_smoothing: float = 0.0,
+        weight_norm: bool = False,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
@@ -67,8 +89,18 @@ class SupervisedClassifier(MultimodalMethod):
         self.num_classes = num_classes
         self.class_names = list(EMOTIONS) if num_classes == len(EMOTIONS) else [str(i) for i in range(num_classes)]
         dims = self.representation_dims
-        self.fusion = create_fusion(fusion, dims, fusion_dim, dropout)
+        if fusion == NO_FUSION:
+            if len(dims) != 1:
+                raise ConfigError(f"model.init_args.fusion: 'none' needs exactly one modality, got {sorted(dims)}; "
+                                  "set model.init_args.modalities to one of them or choose concat / mean")
+            ((modality, fusion_dim),) = dims.items()
+            self.fusion: nn.Module = _OneModality(modality, fusion_dim)
+        else:
+            self.fusion = create_fusion(fusion, dims, fusion_dim, dropout)
         self.head = ClassificationHead(fusion_dim, num_classes, dropout)
+        self.weight_norm = weight_norm
+        if weight_norm:
+            parametrizations.weight_norm(self.head.linear, name="weight", dim=0)  # g: (C, 1), v: (C, D)
         self.unimodal_weight = unimodal_weight
         self.unimodal_heads = nn.ModuleDict({m: ClassificationHead(d, num_classes, dropout) for m, d in dims.items()})
         self.label_smoothing = label_smoothing

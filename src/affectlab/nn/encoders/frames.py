@@ -8,14 +8,43 @@ import timm
 import torch
 from torch import nn
 
+from affectlab.errors import ConfigError
 from affectlab.imports import import_allowed, returns_subclass
 from affectlab.nn.encoders.base import Encoder, register_encoder
 
 BACKBONE_ALLOWS = "a timm model name, or the dotted path of an nn.Module subclass or of a factory annotated as returning one"
+STEMS = ("standard", "clup")
+
+
+def apply_stem(model: nn.Module, stem: str, backbone: str) -> nn.Module:
+    """``model`` with its ResNet stem replaced as ``stem`` says, in place.
+
+    ``standard`` keeps the backbone's own stem (ResNet: Conv 7x7 stride 2 padding 3, BN, ReLU, max-pool 3x3
+    stride 2, so a 160-pixel face reaches layer1 at 40x40). ``clup`` is the stem of CluP's student
+    (altndrr/clup: Conv 7x7, stride 1, padding 2, no max-pool): the first layer keeps the full resolution of
+    small faces (FER2013's 48x48), and H x W becomes (H - 2) x (W - 2) at layer1 (a 160-pixel face: 158x158,
+    16 times the standard stem's area, and as much more compute). Works on every model with a ResNet stem
+    (``conv1`` a 7x7 ``Conv2d``, a ``maxpool``): timm's and torchvision's ResNets, also as timm's
+    ``features_only`` extractor; a backbone without one is refused.
+    """
+    if stem not in STEMS:
+        raise ConfigError(f"encoder stem {stem!r}: choose one of {', '.join(STEMS)}")
+    if stem == "standard":
+        return model
+    conv1 = getattr(model, "conv1", None)
+    if not (isinstance(conv1, nn.Conv2d) and conv1.kernel_size == (7, 7) and hasattr(model, "maxpool")):
+        raise ConfigError(
+            f"encoder stem 'clup' needs a ResNet stem (a 7x7 conv1 and a maxpool), which backbone {backbone!r} "
+            "lacks; use a plain ResNet (resnet18, resnet50, torchvision.models.resnet18) or stem: standard"
+        )
+    model.conv1 = nn.Conv2d(conv1.in_channels, conv1.out_channels, kernel_size=7, stride=1, padding=2, bias=False)
+    model.maxpool = nn.Identity()
+    return model
 
 
 def build_image_backbone(
-    backbone: str, backbone_kwargs: dict[str, Any] | None = None, feature_stage: int | None = None
+    backbone: str, backbone_kwargs: dict[str, Any] | None = None, feature_stage: int | None = None,
+    stem: str = "standard",
 ) -> nn.Module:
     """An image feature extractor from a timm name or a dotted class path.
 
@@ -24,8 +53,12 @@ def build_image_backbone(
     from a hub: timm models are randomly initialised unless ``backbone_kwargs`` names a local ``checkpoint_path``.
     A dotted path is refused before any import unless its package is allowed, and after it unless it is an
     ``nn.Module`` subclass or a factory annotated as returning one (``affectlab.imports``): ``os.system`` is
-    no backbone.
+    no backbone. ``stem`` as ``apply_stem``.
     """
+    return apply_stem(_build_backbone(backbone, backbone_kwargs, feature_stage), stem, backbone)
+
+
+def _build_backbone(backbone: str, backbone_kwargs: dict[str, Any] | None, feature_stage: int | None) -> nn.Module:
     kwargs = dict(backbone_kwargs or {})
     if "." not in backbone:
         if not timm.is_model(backbone):
@@ -64,6 +97,8 @@ class FrameEncoder(Encoder):
         subtract_clip_mean: feed the backbone each frame minus the clip's mean frame (TSN's RGB difference, in
             spirit): what moves over the clip (the expression) stays, what holds still (who the person is, the
             background) cancels. Needs clips of two frames or more.
+        stem: ``standard`` (the backbone's own) or ``clup`` (CluP's student: a ResNet's first conv 7x7 stride 1
+            padding 2, no max-pool; see ``apply_stem``).
         mean: per-channel mean used to normalise the input; travels with the backbone's weights.
         std: per-channel standard deviation, likewise.
     """
@@ -78,13 +113,15 @@ class FrameEncoder(Encoder):
         spatial_grid: int = 1,
         pooling: str = "mean",
         subtract_clip_mean: bool = False,
+        stem: str = "standard",
         mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
     ) -> None:
         super().__init__()
         if pooling not in ("mean", "max"):
             raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
-        self.backbone = build_image_backbone(backbone, backbone_kwargs, feature_stage)
+        self.backbone = build_image_backbone(backbone, backbone_kwargs, feature_stage, stem)
+        self.stem = stem
         self.feature_stage = feature_stage
         self.spatial_grid = spatial_grid
         self.pooling = pooling
