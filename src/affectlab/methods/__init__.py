@@ -8,6 +8,7 @@ from affectlab.methods.miro import MiroAU
 from affectlab.methods.probe import LinearProbe
 from affectlab.methods.shot import SHOT
 from affectlab.methods.simclr import SimCLR
+from affectlab.methods.clup import CluP
 from affectlab.methods.supervised import SupervisedClassifier
 
-__all__ = ["AUModel", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SHOT", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "CluP", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SHOT", "SimCLR", "LinearProbe", "SupervisedClassifier"]

@@ -18,6 +18,7 @@ so the UI nests it as an expandable row) and ``--run_tags``. The tags every kind
 | ``affectlab.sweep.pruned`` | child | ``epoch N``: the pruner stopped this run after validation epoch N |
 | ``affectlab.seeds`` | ``seeds`` parent | the seeds as a JSON list (``experiments/seeds.py``) |
 | ``affectlab.repeat.identical`` | ``repeat`` parent | ``true`` when the copies' initial and final weights and every metric agree (``experiments/repeat.py``) |
+| ``affectlab.cross_domain.source`` / ``.data`` / ``.key`` | cross-domain test (a child of its source) | the source run's id, the target data set's name, a digest of the target's data section (``runs/cross_domain.py``) |
 | ``affectlab.dry_run`` | any run | ``true`` on a run of ``--dry_run`` (``runs/dry_run.py``); such runs live in ``<exp_name>-dry`` |
 """
 

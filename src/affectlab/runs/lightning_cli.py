@@ -42,6 +42,7 @@ from affectlab.runs.dry_run import announce, apply_dry_run, bare_flag, check_reu
 from affectlab.runs.evaluation import check_evaluation, run_evaluation
 from affectlab.io import load_checkpoint
 from affectlab.runs.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
+from affectlab.runs.cross_domain import cross_domain_test
 from affectlab.runs.determinism import EpochSeed
 from affectlab.runs.lifecycle import (BEST, DEFAULT_SEED, LAST, RunHeartbeat, RunLogger, end_attempt, log_predictions,
                                       log_run_contents, open_run, run_attempt)
@@ -101,16 +102,28 @@ class AffectLabCLI(LightningCLI):
     def _open_run(self) -> None:
         seed = self.config.seed_everything
         name = self.config.run_name or run_name(type(self.model).__name__, type(self.datamodule).__name__)
-        self.run = open_run(self.config.store, self.config.run_id, self.config.exp_name, name, seed, rank_zero_only.rank,
-                            parent_run_id=self.config.parent_run_id, tags=self.config.run_tags)
+        config_text = self.parser.dump(self.config, skip_none=False)  # before $ckpt_dir resolution: portable
+        run_id, experiment = self.config.run_id, self.config.exp_name
+        parent, tags = self.config.parent_run_id, self.config.run_tags
+        # a trained run tested on another data set logs into a child of it (runs/cross_domain.py)
+        self.cross_domain = cross_domain_test(RunStore.resolve(self.config.store), run_id, self.commands, config_text)
+        if self.cross_domain is not None:
+            run_id, experiment, name = self.cross_domain.run_id, self.cross_domain.experiment, self.cross_domain.run_name
+            parent, tags = self.cross_domain.source_run_id, {**(tags or {}), **self.cross_domain.tags()}
+        self.run = open_run(self.config.store, run_id, experiment, name, seed, rank_zero_only.rank,
+                            parent_run_id=parent, tags=tags)
         self.store, self.run_id, self.reused = self.run.store, self.run.run_id, self.run.reused
         if rank_zero_only.rank == 0:
-            # dumped before $ckpt_dir resolution: the logged config stays portable
-            log_run_contents(self.run, self.parser.dump(self.config, skip_none=False), seed, self.argv)
+            log_run_contents(self.run, config_text, seed, self.argv)
             info = self.store.get_run(self.run_id).info
             print(f"run: {info.run_name} ({'reused' if self.reused else 'new'}) in {self.store.tracking_uri}")
+            if self.cross_domain is not None:
+                print(f"cross-domain test of run {self.cross_domain.source_run_id} on {self.cross_domain.target}", flush=True)
             print(f"run_id: {self.run_id}", flush=True)
         self.ckpt_dir = self.run.checkpoint_dir
+        # the weights evaluated: a cross-domain test's are its source's
+        source = None if self.cross_domain is None else self.cross_domain.source_run_id
+        self.weights_dir = self.ckpt_dir if source is None else self.store.checkpoint_dir(source)
 
     # -- the trainer ------------------------------------------------------------------------------------------
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -129,7 +142,7 @@ class AffectLabCLI(LightningCLI):
     def _build_trainer(self, **kwargs: Any) -> Trainer:
         for command in (*TRAINER_COMMANDS, "eval"):
             if self.config_init.get(command) is not None:
-                self.config_init[command] = resolve_ckpt_dir(self.config_init[command], self.ckpt_dir)
+                self.config_init[command] = resolve_ckpt_dir(self.config_init[command], self.weights_dir)
         config = {**self._get(self.config_init, "trainer", default={}), **kwargs}
         callbacks = as_list(config.pop("callbacks", None))
         callbacks += self._default_callbacks(config)
@@ -164,7 +177,7 @@ class AffectLabCLI(LightningCLI):
         section = self.config_init.get(command)
         kwargs = section.as_dict() if isinstance(section, Namespace) else dict(section or {})
         if kwargs.get("ckpt_path") is None:
-            default = self.ckpt_dir / (LAST if command == "fit" else BEST)
+            default = self.ckpt_dir / LAST if command == "fit" else self.weights_dir / BEST
             if default.is_file():
                 kwargs["ckpt_path"] = str(default)
                 if rank_zero_only.rank == 0:
@@ -202,7 +215,7 @@ class AffectLabCLI(LightningCLI):
         return self.results
 
     def _load_best_weights(self) -> None:
-        best = self.ckpt_dir / BEST
+        best = self.weights_dir / BEST
         if best.is_file():
             self.model.load_state_dict(load_checkpoint(best)["state_dict"])
 
