@@ -9,8 +9,8 @@ other styles and other people (``configs/data/synth_clup_target.yaml``). Stages,
 2. ``source_only``: that model tested on the target's test split (``affectlab test --run_id SOURCE --data
    TARGET``, a cross-domain child run of the source run): the row every adaptation has to beat;
 3. ``swav``: SwAV on the unlabelled target training images (``configs/experiment/clup/swav_synth.yaml``);
-4. ``clup``: the CluP student (``configs/experiment/clup/synth.yaml``), initialised from the SwAV run, trained on
-   the source model's cluster-level pseudo-labels of the target;
+4. ``clup``: the CluP student (``configs/model/clup/student.yaml``, ``configs/experiment/clup/synth.yaml``),
+   initialised from the SwAV run, trained on the source model's cluster-level pseudo-labels of the target;
 5. ``shot``: SHOT (``configs/experiment/clup/shot_synth.yaml``), the source model's feature extractor adapted to
    the target, its classifier frozen;
 6. ``oracle``: the source model's architecture trained supervised on the target's training labels (a ceiling).
@@ -255,28 +255,44 @@ class ClupRecipe:
         return path
 
     def run(self) -> dict[str, StageRecord]:
-        source_model = config_path(SOURCE_MODEL)
-        target = str(config_path(TARGET_DATA))
-        self._stage("source", [], {"data": str(config_path(SOURCE_DATA)), "commands": "fit-test"}, source_model)
-        source_ckpt = str(self.checkpoint("source"))
-        # the source run reused with the target's data: a cross-domain child of it (runs/cross_domain.py)
-        self._stage("source_only", [], {"run_id": self.record.stage("source").run_id, "commands": "test",
-                                        "data": target})
-        self._stage("swav", [config_path("experiment/clup/swav_synth.yaml")], {})
-        swav_ckpt = str(self.checkpoint("swav"))
-        architecture = self.staged["source"]
-        self._stage("clup", [config_path("experiment/clup/synth.yaml")],
-                    {SOURCE_CHECKPOINT["clup"]: source_ckpt, SWAV_CHECKPOINT["clup"]: swav_ckpt},
-                    extra=source_architecture(architecture, SOURCE_ARCHITECTURE["clup"]))
-        self._stage("shot", [config_path("experiment/clup/shot_synth.yaml")], {SOURCE_CHECKPOINT["shot"]: source_ckpt},
-                    extra=source_architecture(architecture, SOURCE_ARCHITECTURE["shot"]))
-        self._stage("oracle", [], {"data": target, "commands": "fit-test"}, source_model)
+        for stage in STAGES:
+            getattr(self, f"run_{stage}")()
         return self.record.stages
+
+    def run_source(self) -> StageRecord:
+        return self._stage("source", [], {"data": str(config_path(SOURCE_DATA)), "commands": "fit-test"},
+                           config_path(SOURCE_MODEL))
+
+    def run_source_only(self) -> StageRecord:
+        """The source run reused on the target's data: a cross-domain child of it (``runs/cross_domain.py``)."""
+        source = self.record.stage("source").run_id  # its stored config first, as 'affectlab test --run_id' puts it
+        return self._stage("source_only", [RunStore.resolve(self.store).first_config(source)],
+                           {"run_id": source, "commands": "test", "data": str(config_path(TARGET_DATA))})
+
+    def run_swav(self) -> StageRecord:
+        return self._stage("swav", [config_path("experiment/clup/swav_synth.yaml")], {})
+
+    def run_clup(self) -> StageRecord:
+        checkpoints = {SOURCE_CHECKPOINT["clup"]: str(self.checkpoint("source")),
+                       SWAV_CHECKPOINT["clup"]: str(self.checkpoint("swav"))}
+        return self._stage("clup", [config_path("experiment/clup/synth.yaml")], checkpoints,
+                           config_path("model/clup/student.yaml"),
+                           extra=source_architecture(self.staged["source"], SOURCE_ARCHITECTURE["clup"]))
+
+    def run_shot(self) -> StageRecord:
+        return self._stage("shot", [config_path("experiment/clup/shot_synth.yaml")],
+                           {SOURCE_CHECKPOINT["shot"]: str(self.checkpoint("source"))},
+                           extra=source_architecture(self.staged["source"], SOURCE_ARCHITECTURE["shot"]))
+
+    def run_oracle(self) -> StageRecord:
+        return self._stage("oracle", [], {"data": str(config_path(TARGET_DATA)), "commands": "fit-test"},
+                           config_path(SOURCE_MODEL))
 
     def rows(self) -> dict[str, dict[str, float]]:
         """Table row -> its test metrics (``acc``, ``f1_weighted``, ``wacc``) on the target's test split."""
-        return {row: {m: self.record.stage(stage).metrics[f"test/{m}"] for m in METRICS}
-                for stage, row in ROWS.items() if self.record.stage(stage).done}
+        stages = self.record.stages
+        return {row: {m: stages[stage].metrics[f"test/{m}"] for m in METRICS}
+                for stage, row in ROWS.items() if stage in stages and stages[stage].done}
 
     def run_ids(self) -> list[str]:
         return [s.run_id for s in self.record.stages.values() if s.run_id]
