@@ -10,5 +10,6 @@ from affectlab.methods.shot import SHOT
 from affectlab.methods.simclr import SimCLR
 from affectlab.methods.clup import CluP
 from affectlab.methods.supervised import SupervisedClassifier
+from affectlab.methods.swav import SwAV
 
-__all__ = ["AUModel", "CluP", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SHOT", "SimCLR", "LinearProbe", "SupervisedClassifier"]
+__all__ = ["AUModel", "CluP", "BaseMethod", "ConCluGen", "FixMatchAU", "MiroAU", "MultimodalMethod", "SHOT", "SimCLR", "LinearProbe", "SupervisedClassifier", "SwAV"]
