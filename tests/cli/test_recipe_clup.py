@@ -130,3 +130,18 @@ def test_seeds_make_one_group_with_mean_and_std(recipe):
         tags = client.get_run(record.run_id).data.tags
         assert tags["affectlab.seed"] == "1" and tags["affectlab.group.config"] == "{}"
         assert tags["mlflow.parentRunId"] == (parent if stage != "source_only" else first.record.stages["source"].run_id)
+
+
+@pytest.mark.slow
+def test_seeds_through_the_command_at_a_larger_size(tmp_path):
+    """``--seeds 0 1`` end to end through the command (each seed's recipe, then one group), 240 faces a domain."""
+    args = ["recipe", "clup", "synth", "--seeds", "0", "1", "--store", str(tmp_path), "--data.init_args.root",
+            str(tmp_path / "data"), *TINY, "--data.init_args.num_clips", "240", "--quiet",
+            *(f"--{k.replace('_', '-')}=2" for k in EPOCHS)]
+    result = affectlab(*args, timeout=3600)
+    assert "mean ± std over seeds 0, 1" in result.stdout
+    parent = mlflow_client(tmp_path).get_run(result.stdout.split("parent_run_id: ")[1].split()[0])
+    assert parent.data.tags["affectlab.seeds"] == "[0, 1]" and "CluP/acc_mean" in parent.data.metrics
+    for seed in (0, 1):
+        record = json.loads((tmp_path / f"recipes/clup-synth-seed{seed}.json").read_text())
+        assert all(stage["done"] for stage in record["stages"].values())
