@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from conftest import affectlab, affectlab_inline, mlflow_client
+from conftest import CONFIGS, ROOT, affectlab, affectlab_inline, mlflow_client
 
 from affectlab.errors import ConfigError
 from affectlab.experiments.clup_recipe import (
@@ -55,11 +55,14 @@ def test_a_record_made_with_other_options_is_refused(tmp_path):
 
 
 # Tiny domains and runs: 64 faces of 32 pixels per domain, one epoch of 2 batches a stage; SwAV's crops at the
-# faces' size. Every stage still runs for real (its own run, its best.ckpt, its test on the target).
+# faces' size and ResNet-18's standard stem (as docs/results.md's runs). Every stage still runs for real (its own run, its best.ckpt, its test on the target).
 TINY = ["--data.init_args.num_clips", "64", "--data.init_args.num_identities", "8", "--data.init_args.image_size", "32",
         "--data.init_args.batch_size", "8", "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1",
         "--trainer.limit_test_batches", "1", "--swav.model.init_args.large_crop_size", "32",
-        "--swav.model.init_args.small_crop_size", "16", "--clup.model.init_args.num_prototypes", "8"]
+        "--swav.model.init_args.small_crop_size", "16", "--clup.model.init_args.num_prototypes", "8",
+        # the standard stem (stride 2, max-pool) for SwAV and the student: CluP's stride-1 one costs 16 times as much
+        "--swav.model.init_args.encoder.init_args.stem", "standard", "--clup.model.init_args.student.init_args.stem",
+        "standard"]
 EPOCHS = {f"{stage}_epochs": 1 for stage in ("source", "swav", "clup", "shot", "oracle")}
 
 
@@ -145,3 +148,24 @@ def test_seeds_through_the_command_at_a_larger_size(tmp_path):
     for seed in (0, 1):
         record = json.loads((tmp_path / f"recipes/clup-synth-seed{seed}.json").read_text())
         assert all(stage["done"] for stage in record["stages"].values())
+
+
+def test_the_ablation_sweep_trains_every_cell_from_a_recipes_source_and_swav(recipe):
+    """configs/sweep/clup_ablation.yaml as a dry sweep (2 batches a split) from the recipe's source and SwAV runs."""
+    store, _, _ = recipe
+    record = json.loads((store / "recipes/clup-synth-seed0.json").read_text())
+    source, swav = (next(store.glob(f"artifacts/*/{record['stages'][s]['run_id']}/artifacts/checkpoints/best.ckpt"))
+                    for s in ("source", "swav"))
+    data = TINY[:TINY.index("--trainer.limit_train_batches")]
+    result = affectlab("sweep", "--config", str(CONFIGS / "sweep/clup_ablation.yaml"), "--dry_run", "--store", str(store),
+                       "--model.init_args.teacher_checkpoint", str(source), "--model.init_args.student_init", str(swav),
+                       "--data.init_args.root", str(store / "data"), *data, "--model.init_args.num_prototypes", "8",
+                       "--model.init_args.student.init_args.stem", "standard", "--model.init_args.kmeans_restarts", "1",
+                       "--trainer.enable_progress_bar", "false", cwd=ROOT, timeout=900)
+    assert "4 trials" in result.stdout
+    client = mlflow_client(store)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "clup-synth-dry"]
+    cells = {(r.data.params["model.init_args.mode"], r.data.params["model.init_args.labeled_samples_size"])
+             for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("affectlab.trial") is not None
+             and r.info.status == "FINISHED"}
+    assert cells == {(m, s) for m in ("purity", "soft-purity") for s in ("0.1", "0.3")}
