@@ -53,6 +53,10 @@ def recipe_parser() -> argparse.ArgumentParser:
 
 
 def recipe_command(args: list[str]) -> int:
+    if args and args[0] == "clup":  # affectlab recipe clup synth: the CluP recipe (cli/recipe_clup.py)
+        from affectlab.cli.recipe_clup import clup_recipe_command
+
+        return clup_recipe_command(args[1:])
     known, extra = recipe_parser().parse_known_args(args)
     if known.seeds is not None and len(set(known.seeds)) != len(known.seeds):
         raise ConfigError(f"recipe: --seeds {' '.join(map(str, known.seeds))} repeats a seed; each seed runs once")
