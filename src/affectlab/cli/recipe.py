@@ -53,6 +53,10 @@ def recipe_parser() -> argparse.ArgumentParser:
 
 
 def recipe_command(args: list[str]) -> int:
+    if args[:1] == ["translation"]:  # pose-to-text on AffectSynth sign: its own options (cli/recipe_translation.py)
+        from affectlab.cli.recipe_translation import translation_command
+
+        return translation_command(args[1:])
     known, extra = recipe_parser().parse_known_args(args)
     if known.seeds is not None and len(set(known.seeds)) != len(known.seeds):
         raise ConfigError(f"recipe: --seeds {' '.join(map(str, known.seeds))} repeats a seed; each seed runs once")

@@ -251,9 +251,18 @@ class Pose2Text(BaseMethod):
     def translate(self, memory: torch.Tensor, frame_mask: torch.Tensor, num_beams: int) -> list[str]:
         """Beam search from encoder memory ``(B, T, D)``; one sentence per sample."""
         tokenizer = self._vocabulary()
-        ids = beam_search(self.seq2seq.next_log_probs(memory, frame_mask), memory.shape[0], BOS, EOS, PAD,
-                          self.max_length, num_beams=num_beams, length_penalty=self.length_penalty,
-                          device=memory.device)
+        scorer = self.seq2seq.next_log_probs(memory, frame_mask)
+        # never emit padding, a second BOS, or an id the trained vocabulary does not have (the embedding is
+        # sized by vocab_size, the vocabulary by the corpus, and a toy corpus fills fewer pieces)
+        banned = torch.zeros(self.vocab_size, dtype=torch.bool, device=memory.device)
+        banned[[PAD, BOS]] = True
+        banned[tokenizer.vocab_size:] = True
+
+        def log_probs(tokens: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            return scorer(tokens, rows).masked_fill(banned, float("-inf"))
+
+        ids = beam_search(log_probs, memory.shape[0], BOS, EOS, PAD, self.max_length, num_beams=num_beams,
+                          length_penalty=self.length_penalty, device=memory.device)
         return [tokenizer.decode(sequence) for sequence in ids]
 
     def forward(self, batch: dict[str, Any]) -> list[str]:
