@@ -13,6 +13,7 @@ from affectlab.data import aliases
 
 DATA_MODULES: dict[str, str] = {
     "AffectSynthDataModule": "affectlab.data.synth.datamodule",
+    "AffectSynthSignDataModule": "affectlab.data.synth.sign",
     "AfeDataModule": "affectlab.data.readers.afe",
     "AffectNetDataModule": "affectlab.data.readers.affectnet",
     "CaerDataModule": "affectlab.data.readers.caer",

@@ -7,9 +7,12 @@ A batch is a dict:
     ``video``  frames ``[B, T, C, H, W]`` float, or features ``[B, T, D]`` / ``[B, D]``; mask ``[B, T]``
     ``audio``  waveform ``[B, S]`` float in [-1, 1], or features ``[B, T, D]``; mask ``[B, S]`` / ``[B, T]``
     ``text``   token ids ``[B, L]`` long (0 = padding), or features ``[B, L, D]``; mask ``[B, L]``
-    ``pose``   keypoints ``[B, T, K, C]``; mask ``[B, T]``
+    ``pose``   keypoints ``[B, T, K, C]`` float (C = 3: x, y, z; ``data/pose.py``); mask ``[B, T]`` (real
+               frames), and ``pose_points_mask`` ``[B, T, K]`` bool (True where the keypoint exists); padded
+               frames and missing keypoints hold 0 and are never meaningful
 - ``targets``: dict task -> tensor (``emotion`` ``[B]`` long, ``au`` ``[B, 12]`` float 0/1, ``au_intensity``
-  ``[B, 12]`` float 0..5, ``sentiment`` ``[B]`` float in [-3, 3], ...);
+  ``[B, 12]`` float 0..5, ``sentiment`` ``[B]`` float in [-3, 3], ...), or, for the text targets
+  (``TEXT_TARGETS``: ``translation``, ``gloss``), a ``list[str]`` of B untokenised strings;
 - ``target_mask``: dict task -> ``[B]`` bool, which samples carry that label (semi-supervised, multi-task);
 - ``domain`` ``[B]`` long (render style or corpus), ``subject`` ``[B]`` long (identity), ``id`` ``[B]`` long
   (sample index in its data set).
@@ -52,6 +55,8 @@ TASK_FORMS = {
     "valence": ("float", 0),  # AffectNet: in [-1, 1]
     "arousal": ("float", 0),
 }
+# Targets that are strings, one per sample (the spoken-language sentence; space-separated glosses).
+TEXT_TARGETS = ("translation", "gloss")
 # Modality -> the dimensions its value may have (batch included).
 MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,)}
 
@@ -112,6 +117,14 @@ def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> 
         if mask.ndim != 2 or (steps is not None and tuple(mask.shape) != tuple(steps)):
             raise DataError(f"batch[{key!r}]: shape {list(mask.shape)}, not [B, T] of {modality} "
                             f"{list(value.shape)}")
+        if modality == "pose":
+            points = batch.get("pose_points_mask")
+            if not isinstance(points, torch.Tensor) or points.dtype != torch.bool or tuple(points.shape) != tuple(
+                    value.shape[:3]):
+                what = (f"{points.dtype} of shape {list(points.shape)}" if isinstance(points, torch.Tensor)
+                        else "missing" if points is None else type(points).__name__)
+                raise DataError(f"batch['pose_points_mask']: {what}; the contract wants bool [B, T, K] = "
+                                f"{list(value.shape[:3])} (True where the keypoint exists)")
     if tasks:
         for name in ("targets", "target_mask"):
             if not isinstance(batch.get(name), dict):
@@ -120,7 +133,16 @@ def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> 
         if task not in batch["targets"]:
             raise DataError(f"batch['targets']: no {task!r}, which the data module declares "
                             f"(targets: {sorted(batch['targets'])})")
-        value = tensor(f"targets.{task}", batch["targets"][task])
+        if task in TEXT_TARGETS:
+            strings = batch["targets"][task]
+            if not isinstance(strings, (list, tuple)) or not all(isinstance(x, str) for x in strings):
+                raise DataError(f"batch['targets'][{task!r}]: a {type(strings).__name__}; the contract wants a "
+                                "list of B strings")
+            if size is not None and len(strings) != size:
+                raise DataError(f"batch['targets'][{task!r}]: {len(strings)} strings, the batch holds {size}")
+            size = len(strings) if size is None else size
+        else:
+            value = tensor(f"targets.{task}", batch["targets"][task])
         if task in TASK_FORMS:
             kind, extra = TASK_FORMS[task]
             right = value.dtype == torch.long if kind == "long" else value.is_floating_point()
@@ -135,6 +157,11 @@ def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> 
             raise DataError(f"batch['target_mask'][{task!r}]: {mask.dtype} of shape {list(mask.shape)}, not bool [B]")
     if "id" not in batch:
         raise DataError("batch: no 'id', the samples' indices in their data set")
+    for task in TEXT_TARGETS:  # served beside the declared tasks (gloss with translation): still one per sample
+        strings = batch.get("targets", {}).get(task) if isinstance(batch.get("targets"), dict) else None
+        if strings is not None and task not in tasks:
+            if not isinstance(strings, (list, tuple)) or len(strings) != size or not all(isinstance(x, str) for x in strings):
+                raise DataError(f"batch['targets'][{task!r}]: not a list of {size} strings")
     for key in ("id", "subject", "domain"):
         if key in batch:
             value = tensor(key, batch[key])

@@ -17,12 +17,13 @@ from affectlab.data.readers import (afe, affectnet, caer, caer_s, disfa, expw, f
                                     rafdb, voxceleb2)
 from affectlab.data.spec import MAX_ROWS, DatasetSpec
 from affectlab.data.synth import datamodule as synth
+from affectlab.data.synth import sign as synth_sign
 from affectlab.errors import ConfigError, DataError
 
 __all__ = ["MAX_ROWS", "DatasetSpec", "check_dataset", "dataset_names", "export_dataset", "get_dataset", "layout_error",
            "prepare_dataset", "specs"]
 
-_SPECS = (synth.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
+_SPECS = (synth.SPEC, synth_sign.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
           voxceleb2.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
 
 
@@ -116,6 +117,9 @@ def export_dataset(name: str, out: str | Path, *, cache: str | Path = "data/affe
     spec = get_dataset(name)
     if spec.export is None:
         raise ConfigError(f"data export: {name!r} is not one of {names_with('export')}")
+    if "arrays" not in inspect.signature(spec.function("export")).parameters:  # draws its own data (synth_sign)
+        return spec.function("export")(out, num_sentences=num_clips, num_signers=num_identities, seed=seed,
+                                       **spec.export_args)
     styles = styles or (list(spec.export_styles) if spec.export_styles else None)
     synth_data = synth.AffectSynthDataModule(root=str(cache), num_clips=num_clips, num_identities=num_identities,
                                              num_frames=num_frames, image_size=image_size, synth_seed=seed,
