@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from affectlab.errors import ConfigError, DataError
 
@@ -168,7 +169,7 @@ class PoseOptions:
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
-            raise ConfigError(f"data.init_args.pose.layout: {self.layout!r} is not one of {list(LAYOUTS)} (holistic: "
+            raise ConfigError(f"data.init_args.keypoints: {self.layout!r} is not one of {list(LAYOUTS)} (holistic: "
                               "MediaPipe Holistic's keypoints, missing ones masked; file: each file's own)")
 
 
@@ -277,3 +278,38 @@ def pose_arrays(pose: Any, options: PoseOptions, layout: Sequence[tuple[str, str
         if missing:
             notes.append(f"no {', '.join(missing)}: masked")
     return PoseArrays(out, points_mask.any(axis=1), points_mask, found, float(done.body.fps), notes)
+
+
+def pose_sample(data: np.ndarray, frame_mask: np.ndarray, points_mask: np.ndarray, translation: str, gloss: str,
+                subject: int, index: int) -> dict[str, Any]:
+    """One sample of the pose contract (``collate_pose`` batches them)."""
+    return {"pose": torch.from_numpy(np.ascontiguousarray(data)), "pose_mask": torch.from_numpy(frame_mask.copy()),
+            "pose_points_mask": torch.from_numpy(points_mask.copy()),
+            "targets": {"translation": translation, "gloss": gloss}, "subject": int(subject), "id": int(index)}
+
+
+def collate_pose(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch pose samples: frames zero-padded to the longest (``pose_mask`` False there), sentences as lists;
+    unreadable samples (``{"skipped": path}``) travel in ``batch["skipped"]`` (``data/unreadable.py``)."""
+    skipped = [s["skipped"] for s in samples if "skipped" in s]
+    good = [s for s in samples if "skipped" not in s]
+    if not good:
+        return {"skipped": skipped, "id": torch.zeros(0, dtype=torch.long)}
+    frames = max(s["pose"].shape[0] for s in good)
+    size, points = len(good), good[0]["pose"].shape[1]
+    pose = torch.zeros(size, frames, points, CHANNELS)  # (B, T, K, 3)
+    mask = torch.zeros(size, frames, dtype=torch.bool)  # (B, T)
+    points_mask = torch.zeros(size, frames, points, dtype=torch.bool)  # (B, T, K)
+    for i, s in enumerate(good):
+        length = s["pose"].shape[0]
+        pose[i, :length], mask[i, :length], points_mask[i, :length] = s["pose"], s["pose_mask"], s["pose_points_mask"]
+    batch = {
+        "pose": pose, "pose_mask": mask, "pose_points_mask": points_mask,
+        "targets": {task: [s["targets"][task] for s in good] for task in ("translation", "gloss")},
+        "target_mask": {"translation": torch.ones(size, dtype=torch.bool)},
+        "subject": torch.tensor([s["subject"] for s in good], dtype=torch.long),
+        "id": torch.tensor([s["id"] for s in good], dtype=torch.long),
+    }
+    if skipped:
+        batch["skipped"] = skipped
+    return batch

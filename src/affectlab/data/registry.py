@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from affectlab.data.readers import (afe, affectnet, caer, caer_s, disfa, expw, fer2013, frame_tables, meld, mmsa, mosei,
-                                    rafdb, voxceleb2)
+                                    phoenix, rafdb, voxceleb2)
 from affectlab.data.spec import MAX_ROWS, DatasetSpec
 from affectlab.data.synth import datamodule as synth
 from affectlab.data.synth import sign as synth_sign
@@ -24,7 +24,7 @@ __all__ = ["MAX_ROWS", "DatasetSpec", "check_dataset", "dataset_names", "export_
            "prepare_dataset", "specs"]
 
 _SPECS = (synth.SPEC, synth_sign.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
-          voxceleb2.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
+          voxceleb2.SPEC, phoenix.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
 
 
 def _index(listed: tuple[DatasetSpec, ...]) -> dict[str, DatasetSpec]:

@@ -38,12 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
 from affectlab.data.base import BaseDataModule
-from affectlab.data.pose import (CHANNELS, FACE_CONTOUR, HAND_POINTS, PoseOptions, holistic_header, holistic_layout,
-                                 make_pose, pose_arrays)
+from affectlab.data.pose import (CHANNELS, FACE_CONTOUR, HAND_POINTS, PoseOptions, collate_pose, holistic_header,
+                                 holistic_layout, make_pose, pose_arrays, pose_sample)
 from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import SPLITS, identity_split
 from affectlab.data.synth.sign_grammar import MAX_VOCABULARY, MIN_VOCABULARY, Sentence, draw_sentence, vocabulary
@@ -389,41 +388,6 @@ class PoseTranslationDataset(Dataset):
                            self.ids[item])
 
 
-def pose_sample(data: np.ndarray, frame_mask: np.ndarray, points_mask: np.ndarray, translation: str, gloss: str,
-                subject: int, index: int) -> dict[str, Any]:
-    """One sample of the pose contract (``collate_pose`` batches them)."""
-    return {"pose": torch.from_numpy(np.ascontiguousarray(data)), "pose_mask": torch.from_numpy(frame_mask.copy()),
-            "pose_points_mask": torch.from_numpy(points_mask.copy()),
-            "targets": {"translation": translation, "gloss": gloss}, "subject": int(subject), "id": int(index)}
-
-
-def collate_pose(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Batch pose samples: frames zero-padded to the longest (``pose_mask`` False there), sentences as lists;
-    unreadable samples (``{"skipped": path}``) travel in ``batch["skipped"]`` (``data/unreadable.py``)."""
-    skipped = [s["skipped"] for s in samples if "skipped" in s]
-    good = [s for s in samples if "skipped" not in s]
-    if not good:
-        return {"skipped": skipped, "id": torch.zeros(0, dtype=torch.long)}
-    frames = max(s["pose"].shape[0] for s in good)
-    size, points = len(good), good[0]["pose"].shape[1]
-    pose = torch.zeros(size, frames, points, CHANNELS)  # (B, T, K, 3)
-    mask = torch.zeros(size, frames, dtype=torch.bool)  # (B, T)
-    points_mask = torch.zeros(size, frames, points, dtype=torch.bool)  # (B, T, K)
-    for i, s in enumerate(good):
-        length = s["pose"].shape[0]
-        pose[i, :length], mask[i, :length], points_mask[i, :length] = s["pose"], s["pose_mask"], s["pose_points_mask"]
-    batch = {
-        "pose": pose, "pose_mask": mask, "pose_points_mask": points_mask,
-        "targets": {task: [s["targets"][task] for s in good] for task in ("translation", "gloss")},
-        "target_mask": {"translation": torch.ones(size, dtype=torch.bool)},
-        "subject": torch.tensor([s["subject"] for s in good], dtype=torch.long),
-        "id": torch.tensor([s["id"] for s in good], dtype=torch.long),
-    }
-    if skipped:
-        batch["skipped"] = skipped
-    return batch
-
-
 def cut_frames(name: str, lengths: list[int], max_frames: int) -> None:
     """The log line that says how many sequences ``max_frames`` cuts (their first ``max_frames`` frames kept)."""
     over = sum(length > max_frames for length in lengths)
@@ -447,8 +411,8 @@ class AffectSynthSignDataModule(BaseDataModule):
         split_seed: seed of the split.
         max_frames: frames per sequence at most; longer ones keep their first ``max_frames`` (a log line says
             how many).
-        hide_legs, reduce_holistic, normalize, layout: the pose preprocessing (``data/pose.py``: pose-format's
-            operations).
+        hide_legs, reduce_holistic, normalize, keypoints: the pose preprocessing (``data/pose.py``: pose-format's
+            operations; ``keypoints`` is ``PoseOptions.layout``).
         batch_size, num_workers: the loaders'.
     """
 
@@ -460,7 +424,7 @@ class AffectSynthSignDataModule(BaseDataModule):
                  vocabulary_size: int = 24, synth_seed: int = 0, split: str = "random",
                  split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), split_seed: int = 0,
                  max_frames: int = 300, hide_legs: bool = True, reduce_holistic: bool = True, normalize: bool = True,
-                 layout: str = "holistic", batch_size: int = 8, num_workers: int = 0) -> None:
+                 keypoints: str = "holistic", batch_size: int = 8, num_workers: int = 0) -> None:
         super().__init__(batch_size, num_workers, name="synth_sign")
         try:
             self.config = SignConfig(num_sentences=num_sentences, num_signers=num_signers,
@@ -474,10 +438,10 @@ class AffectSynthSignDataModule(BaseDataModule):
             raise ConfigError(f"data.init_args.num_signers: {num_signers}; split: signer needs at least 3 (one per split)")
         if max_frames < 1:
             raise ConfigError(f"data.init_args.max_frames: {max_frames}; at least 1")
-        self.options = PoseOptions(hide_legs, reduce_holistic, normalize, layout)
+        self.options = PoseOptions(hide_legs, reduce_holistic, normalize, keypoints)
         self.root, self.split, self.split_fractions, self.split_seed = root, split, tuple(split_fractions), split_seed
         self.max_frames = max_frames
-        self.layout = holistic_layout(self.options) if layout == "holistic" else None
+        self.layout = holistic_layout(self.options) if keypoints == "holistic" else None
         self.splits: dict[str, np.ndarray] = {}
         self.arrays: dict[str, Any] | None = None
 
