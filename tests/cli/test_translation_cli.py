@@ -84,6 +84,7 @@ def test_test_files_hold_sacrebleus_scores_of_the_hypotheses(recipe):
     assert "| id | reference | hypothesis |" in result.stdout + result.stderr  # a few examples in the run's log
 
 
+@pytest.mark.slow  # CI covers the checkpoint's vocabulary in tests/methods/test_pose2text.py
 def test_test_of_the_run_decodes_with_its_own_vocabulary(recipe, sign_root):
     """``affectlab test --run_id`` on other data (a 6-gloss vocabulary, other sentences) still decodes with
     the vocabulary the weights learnt, carried in best.ckpt."""
@@ -95,6 +96,23 @@ def test_test_of_the_run_decodes_with_its_own_vocabulary(recipe, sign_root):
     assert "vocabulary from" not in again.stdout + again.stderr  # no new tokenizer was trained
     metrics = mlflow_client(store).get_run(child.info.run_id).data.metrics
     assert metrics["test/bleu"] > 0
+
+
+def test_phoenix_basic_run_trains_on_the_phoenix_layout(tmp_path):
+    """The seed's basic run, as its file's first line says, on AffectSynth sign exported in PHOENIX-2014T's
+    layout (corpus CSVs and .pose files), a few steps."""
+    from affectlab.data.synth.export_sign import export_sign
+
+    export_sign(tmp_path / "phoenix", num_sentences=24, num_signers=2, vocabulary_size=6)
+    config = CONFIGS / "experiment/phoenix/pose2text.yaml"
+    assert config.read_text().startswith(
+        "# affectlab run --config configs/experiment/phoenix/pose2text.yaml --data.init_args.root DIR")
+    result = affectlab("run", "--config", str(config), "--data.init_args.root", str(tmp_path / "phoenix"),
+                       "--store", str(tmp_path / "store"), "--trainer.max_steps", "2",
+                       "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1",
+                       "--model.init_args.num_beams", "2", "--trainer.enable_progress_bar", "false")
+    metrics = mlflow_client(tmp_path / "store").get_run(printed_run_id(result.stdout)).data.metrics
+    assert {"test/bleu", "test/chrf", "test/loss", "val/bleu", "val/chrf"} <= set(metrics)
 
 
 def test_synth_search_runs_as_a_two_point_sweep_and_summarizes(sign_root, tmp_path):

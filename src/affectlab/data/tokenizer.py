@@ -37,7 +37,7 @@ class SubwordTokenizer:
                               "train it with SubwordTokenizer.train")
 
     @classmethod
-    def train(cls, sentences: Sequence[str], vocab_size: int, model_type: str = "unigram",
+    def train(cls, sentences: Sequence[str], vocab_size: int, model_type: str = "bpe",
               character_coverage: float = 1.0) -> SubwordTokenizer:
         """Train on ``sentences``; the vocabulary has at most ``vocab_size`` pieces (fewer when the corpus
         cannot fill it: a toy corpus has few distinct pieces, and sentencepiece's hard limit would refuse it).

@@ -84,7 +84,9 @@ class Pose2Text(BaseMethod):
         dropout: inside the transformer.
         mapper_dropout: after the mapper's linear map (the seed's 0.1).
         vocab_size: the subword vocabulary's size at most (a toy corpus fills fewer).
-        tokenizer_model_type: sentencepiece's ``unigram`` or ``bpe``.
+        tokenizer_model_type: sentencepiece's ``bpe`` or ``unigram``. BPE by default: on a small corpus
+            unigram's pruning stays near characters (55 pieces from AffectSynth sign's 210 training sentences
+            when 200 are asked, 28 per sentence at most), while BPE's merges reach whole words (10).
         max_frames: frames read per sample at most (the seed's 300); longer sequences are cut.
         label_smoothing: of the cross-entropy.
         warmup_steps: optimiser steps of linear warm-up.
@@ -117,7 +119,7 @@ class Pose2Text(BaseMethod):
         dropout: float = 0.1,
         mapper_dropout: float = 0.1,
         vocab_size: int = 1000,
-        tokenizer_model_type: Literal["unigram", "bpe"] = "unigram",
+        tokenizer_model_type: Literal["unigram", "bpe"] = "bpe",
         max_frames: int = 300,
         label_smoothing: float = 0.1,
         warmup_steps: int = 500,
