@@ -140,3 +140,41 @@ def test_warm_up_then_schedule():
     assert warmup_factor(99, 4, "cosine", 100) == pytest.approx(0.0)
     assert warmup_factor(15, 4, "inverse_sqrt", 100) == pytest.approx(0.5)
     assert warmup_factor(50, 0, "constant", 100) == 1.0
+
+
+def _tiny_bart(folder) -> None:
+    """A randomly initialised BART and a word-level tokenizer over the toy sentences, saved as a local
+    'pretrained' checkpoint (save_pretrained): what a user's downloaded model folder looks like."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<s>", "</s>"]
+    words = sorted({w for s in SENTENCES for w in s.split()})
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
+                            eos_token="</s>").save_pretrained(folder)
+    config = BartConfig(vocab_size=len(vocab), d_model=32, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=64, dropout=0.0, pad_token_id=0, bos_token_id=2, eos_token_id=3,
+                        decoder_start_token_id=2, forced_eos_token_id=None)
+    torch.manual_seed(0)
+    BartForConditionalGeneration(config).save_pretrained(folder)
+
+
+def test_a_local_pretrained_seq2seq_learns_the_toy_set(tmp_path):
+    pytest.importorskip("transformers")
+    _tiny_bart(tmp_path / "bart")
+    pl.seed_everything(0)
+    model, data = _model(pretrained=str(tmp_path / "bart")), ToySign()
+    assert model.d_model == 32 and model.tokenizer.encode(SENTENCES[0])  # the checkpoint's width and vocabulary
+    trainer = pl.Trainer(max_epochs=40, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, check_val_every_n_epoch=40,
+                         default_root_dir=tmp_path)
+    trainer.fit(model, data)
+    metrics = trainer.test(model, data, verbose=False)[0]
+    assert metrics["test/bleu"] > 50, metrics
+    with pytest.raises(ConfigError, match="model.init_args.pretrained: .* is no folder"):
+        _model(pretrained=str(tmp_path / "missing"))

@@ -7,6 +7,10 @@ in a checkpoint (``weights_only=True`` loads bytes) and in the run's artifacts (
 later ``test`` or ``predict`` of the run decodes with the vocabulary its weights were trained with.
 
 Ids: 0 padding, 1 unknown, 2 beginning of sentence, 3 end of sentence, then the pieces.
+
+``PretrainedTokenizer`` is the same interface over a pretrained seq2seq model's own tokenizer, read from a
+local folder (``transformers``, a development dependency; never fetched), for ``Pose2Text``'s optional
+``pretrained`` model.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class SubwordTokenizer:
     Args:
         model_proto: a serialised sentencepiece model (``train`` makes one; ``to_bytes`` returns it).
     """
+
+    pad_id, bos_id, eos_id = PAD, BOS, EOS
 
     def __init__(self, model_proto: bytes) -> None:
         import sentencepiece as spm
@@ -80,3 +86,41 @@ class SubwordTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """The text of ``ids``; padding, beginning and end of sentence are dropped."""
         return self._processor.decode([int(i) for i in ids if int(i) not in (PAD, BOS, EOS)])
+
+
+class PretrainedTokenizer:
+    """A local Hugging Face tokenizer behind ``SubwordTokenizer``'s interface (``encode``, ``decode``,
+    ``vocab_size``, ``pad_id``, ``bos_id``, ``eos_id``); ``to_bytes`` is None: the folder is the vocabulary.
+
+    Args:
+        path: the folder ``save_pretrained`` wrote (``tokenizer.json`` or the model's vocabulary files).
+        bos_id: the id the decoder starts from (the model's ``decoder_start_token_id``); None: the
+            tokenizer's beginning-of-sentence id.
+    """
+
+    def __init__(self, path: str, bos_id: int | None = None) -> None:
+        from transformers import AutoTokenizer
+
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"model.init_args.pretrained: no tokenizer in {path} ({error}); give a folder that "
+                              "save_pretrained wrote, with the model's tokenizer") from error
+        self.pad_id = self._tokenizer.pad_token_id
+        self.eos_id = self._tokenizer.eos_token_id
+        self.bos_id = bos_id if bos_id is not None else self._tokenizer.bos_token_id
+        if None in (self.pad_id, self.eos_id, self.bos_id):
+            raise ConfigError(f"model.init_args.pretrained: the tokenizer in {path} lacks a padding, end or start id")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tokenizer)
+
+    def to_bytes(self) -> None:
+        return None
+
+    def encode(self, sentence: str) -> list[int]:
+        return list(self._tokenizer(sentence, add_special_tokens=False)["input_ids"])
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=True).strip()

@@ -23,6 +23,11 @@ run's artifacts get ``test_score.bleu`` and ``test_score.chrf`` (sacrebleu's lin
 ``test_hypotheses.tsv`` (id, reference, hypothesis per sentence) and ``test_examples.md`` (the first few,
 also printed).
 
+``pretrained`` (optional) replaces the transformer and the vocabulary by a local Hugging Face encoder-decoder
+and its tokenizer (``nn/seq2seq.py`` ``PretrainedSeq2Seq``; the mapped frames are its encoder's input
+embeddings, as the seed feeds M2M-100; never downloaded); the architecture arguments and ``vocab_size`` are
+then the checkpoint's. Seed 003's language prompts (``__dgs__``, ``__de__``) are not given.
+
 The learning rate warms up linearly over ``warmup_steps`` optimiser steps, then follows ``schedule``
 (``cosine`` to 0 over the trainer's remaining steps, ``inverse_sqrt``, or ``constant``); an explicit
 ``lr_scheduler_init`` replaces it. Gradient accumulation is the trainer's ``accumulate_grad_batches``
@@ -42,13 +47,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.utilities import rank_zero_info
 from torch.optim.lr_scheduler import LambdaLR
 
-from affectlab.data.tokenizer import BOS, EOS, PAD, SubwordTokenizer
+from affectlab.data.tokenizer import PAD, PretrainedTokenizer, SubwordTokenizer
 from affectlab.errors import ConfigError
 from affectlab.methods.base import BaseMethod, OptimizerInit, SchedulerInit
 from affectlab.metrics.translation import translation_scores
 from affectlab.nn.beam_search import beam_search
 from affectlab.nn.pose_mapper import PoseMapper
-from affectlab.nn.seq2seq import PoseSeq2Seq
+from affectlab.nn.seq2seq import PoseSeq2Seq, PretrainedSeq2Seq
 
 TASK = "translation"
 CHECKPOINT_KEY = "pose2text"
@@ -100,6 +105,8 @@ class Pose2Text(BaseMethod):
         early_stopping_patience: validations without a better ``val/bleu`` before training stops (the seed's
             10); None never stops early.
         num_examples: test translations printed and written to ``test_examples.md``.
+        pretrained: a local folder holding a pretrained seq2seq model and its tokenizer (``save_pretrained``);
+            None trains the transformer above from scratch.
         optimizer_init: see ``BaseMethod`` (default AdamW, lr 5e-4).
         lr_scheduler_init: see ``BaseMethod``; None uses ``warmup_steps`` and ``schedule``.
     """
@@ -132,6 +139,7 @@ class Pose2Text(BaseMethod):
         max_length_margin: int = 10,
         early_stopping_patience: int | None = 10,
         num_examples: int = 5,
+        pretrained: str | None = None,
         optimizer_init: OptimizerInit | None = None,
         lr_scheduler_init: SchedulerInit | None = None,
     ) -> None:
@@ -150,12 +158,21 @@ class Pose2Text(BaseMethod):
         self.max_length = max_length
         self.max_length_factor, self.max_length_margin = max_length_factor, max_length_margin
         self.early_stopping_patience, self.num_examples = early_stopping_patience, num_examples
+        self.pretrained = pretrained
+        self.tokenizer: SubwordTokenizer | PretrainedTokenizer | None = None
+        if pretrained is not None:
+            if not Path(pretrained).is_dir():
+                raise ConfigError(f"model.init_args.pretrained: {pretrained} is no folder; give the local folder a "
+                                  "seq2seq model was saved to (save_pretrained), or null to train from scratch")
+            self.seq2seq = PretrainedSeq2Seq(pretrained)
+            self.tokenizer = PretrainedTokenizer(pretrained, self.seq2seq.decoder_start_id)
+            self.d_model, self.vocab_size = self.seq2seq.d_model, self.seq2seq.vocab_size
+        else:
+            self.seq2seq = PoseSeq2Seq(vocab_size, d_model, nhead, num_encoder_layers, num_decoder_layers,
+                                       dim_feedforward, dropout, pad_id=PAD)
         self.mapper: PoseMapper | None = None
         if num_keypoints is not None and num_channels is not None:
-            self.mapper = PoseMapper(num_keypoints, num_channels, d_model, mapper_dropout)
-        self.seq2seq = PoseSeq2Seq(vocab_size, d_model, nhead, num_encoder_layers, num_decoder_layers,
-                                   dim_feedforward, dropout, pad_id=PAD)
-        self.tokenizer: SubwordTokenizer | None = None
+            self.mapper = PoseMapper(num_keypoints, num_channels, self.d_model, mapper_dropout)
         self._outputs: dict[str, list[tuple[int, str, str]]] = {"val": [], "test": []}
 
     @property
@@ -184,20 +201,23 @@ class Pose2Text(BaseMethod):
             if served is not None and served != getattr(self.mapper, key):
                 raise ConfigError(f"model.init_args.{key} is {getattr(self.mapper, key)} but the data serves {served}; "
                                   f"set model.init_args.{key}: {served} (or null, to take it from the data)")
-        if stage == "fit" and self.tokenizer is None:
+        if stage == "fit" and (self.tokenizer is None or self.max_length is None):
             self._train_tokenizer(datamodule)
 
     def _train_tokenizer(self, datamodule: Any) -> None:
+        """The vocabulary from the training sentences (a pretrained model brings its own) and the maximum
+        output length from their token counts."""
         sentences = list(datamodule.sentences("train"))
-        self.tokenizer = SubwordTokenizer.train(sentences, self.vocab_size, self.tokenizer_model_type)
+        if self.tokenizer is None:
+            self.tokenizer = SubwordTokenizer.train(sentences, self.vocab_size, self.tokenizer_model_type)
         if self.max_length is None:
             longest = max(len(self.tokenizer.encode(s)) for s in sentences)
             self.max_length = math.ceil(longest * self.max_length_factor) + self.max_length_margin
         rank_zero_info(f"pose2text: {self.tokenizer.vocab_size}-piece vocabulary from {len(sentences)} training "
                        f"sentences; translations up to {self.max_length} tokens")
 
-    def _vocabulary(self) -> SubwordTokenizer:
-        if self.tokenizer is None:  # test without a checkpoint: the data's own training sentences
+    def _vocabulary(self) -> SubwordTokenizer | PretrainedTokenizer:
+        if self.tokenizer is None or self.max_length is None:  # test without a checkpoint: the data's training sentences
             datamodule = getattr(self.trainer, "datamodule", None)
             if datamodule is None:
                 raise ConfigError("Pose2Text has no vocabulary: train it (fit), or test with the run's checkpoint")
@@ -210,13 +230,13 @@ class Pose2Text(BaseMethod):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY) or {}
-        if state.get("tokenizer") is not None:
+        if state.get("tokenizer") is not None and self.pretrained is None:
             self.tokenizer = SubwordTokenizer.from_bytes(state["tokenizer"])
         if state.get("max_length") is not None:
             self.max_length = int(state["max_length"])
 
     def on_fit_start(self) -> None:
-        if self.tokenizer is not None:
+        if self.tokenizer is not None and self.tokenizer.to_bytes() is not None:
             self._log_artifact("tokenizer/spm.model", self.tokenizer.to_bytes())
 
     # -- the model ---------------------------------------------------------------------------------------------
@@ -232,13 +252,14 @@ class Pose2Text(BaseMethod):
 
     def _token_batch(self, sentences: list[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Decoder inputs ``[BOS] y`` and targets ``y [EOS]``, each ``(B, L)`` padded with PAD."""
-        ids = [self._vocabulary().encode(s) for s in sentences]
+        tokenizer = self._vocabulary()
+        ids = [tokenizer.encode(s) for s in sentences]
         length = max(len(i) for i in ids) + 1
-        inputs = torch.full((len(ids), length), PAD, dtype=torch.long)
-        targets = torch.full((len(ids), length), PAD, dtype=torch.long)
+        inputs = torch.full((len(ids), length), tokenizer.pad_id, dtype=torch.long)
+        targets = torch.full((len(ids), length), tokenizer.pad_id, dtype=torch.long)
         for row, sequence in enumerate(ids):
-            inputs[row, : len(sequence) + 1] = torch.tensor([BOS, *sequence])
-            targets[row, : len(sequence) + 1] = torch.tensor([*sequence, EOS])
+            inputs[row, : len(sequence) + 1] = torch.tensor([tokenizer.bos_id, *sequence])
+            targets[row, : len(sequence) + 1] = torch.tensor([*sequence, tokenizer.eos_id])
         return inputs.to(device), targets.to(device)
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -246,7 +267,7 @@ class Pose2Text(BaseMethod):
         inputs, targets = self._token_batch(list(batch["targets"][TASK]), frames.device)
         memory = self.seq2seq.encode(frames, frame_mask)  # 3. (B, T, D)
         logits = self.seq2seq.decode(inputs, memory, frame_mask)  # 4. (B, L, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD,
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=self._vocabulary().pad_id,
                                label_smoothing=self.label_smoothing)  # 5.
         return loss, memory, frame_mask
 
@@ -257,13 +278,16 @@ class Pose2Text(BaseMethod):
         # never emit padding, a second BOS, or an id the trained vocabulary does not have (the embedding is
         # sized by vocab_size, the vocabulary by the corpus, and a toy corpus fills fewer pieces)
         banned = torch.zeros(self.vocab_size, dtype=torch.bool, device=memory.device)
-        banned[[PAD, BOS]] = True
+        banned[tokenizer.pad_id] = True
+        if tokenizer.bos_id != tokenizer.eos_id:  # BART starts decoding from its end-of-sentence id
+            banned[tokenizer.bos_id] = True
         banned[tokenizer.vocab_size:] = True
 
         def log_probs(tokens: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
             return scorer(tokens, rows).masked_fill(banned, float("-inf"))
 
-        ids = beam_search(log_probs, memory.shape[0], BOS, EOS, PAD, self.max_length, num_beams=num_beams,
+        ids = beam_search(log_probs, memory.shape[0], tokenizer.bos_id, tokenizer.eos_id, tokenizer.pad_id,
+                          self.max_length, num_beams=num_beams,
                           length_penalty=self.length_penalty, device=memory.device)
         return [tokenizer.decode(sequence) for sequence in ids]
 

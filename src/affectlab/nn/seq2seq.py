@@ -5,6 +5,10 @@ out of attention by the frame mask; the decoder reads target token ids ``[B, L]`
 first) under a causal mask and cross-attends to the encoder's memory. Pre-norm layers (``norm_first``) train
 stably from scratch without a long warm-up; the output projection shares the token embedding's weights (a
 standard saving for small data). ``next_log_probs`` is the scorer the decoders of ``nn/beam_search.py`` call.
+
+``PretrainedSeq2Seq`` has the same interface over a pretrained Hugging Face encoder-decoder read from a local
+folder (``AutoModelForSeq2SeqLM``, ``local_files_only``: never fetched): the mapped frames go in as the
+encoder's input embeddings, as seed 003 feeds M2M-100.
 """
 
 from __future__ import annotations
@@ -27,7 +31,29 @@ def sinusoidal_positions(length: int, dim: int, device: torch.device | None = No
     return table
 
 
-class PoseSeq2Seq(nn.Module):
+class _Scorer:
+    """``next_log_probs`` over a model's ``decode``."""
+
+    def next_log_probs(self, memory: torch.Tensor, frame_mask: torch.Tensor) -> LogProbs:
+        """The scorer for ``nn/beam_search.py``: ``(tokens [N, L], rows [N]) -> [N, V]`` log-probabilities of the
+        token after each prefix, against the memory of source ``rows``. The whole prefix is decoded at each
+        step (no key/value cache): outputs are at most a few dozen tokens, and it keeps the decoder torch's."""
+
+        def log_probs(tokens: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            logits = self.decode(tokens, memory[rows], frame_mask[rows])[:, -1]  # (N, V)
+            return logits.float().log_softmax(dim=-1)
+
+        return log_probs
+
+
+def _keep_one_frame(frame_mask: torch.Tensor) -> torch.Tensor:
+    """A sample without any real frame would make attention a softmax over nothing (NaN): keep its first."""
+    frame_mask = frame_mask.clone()
+    frame_mask[~frame_mask.any(dim=1), 0] = True
+    return frame_mask
+
+
+class PoseSeq2Seq(_Scorer, nn.Module):
     """Transformer encoder over frames, transformer decoder over subword tokens.
 
     Args:
@@ -67,9 +93,7 @@ class PoseSeq2Seq(nn.Module):
     def encode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Memory ``[B, T, D]`` of mapped frames ``[B, T, D]``; ``frame_mask`` ``[B, T]`` is True on real frames."""
         positions = sinusoidal_positions(frames.shape[1], self.d_model, frames.device)  # (T, D)
-        # a sample without any real frame would make attention a softmax over nothing (NaN): keep its first
-        frame_mask = frame_mask.clone()
-        frame_mask[~frame_mask.any(dim=1), 0] = True
+        frame_mask = _keep_one_frame(frame_mask)
         return self.encoder(self.dropout(frames + positions), src_key_padding_mask=~frame_mask)
 
     def decode(self, tokens: torch.Tensor, memory: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -78,8 +102,7 @@ class PoseSeq2Seq(nn.Module):
         embedded = self.embedding(tokens) * math.sqrt(self.d_model)  # (B, L, D)
         embedded = self.dropout(embedded + sinusoidal_positions(length, self.d_model, tokens.device))
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=tokens.device), diagonal=1)
-        frame_mask = frame_mask.clone()
-        frame_mask[~frame_mask.any(dim=1), 0] = True
+        frame_mask = _keep_one_frame(frame_mask)
         hidden = self.decoder(embedded, memory, tgt_mask=causal, tgt_key_padding_mask=tokens == self.pad_id,
                               memory_key_padding_mask=~frame_mask)  # (B, L, D)
         return hidden @ self.embedding.weight.T  # (B, L, V): tied output projection
@@ -87,13 +110,36 @@ class PoseSeq2Seq(nn.Module):
     def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         return self.decode(tokens, self.encode(frames, frame_mask), frame_mask)
 
-    def next_log_probs(self, memory: torch.Tensor, frame_mask: torch.Tensor) -> LogProbs:
-        """The scorer for ``nn/beam_search.py``: ``(tokens [N, L], rows [N]) -> [N, V]`` log-probabilities of the
-        token after each prefix, against the memory of source ``rows``. The whole prefix is decoded at each
-        step (no key/value cache): outputs are at most a few dozen tokens, and it keeps the decoder torch's."""
 
-        def log_probs(tokens: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-            logits = self.decode(tokens, memory[rows], frame_mask[rows])[:, -1]  # (N, V)
-            return logits.float().log_softmax(dim=-1)
+class PretrainedSeq2Seq(_Scorer, nn.Module):
+    """A local pretrained encoder-decoder (BART, mBART, M2M-100, T5 ...) over mapped frames.
 
-        return log_probs
+    Args:
+        path: the folder ``save_pretrained`` wrote; read with ``local_files_only=True``.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        from transformers import AutoModelForSeq2SeqLM
+
+        try:
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+        except (OSError, ValueError) as error:
+            from affectlab.errors import ConfigError
+
+            raise ConfigError(f"model.init_args.pretrained: no seq2seq model in {path} ({error}); give a local "
+                              "folder that save_pretrained wrote (nothing is downloaded)") from error
+        config = self.model.config
+        self.d_model = int(getattr(config, "d_model", None) or config.hidden_size)
+        self.vocab_size = int(config.vocab_size)
+        self.decoder_start_id = getattr(config, "decoder_start_token_id", None)
+
+    def encode(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        mask = _keep_one_frame(frame_mask).long()
+        return self.model.get_encoder()(inputs_embeds=frames, attention_mask=mask).last_hidden_state  # (B, T, D)
+
+    def decode(self, tokens: torch.Tensor, memory: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        return self.model(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                          attention_mask=_keep_one_frame(frame_mask).long(), decoder_input_ids=tokens).logits  # (B, L, V)
