@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP_INSTALL := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-slow lint clean
+.PHONY: demo test test-slow lint clean pose-envs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-slow: $(VENV)/.installed-dev
 # Errors only (undefined names, unused imports, syntax): style is left to review.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check --select F,E9 src tests benchmarks
+
+# The pose estimators' own virtual environments (.venv-pose/<name>; MediaPipe Holistic 0.10.21 needs numpy<2):
+# `affectlab pose estimate --estimator mediapipe_holistic` runs in it (data/media/pose_estimation.py).
+pose-envs: $(VENV)/.installed
+	$(BIN)/affectlab pose setup mediapipe_holistic
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

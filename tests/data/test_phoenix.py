@@ -47,6 +47,8 @@ def test_the_corpus_layout_serves_what_affectsynth_sign_serves(exported):
     assert batch["targets"] == reference["targets"]
     assert batch["subject"].tolist() == reference["subject"].tolist()
     assert (data.num_keypoints, data.num_channels, data.frame_size) == (178, 3, 534)
+    own = PhoenixDataModule(root=str(exported), keypoints="file", reduce_holistic=False)  # the files' own 203 points
+    assert own.num_keypoints == 33 + 128 + 21 + 21 and own.load(own.rows("test")[0]).data.shape[1:] == (203, 3)
 
 
 def test_the_multimodalhugs_tsvs_and_a_time_window(copy):

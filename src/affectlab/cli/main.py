@@ -16,6 +16,7 @@
     affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, meld, caer, ...)
     affectlab data check NAME --root DIR            validate a data set on disk
     affectlab data prepare NAME --raw DIR --out DIR a feature or video data set (faces cropped) -> a feature store
+    affectlab pose estimate --estimator NAME VIDEO_OR_FOLDER... --out DIR   videos -> .pose files (setup NAME, list)
 
 OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
 (--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
@@ -108,7 +109,7 @@ COMMANDS = {
     "summarize": ("affectlab.cli.summarize", "summarize_command"),
     "export": ("affectlab.cli.export", "export_command"),
     "ui": ("affectlab.cli.ui", "ui_command"),
-    "data": ("affectlab.cli.data", "data_command"),
+    "data": ("affectlab.cli.data", "data_command"), "pose": ("affectlab.cli.pose", "pose_command"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 

@@ -189,18 +189,23 @@ class PoseArrays:
 def preprocess(pose: Any, options: PoseOptions) -> tuple[Any, list[str]]:
     """``pose`` after the options' pose-format operations (module docstring), and notes on steps that could
     not apply to this file (unknown estimator, no shoulders)."""
-    from pose_format.utils.generic import (detect_known_pose_format, pose_hide_legs, pose_normalization_info,
-                                           reduce_holistic)
+    pose, notes, known = _per_frame(pose, options)
+    if known is not None and options.normalize:
+        pose = _normalise(pose, notes)
+    return pose, notes
+
+
+def _per_frame(pose: Any, options: PoseOptions) -> tuple[Any, list[str], str | None]:
+    """The operations that act frame by frame (hide legs, reduce holistic); the estimator's format."""
+    from pose_format.utils.generic import detect_known_pose_format, pose_hide_legs, reduce_holistic
 
     notes: list[str] = []
     try:
         known = detect_known_pose_format(pose)
     except ValueError:
-        known = None
         notes.append(f"unknown estimator (components {sorted(components(pose))}): served without hide_legs, "
                      "reduce_holistic and normalize")
-    if known is None:
-        return pose, notes
+        return pose, notes, None
     if options.hide_legs:
         pose = pose_hide_legs(pose)
     if options.reduce_holistic and known == "holistic":
@@ -211,20 +216,25 @@ def preprocess(pose: Any, options: PoseOptions) -> tuple[Any, list[str]]:
             kept = [n for n in names if n != "POSE_WORLD_LANDMARKS"]
             face = {"FACE_LANDMARKS": [p for p in FACE_CONTOUR if p in _points(pose, "FACE_LANDMARKS")]}
             pose = pose.get_components(kept, face if "FACE_LANDMARKS" in kept else None)
-    if options.normalize:
-        try:
-            info = pose_normalization_info(pose.header)
-        except (ValueError, NotImplementedError, IndexError):
-            notes.append("no shoulders: not normalised")
-        else:
-            shoulders = pose.body.data[:, 0, [info.p1, info.p2]]  # (T, 2, D) masked
-            conf = pose.body.confidence[:, 0, [info.p1, info.p2]]
-            seen = (~np.ma.getmaskarray(shoulders).any(axis=-1) & (conf > 0)).all(axis=-1)  # (T,)
-            if not seen.any():
-                notes.append("shoulders never detected: not normalised")
-            else:
-                pose = pose.normalize(info)
-    return pose, notes
+    return pose, notes, known
+
+
+def _normalise(pose: Any, notes: list[str]) -> Any:
+    """pose-format's shoulder normalisation of the whole sequence (a note where it cannot apply)."""
+    from pose_format.utils.generic import pose_normalization_info
+
+    try:
+        info = pose_normalization_info(pose.header)
+    except (ValueError, NotImplementedError, IndexError):
+        notes.append("no shoulders: not normalised")
+        return pose
+    shoulders = pose.body.data[:, 0, [info.p1, info.p2]]  # (T, 2, D) masked
+    conf = pose.body.confidence[:, 0, [info.p1, info.p2]]
+    seen = (~np.ma.getmaskarray(shoulders).any(axis=-1) & (conf > 0)).all(axis=-1)  # (T,)
+    if not seen.any():
+        notes.append("shoulders never detected: not normalised")
+        return pose
+    return pose.normalize(info)
 
 
 def _points(pose: Any, component: str) -> list[str]:
@@ -254,8 +264,13 @@ def holistic_layout(options: PoseOptions) -> list[tuple[str, str]]:
 def pose_arrays(pose: Any, options: PoseOptions, layout: Sequence[tuple[str, str]] | None = None) -> PoseArrays:
     """Preprocess ``pose`` and place it in ``layout`` (None: ``holistic_layout`` or, with ``layout: file``,
     the file's own points): the contract's arrays of person 0 (module docstring)."""
-    found = components(pose)
     done, notes = preprocess(pose, options)
+    return _placed(done, components(pose), notes, options, layout)
+
+
+def _placed(done: Any, found: dict[str, int], notes: list[str], options: PoseOptions,
+            layout: Sequence[tuple[str, str]] | None) -> PoseArrays:
+    """A preprocessed pose placed point by point in ``layout`` (module docstring)."""
     own = layout_of(done.header)
     if layout is None:
         layout = holistic_layout(options) if options.layout == "holistic" else own

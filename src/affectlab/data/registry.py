@@ -23,8 +23,8 @@ from affectlab.errors import ConfigError, DataError
 __all__ = ["MAX_ROWS", "DatasetSpec", "check_dataset", "dataset_names", "export_dataset", "get_dataset", "layout_error",
            "prepare_dataset", "specs"]
 
-_SPECS = (synth.SPEC, synth_sign.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
-          voxceleb2.SPEC, phoenix.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC)
+_SPECS = (synth.SPEC, caer.SPEC, meld.SPEC, mosei.SPEC, disfa.SPEC, *frame_tables.SPECS, mmsa.SPEC, afe.SPEC,
+          voxceleb2.SPEC, rafdb.SPEC, fer2013.SPEC, expw.SPEC, affectnet.SPEC, caer_s.SPEC, synth_sign.SPEC, phoenix.SPEC)
 
 
 def _index(listed: tuple[DatasetSpec, ...]) -> dict[str, DatasetSpec]:
