@@ -74,8 +74,9 @@ def test_test_files_hold_sacrebleus_scores_of_the_hypotheses(recipe):
     hypotheses, references = [r["hypothesis"] for r in rows], [r["reference"] for r in rows]
     bleu = sacrebleu.corpus_bleu(hypotheses, [references])
     chrf = sacrebleu.corpus_chrf(hypotheses, [references])
-    assert child.data.metrics["test/bleu"] == pytest.approx(bleu.score, abs=1e-6)
-    assert child.data.metrics["test/chrf"] == pytest.approx(chrf.score, abs=1e-6)
+    # the logged metric passed through Lightning's float32 tensors
+    assert child.data.metrics["test/bleu"] == pytest.approx(bleu.score, abs=1e-4)
+    assert child.data.metrics["test/chrf"] == pytest.approx(chrf.score, abs=1e-4)
     assert (folder / "test_score.bleu").read_text().startswith("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|")
     assert f"= {bleu.score:.2f} " in (folder / "test_score.bleu").read_text()
     assert (folder / "test_score.chrf").read_text().strip().endswith(f"= {chrf.score:.2f}")
@@ -103,14 +104,16 @@ def test_phoenix_basic_run_trains_on_the_phoenix_layout(tmp_path):
     layout (corpus CSVs and .pose files), a few steps."""
     from affectlab.data.synth.export_sign import export_sign
 
-    export_sign(tmp_path / "phoenix", num_sentences=24, num_signers=2, vocabulary_size=6)
+    export_sign(tmp_path / "phoenix", num_sentences=12, num_signers=2, vocabulary_size=6)
     config = CONFIGS / "experiment/phoenix/pose2text.yaml"
     assert config.read_text().startswith(
         "# affectlab run --config configs/experiment/phoenix/pose2text.yaml --data.init_args.root DIR")
     result = affectlab("run", "--config", str(config), "--data.init_args.root", str(tmp_path / "phoenix"),
                        "--store", str(tmp_path / "store"), "--trainer.max_steps", "2",
                        "--trainer.limit_val_batches", "1", "--trainer.limit_test_batches", "1",
-                       "--model.init_args.num_beams", "2", "--trainer.enable_progress_bar", "false")
+                       "--model.init_args.num_beams", "2", "--trainer.enable_progress_bar", "false",
+                       *(f"--model.init_args.{key}={value}" for key, value in  # small: the run's path, not its size
+                         {"d_model": 64, "dim_feedforward": 128, "num_encoder_layers": 1, "num_decoder_layers": 1}.items()))
     metrics = mlflow_client(tmp_path / "store").get_run(printed_run_id(result.stdout)).data.metrics
     assert {"test/bleu", "test/chrf", "test/loss", "val/bleu", "val/chrf"} <= set(metrics)
 
@@ -126,7 +129,8 @@ def test_synth_search_runs_as_a_two_point_sweep_and_summarizes(sign_root, tmp_pa
     spec["base"]["args"] = ["--config", str(EXPERIMENT)]
     sweep = tmp_path / "two_points.yaml"
     sweep.write_text(yaml.safe_dump(spec))
-    options = [*_tiny(sign_root, tmp_path / "store"), "--trainer.max_epochs", "1", "--trainer.limit_val_batches", "1",
+    options = [*_tiny(sign_root, tmp_path / "store"), "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+               "--trainer.limit_val_batches", "1",
                "--trainer.limit_test_batches", "1"]  # the sweep's machinery, not BLEU
     result = affectlab("sweep", "--config", str(sweep), *options)
     assert result.stdout.count("COMPLETE") >= 2, result.stdout
