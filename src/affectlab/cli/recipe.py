@@ -21,7 +21,8 @@ def recipe_parser() -> argparse.ArgumentParser:
         epilog="Any other option is passed to every run, e.g. --data.init_args.num_clips 1200 (sizes that give a run "
                "no training batch are refused before any run, with the smallest that gives one)",
     )
-    parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants()))
+    parser.add_argument("variant", help="a config of configs/model/conclugen/: " + ", ".join(variants())
+                        + "; or translation (pose-to-text: affectlab recipe translation --help)")
     parser.add_argument("dataset", help="data set name: " + ", ".join(dataset_names()))
     one_or_several = parser.add_mutually_exclusive_group()  # --seed S (one recipe) or --seeds S1 S2 ..., not both
     one_or_several.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the recipe's seed (default {DEFAULT_SEED})")
@@ -57,6 +58,10 @@ def recipe_command(args: list[str]) -> int:
         from affectlab.cli.recipe_clup import clup_recipe_command
 
         return clup_recipe_command(args[1:])
+    if args[:1] == ["translation"]:  # pose-to-text on AffectSynth sign: its own options (cli/recipe_translation.py)
+        from affectlab.cli.recipe_translation import translation_command
+
+        return translation_command(args[1:])
     known, extra = recipe_parser().parse_known_args(args)
     if known.seeds is not None and len(set(known.seeds)) != len(known.seeds):
         raise ConfigError(f"recipe: --seeds {' '.join(map(str, known.seeds))} repeats a seed; each seed runs once")
