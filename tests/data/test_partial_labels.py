@@ -11,7 +11,8 @@ from affectlab.data.synth.datamodule import SYNTH_TASKS, AffectSynthDataModule
 from affectlab.data.synth.partial_labels import assign_partial_labels
 from affectlab.errors import ConfigError
 
-GROUPS = {"emotion": 0.5, "au+au_intensity": 0.3, "emotion+au+au_intensity": 0.2}
+GROUPS = [{"tasks": ["emotion"], "share": 0.5}, {"tasks": ["au", "au_intensity"], "share": 0.3},
+          {"tasks": ["emotion", "au", "au_intensity"], "share": 0.2}]
 
 
 def test_each_clip_carries_its_group_s_labels_in_exact_shares():
@@ -25,7 +26,7 @@ def test_each_clip_carries_its_group_s_labels_in_exact_shares():
     other = assign_partial_labels({"groups": GROUPS, "text_fraction": 0.6, "seed": 2}, 100, SYNTH_TASKS)
     assert not (other.masks["emotion"] == emotion).all()
     # Shares that leave clips out: those carry none of the grouped tasks.
-    some = assign_partial_labels({"groups": {"emotion": 0.25}, "sentiment_from_text": False}, 8, SYNTH_TASKS)
+    some = assign_partial_labels({"groups": [{"tasks": ["emotion"], "share": 0.25}], "sentiment_from_text": False}, 8, SYNTH_TASKS)
     assert some.counts() == {"emotion": 2, "au": 0, "au_intensity": 0, "sentiment": 0, "text": 8}
 
 
@@ -48,11 +49,14 @@ def test_the_data_module_serves_the_masks_and_withholds_text(tiny_data):
 
 
 @pytest.mark.parametrize(("config", "message"), [
-    ({"groups": {"emotion+valence": 0.5}}, r"groups: 'emotion\+valence' names \['valence'\]"),
-    ({"groups": {"emotion": 0.7, "au": 0.4}}, "the shares sum to 1.1, more than 1"),
-    ({"groups": {"emotion": 1.5}}, r"groups.emotion: 1.5 is not a share"),
-    ({"groups": {"emotion": 0.5}, "fraction": 0.2}, r"unknown key\(s\) \['fraction'\]"),
-    ({"groups": {"sentiment": 0.5}}, "sentiment is in a group and sentiment_from_text is true"),
+    ({"groups": [{"tasks": ["emotion", "valence"], "share": 0.5}]},
+     r"groups\[0\].tasks: \['emotion', 'valence'\] names \['valence'\]"),
+    ({"groups": [{"tasks": ["emotion"], "share": 0.7}, {"tasks": ["au"], "share": 0.4}]},
+     "the shares sum to 1.1, more than 1"),
+    ({"groups": [{"tasks": ["emotion"], "share": 1.5}]}, r"groups\[0\].share: 1.5 is not a share"),
+    ({"groups": [{"tasks": ["emotion"], "fraction": 0.5}]}, r"groups\[0\]: .* is not \{tasks: \[...\], share"),
+    ({"groups": [], "fraction": 0.2}, r"unknown key\(s\) \['fraction'\]"),
+    ({"groups": [{"tasks": ["sentiment"], "share": 0.5}]}, "sentiment is in a group and sentiment_from_text is true"),
     ({"text_fraction": -0.1}, "text_fraction: -0.1 is not a share"),
 ])
 def test_a_bad_partial_label_setting_names_its_key(tiny_data, config, message):

@@ -18,6 +18,9 @@ Batches: the original splits each batch of 64 into fixed per-task parts, giving 
 batch takes each task's samples in proportion to the tasks' sizes (``ProportionalTaskBatchSampler``: 21 or 22
 of task_0 and 42 or 43 of task_1, every sample once per epoch).
 
+Not in the data set registry (``data/registry.py`` lists data sets read from a root in a layout; this one has
+neither): ``--data composite_sine`` finds ``configs/data/composite_sine.yaml`` as every bundled name does.
+
 A batch: ``x`` ``[B, 1]`` float, ``targets[task]`` ``[B, len(outputs[task])]`` float (zeros where the sample
 belongs to another task), ``target_mask[task]`` ``[B]`` bool (the original's ``task_activity``), ``id`` ``[B]``.
 """
@@ -33,7 +36,6 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from affectlab.data.base import BaseDataModule
 from affectlab.data.samplers import experiment_seed, loader_generator
-from affectlab.data.spec import DatasetSpec
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError
 
@@ -45,13 +47,6 @@ BATCHINGS = ("proportional", "random")
 SEED_TRAIN_SIZES = {"task_0": 256, "task_1": 512}
 SEED_TRAIN_RANGES = {"task_0": (-2.0, 0.0), "task_1": (-2.0, 2.0)}
 SEED_OUTPUTS = {"task_0": [0], "task_1": [1, 2, 3, 4, 5, 6]}
-
-SPEC = DatasetSpec(
-    "composite_sine", "compositeSine, seed 002's two-task regression problem (generated, no files)",
-    "data/composite_sine", "nothing: generated in memory from its formulas (data/synth/composite_sine.py)",
-    reader="affectlab.data.CompositeSineDataModule",
-)
-
 
 def composite_sine(x: np.ndarray) -> np.ndarray:
     """The seven outputs of ``s = sin(-3 pi x)``, ``x`` ``[N]`` -> ``[N, 7]`` float64.
@@ -266,6 +261,10 @@ class CompositeSineDataModule(BaseDataModule):
             mine = arrays["task"] == index
             points[task] = (arrays["x"][mine].astype(np.float32), arrays["y"][mine][:, dims].astype(np.float32))
         return points
+
+    def output_names(self) -> dict[str, list[str]]:
+        """Task -> the names of its outputs (``output 1: |s-0.4|+0.5``), for pictures."""
+        return {task: [f"output {d}: {OUTPUT_NAMES[d]}" for d in dims] for task, dims in self.outputs.items()}
 
     def loader(self, split: str) -> DataLoader:
         if split != "train" or self.batching != "proportional":

@@ -3,10 +3,12 @@ emotion, action units and sentiment from corpora that each annotate some of them
 
 ``AffectSynthDataModule(partial_labels={...})`` (``configs/data/synth_multitask.yaml``):
 
-- ``groups``: label groups and the share of train clips in each, e.g.
-  ``{emotion: 0.5, au+au_intensity: 0.3, emotion+au+au_intensity: 0.2}``: half the clips carry only their
-  emotion, 30 % only their AU occurrence and intensity, 20 % both. A group names tasks joined by ``+``; every
-  clip falls in at most one group (the shares sum to at most 1; the rest carry none of the grouped tasks).
+- ``groups``: label groups, each its tasks and the share of train clips in it, e.g.
+  ``[{tasks: [emotion], share: 0.5}, {tasks: [au, au_intensity], share: 0.3}, {tasks: [emotion, au,
+  au_intensity], share: 0.2}]``: half the clips carry only their emotion, 30 % only their AU occurrence and
+  intensity, 20 % both. Every clip falls in at most one group (the shares sum to at most 1; the rest carry
+  none of the grouped tasks). (A list, not a mapping keyed by task combinations: a run's config keys become
+  MLflow parameter names, which cannot hold ``+`` or ``,``.)
 - ``text_fraction``: the share of train clips that keep their transcript (default 1: all of them); the others
   are served without text (token ids 0, ``text_mask`` all False), as a video-only corpus would be.
 - ``sentiment_from_text``: sentiment is labelled on exactly the clips that keep their transcript (default
@@ -32,6 +34,7 @@ from affectlab.data.contract import mask_key
 from affectlab.errors import ConfigError
 
 KEYS = ("groups", "text_fraction", "sentiment_from_text", "seed")
+GROUP_KEYS = ("tasks", "share")
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,20 @@ def _is_share(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and 0.0 <= value <= 1.0
 
 
-def _group_tasks(name: str, tasks: Sequence[str]) -> list[str]:
-    members = [part.strip() for part in str(name).split("+")]
+def _group(index: int, group: Any, tasks: Sequence[str]) -> tuple[list[str], float]:
+    """Group ``index``'s tasks and share, checked."""
+    where = f"data.init_args.partial_labels.groups[{index}]"
+    if not isinstance(group, Mapping) or set(group) != set(GROUP_KEYS):
+        raise ConfigError(f"{where}: {group!r} is not {{tasks: [...], share: ...}} (e.g. {{tasks: [emotion, au], "
+                          "share: 0.2}})")
+    members = list(group["tasks"]) if isinstance(group["tasks"], (list, tuple)) else [group["tasks"]]
     unknown = [m for m in members if m not in tasks]
-    if unknown or len(set(members)) != len(members):
-        raise ConfigError(f"data.init_args.partial_labels.groups: {name!r} names {unknown or 'a task twice'}; a group "
-                          f"joins tasks of {list(tasks)} with '+', each once (e.g. emotion+au+au_intensity)")
-    return members
+    if unknown or not members or len(set(members)) != len(members):
+        raise ConfigError(f"{where}.tasks: {members} names {unknown or 'no task, or a task twice'}; a group lists "
+                          f"tasks of {list(tasks)}, each once")
+    if not _is_share(group["share"]):
+        raise ConfigError(f"{where}.share: {group['share']!r} is not a share from 0 to 1")
+    return members, float(group["share"])
 
 
 def assign_partial_labels(config: Mapping[str, Any], num_clips: int, tasks: Sequence[str]) -> PartialLabels:
@@ -77,31 +87,27 @@ def assign_partial_labels(config: Mapping[str, Any], num_clips: int, tasks: Sequ
     unknown = sorted(set(config) - set(KEYS))
     if unknown:
         raise ConfigError(f"data.init_args.partial_labels: unknown key(s) {unknown}; the keys are {list(KEYS)}")
-    groups = dict(config.get("groups") or {})
+    groups = [_group(i, g, tasks) for i, g in enumerate(config.get("groups") or [])]
     text_fraction = config.get("text_fraction", 1.0)
     from_text = bool(config.get("sentiment_from_text", True))
     seed = int(config.get("seed", 0))
-    members = {name: _group_tasks(name, tasks) for name in groups}
-    for name, share in groups.items():
-        if not _is_share(share):
-            raise ConfigError(f"data.init_args.partial_labels.groups.{name}: {share!r} is not a share from 0 to 1")
-    total = float(sum(groups.values()))
+    total = sum(share for _, share in groups)
     if total > 1.0 + 1e-9:
         raise ConfigError(f"data.init_args.partial_labels.groups: the shares sum to {total:g}, more than 1; every "
                           "clip is in at most one group")
     if not _is_share(text_fraction):
         raise ConfigError(f"data.init_args.partial_labels.text_fraction: {text_fraction!r} is not a share from 0 to 1")
-    if from_text and "sentiment" in tasks and any("sentiment" in m for m in members.values()):
+    if from_text and "sentiment" in tasks and any("sentiment" in members for members, _ in groups):
         raise ConfigError("data.init_args.partial_labels: sentiment is in a group and sentiment_from_text is true; "
                           "set sentiment_from_text: false to label sentiment by group")
     rng = np.random.default_rng([seed, num_clips])
     order = rng.permutation(num_clips)  # clips dealt to groups in this order
     masks = {task: np.zeros(num_clips, dtype=bool) for task in tasks}
     start, cumulative = 0, 0.0
-    for name, share in groups.items():
-        cumulative += float(share)
+    for members, share in groups:
+        cumulative += share
         end = min(int(round(cumulative * num_clips)), num_clips)
-        for task in members[name]:
+        for task in members:
             masks[task][order[start:end]] = True
         start = end
     has_text = np.zeros(num_clips, dtype=bool)
