@@ -27,6 +27,7 @@ DATA_MODULES: dict[str, str] = {
     "MeldDataModule": "affectlab.data.readers.meld",
     "MmsaDataModule": "affectlab.data.readers.mmsa",
     "MoseiDataModule": "affectlab.data.readers.mosei",
+    "MultiTaskDataModule": "affectlab.data.multitask",
     "RafdbDataModule": "affectlab.data.readers.rafdb",
     "VoxCeleb2DataModule": "affectlab.data.readers.voxceleb2",
 }
