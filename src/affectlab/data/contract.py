@@ -8,6 +8,7 @@ A batch is a dict:
     ``audio``  waveform ``[B, S]`` float in [-1, 1], or features ``[B, T, D]``; mask ``[B, S]`` / ``[B, T]``
     ``text``   token ids ``[B, L]`` long (0 = padding), or features ``[B, L, D]``; mask ``[B, L]``
     ``pose``   keypoints ``[B, T, K, C]``; mask ``[B, T]``
+    ``x``      tabular features ``[B, D]`` float (an MLP trunk's input: compositeSine); mask ``[B, 1]``
 - ``targets``: dict task -> tensor (``emotion`` ``[B]`` long, ``au`` ``[B, 12]`` float 0/1, ``au_intensity``
   ``[B, 12]`` float 0..5, ``sentiment`` ``[B]`` float in [-3, 3], ...);
 - ``target_mask``: dict task -> ``[B]`` bool, which samples carry that label (semi-supervised, multi-task);
@@ -22,7 +23,7 @@ from typing import Any
 
 from affectlab.errors import DataError
 
-MODALITIES = ("video", "audio", "text", "pose")
+MODALITIES = ("video", "audio", "text", "pose", "x")
 
 # The 7 basic emotions in AffectLab's canonical order; readers map their data set's order onto this one.
 EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
@@ -53,7 +54,7 @@ TASK_FORMS = {
     "arousal": ("float", 0),
 }
 # Modality -> the dimensions its value may have (batch included).
-MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,)}
+MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,), "x": (2,)}
 
 
 def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> None:
