@@ -176,7 +176,40 @@ def _space(space: Any, where: str) -> list[Dimension]:
         if key in grid:
             raise ConfigError(f"{where}: space.{key} is both a grid key and a distribution; keep one")
         dimensions.append(_distribution(str(key), spec, where))
+    _check_task_axes(dimensions, where)
     return dimensions
+
+
+#: grid keys whose values may be per task (``{task: value}``, ``methods/task_values.py``): a multi-task model's
+#: heads and the data (per-task data modules and label fractions)
+TASK_OWNED_PREFIXES = ("model.init_args.heads.", "data.")
+
+
+def _check_task_axes(dimensions: list[Dimension], where: str) -> None:
+    """Grid values written per task name the same tasks on every axis and every point (a trial with another
+    task set would fail only when it starts), and stand only under keys a task owns."""
+    seen: tuple[str, set[str]] | None = None
+    for d in dimensions:
+        if d.kind != "grid" or not d.key.startswith(TASK_OWNED_PREFIXES[0]):
+            continue
+        for value in d.values:
+            if not isinstance(value, dict):
+                continue
+            if seen is None:
+                seen = (d.key, set(value))
+            elif set(value) != seen[1]:
+                raise ConfigError(f"{where}: space.grid.{d.key}: the per-task value {value} names tasks "
+                                  f"{sorted(value)} but space.grid.{seen[0]} names {sorted(seen[1])}; every per-task "
+                                  "value names the model's tasks")
+    if seen is None:
+        return
+    for d in dimensions:
+        if d.kind == "grid" and not d.key.startswith(TASK_OWNED_PREFIXES):
+            for value in d.values:
+                if isinstance(value, dict) and value and set(value) <= seen[1]:
+                    raise ConfigError(f"{where}: space.grid.{d.key}: {value} is a per-task value under a key no task "
+                                      f"owns (keys a task owns: {', '.join(p + '*' for p in TASK_OWNED_PREFIXES)}); "
+                                      "give it plain values")
 
 
 def _pruning(value: Any, where: str) -> Pruning | None:

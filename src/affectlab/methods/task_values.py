@@ -3,7 +3,7 @@
 Seed 002 lets any config value be written ``{task_0: ..., task_1: ...}``; a value that is not such a mapping
 holds for every task. AffectLab keeps the notation for the keys a task owns (its head's kind, width and
 outputs, its loss and reduction, its loss weight, its head's learning rate: ``TaskHeads`` in
-``methods/multitask.py``; its data: ``MultiTaskDataModule``'s ``datasets``), and keeps what the seed got
+``methods/task_heads.py``; its data: ``MultiTaskDataModule``'s ``datasets``), and keeps what the seed got
 wrong out:
 
 - every per-task mapping must name exactly the configured tasks: an unknown task name, or a task left out,
@@ -87,10 +87,10 @@ def check_unowned(config: Any, tasks: Collection[str], owned: Iterable[str], pre
             return
         if isinstance(value, Mapping):
             if value and set(value) <= task_names:
-                where = f"{prefix}.{path}" if path else prefix
+                where = ".".join(p for p in (prefix, path) if p)
                 raise ConfigError(f"{where}: a per-task value ({sorted(value)}) under a key that no task owns; "
                                   f"it is shared by all tasks, so give it one plain value (keys a task owns: "
-                                  f"{', '.join(f'{prefix}.{o}' for o in owned)})")
+                                  f"{', '.join('.'.join(p for p in (prefix, o) if p) for o in owned)})")
             for key, item in value.items():
                 walk(item, f"{path}.{key}" if path else str(key))
         elif isinstance(value, (list, tuple)):
@@ -98,3 +98,20 @@ def check_unowned(config: Any, tasks: Collection[str], owned: Iterable[str], pre
                 walk(item, f"{path}[{index}]")
 
     walk(config, "")
+
+
+#: where a per-task value may stand in a run's whole config: the heads' settings, and the data (per-task data
+#: modules, the tasks each serves, per-task label fractions)
+OWNED = ("model.init_args.heads", "data")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """A run's whole config (``AffectLabCLI.before_instantiate_classes``): when its model lists ``tasks``, a
+    per-task mapping anywhere outside ``OWNED`` is refused with its key (``check_unowned``). Keys typed as a
+    number already refuse a mapping when parsed; this catches those that take any mapping (a backbone's
+    keyword arguments, an optimiser's options) and would silently take a per-task one for something else."""
+    model = config.get("model")
+    tasks = model.get("init_args", {}).get("tasks") if isinstance(model, Mapping) else None
+    if not isinstance(tasks, (list, tuple)) or not tasks:
+        return
+    check_unowned({k: v for k, v in config.items() if k != "data"}, tasks, ["model.init_args.heads"], "")

@@ -29,6 +29,7 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from affectlab.imports import check_class_paths, restrict_imports, set_user_allowlist
+from affectlab.methods.task_values import check_config as check_task_values
 from affectlab.runs.arguments import (
     TRAINER_COMMANDS,
     TRAINER_DEFAULTS,
@@ -90,6 +91,7 @@ class AffectLabCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         check_class_paths(self.config.as_dict())  # a function named as a class would be called when built
+        check_task_values(self.config.as_dict())  # a per-task {task: value} only where a task owns the key
         if apply_dry_run(self.config) and rank_zero_only.rank == 0:  # before anything is built: the trainer too
             check_reused_run(RunStore.resolve(self.config.store), self.config.run_id)  # never into a real run
             print(announce(self.config), flush=True)

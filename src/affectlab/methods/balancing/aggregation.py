@@ -51,7 +51,7 @@ class JacobianAggregation(Balancing):
                               f"({error}); pip install 'torchjd[quadprog-projector,cagrad]==0.18.0'") from None
 
     def backward(self, losses: dict[str, torch.Tensor], features: torch.Tensor, shared: list[nn.Parameter],
-                 heads: dict[str, list[nn.Parameter]]) -> None:
+                 heads: dict[str, list[nn.Parameter]], active: list[str] | None = None) -> None:
         """Accumulate the aggregated update in ``.grad`` of ``shared`` and each task's gradient in its head's.
 
         Args:
@@ -59,19 +59,29 @@ class JacobianAggregation(Balancing):
             features: the trunk's output ``[B, D]`` every head read.
             shared: the trunk's trainable parameters.
             heads: each task's head parameters.
+            active: the tasks with labelled samples in this batch (None: all). Only their rows are aggregated:
+                a task without labels has a zero gradient, which is no direction to keep (CAGrad's optimum
+                puts all weight on it, UPGrad's projection onto its dual cone is void) but would still move
+                the weights; with one active task the update is that task's gradient.
         """
         from torchjd.autojac import jac_to_grad, mtl_backward
 
-        tensors = [losses[task] for task in self.tasks]
-        mtl_backward(tensors, features=features, tasks_params=[heads[task] for task in self.tasks],
+        tasks = [t for t in self.tasks if active is None or t in active]
+        self._weights, self._statistics = {}, {}
+        if not tasks:
+            return
+        if len(tasks) == 1:
+            losses[tasks[0]].backward()
+            self._weights = {tasks[0]: 1.0}
+            return
+        mtl_backward([losses[t] for t in tasks], features=features, tasks_params=[heads[t] for t in tasks],
                      shared_params=shared)
-        # (K, P) the task gradients on the shared parameters, for the conflict statistics
-        jacobian = torch.cat([p.jac.reshape(len(self.tasks), -1) for p in shared if getattr(p, "jac", None) is not None],
-                             dim=1)
-        self._statistics = conflict_statistics(jacobian.detach(), self.tasks)
-        weights = jac_to_grad([p for p in shared if getattr(p, "jac", None) is not None], self.aggregator)
+        with_jac = [p for p in shared if getattr(p, "jac", None) is not None]
+        jacobian = torch.cat([p.jac.reshape(len(tasks), -1) for p in with_jac], dim=1)  # (K, P) task gradients
+        self._statistics = conflict_statistics(jacobian.detach(), tasks)
+        weights = jac_to_grad(with_jac, self.aggregator)
         if weights is not None:
-            self._weights = dict(zip(self.tasks, weights.detach().flatten().tolist()))
+            self._weights = dict(zip(tasks, weights.detach().flatten().tolist()))
 
     def weights(self) -> dict[str, float]:
         return dict(self._weights)

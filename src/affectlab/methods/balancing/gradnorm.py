@@ -60,7 +60,9 @@ class GradNorm(Balancing):
             grads = torch.autograd.grad(loss, self._shared, retain_graph=True, allow_unused=True)
             norms.append(torch.sqrt(sum((g.pow(2).sum() for g in grads if g is not None), torch.zeros((), device=stacked.device))))
         G = self.loss_weight * torch.stack(norms).to(stacked.device)  # (K,) G_k = w_k ||grad_W L_k||
-        active = self.initial_loss > 0
+        # tasks with a loss now and a first loss to compare with; one absent from this batch (loss 0) would pull
+        # G_bar and the mean rate towards 0
+        active = (self.initial_loss > 0) & (detached > 0)
         objective = (self.loss_weight.detach() * stacked).sum()  # 4.
         if active.sum() < 1:
             self._last_loss = 0.0
