@@ -5,7 +5,9 @@ callback shows, drawn from the data actually trained on.
 ``task_points(split)`` (task -> ``x [n]``, targets ``[n, d]``: ``CompositeSineDataModule``) and what the
 method's forward returns for each task (``MultiTaskMethod``: task -> ``[B, d]``), and logs
 
-- ``plots/fit_epoch<E>.png`` every ``every_n_epochs`` epochs and after the last: one panel per output of
+- ``plots/fit_epoch<E>.png`` after the first epoch, every ``every_n_epochs`` epochs (``E`` counts from 0: after
+  epoch N it is N - 1; with ``check_val_every_n_epoch`` equal to it, every validation draws) and after the
+  last: one panel per output of
   every task, its training points (the very points trained on; the original plotted a second noise draw), the
   true function on the validation grid, and the network's fit;
 - ``plots/fit_over_training.png`` at the end: the fits of all those epochs in one panel per output, light
@@ -42,7 +44,8 @@ class TaskFitPictures(Callback):
             raise ValueError(f"every_n_epochs must be at least 1, got {every_n_epochs}")
         self.every_n_epochs, self.input_key, self.losses = every_n_epochs, input_key, losses
         self.snapshots: list[tuple[int, dict[str, np.ndarray]]] = []  # (epoch, task -> val predictions [n, d])
-        self.curves: dict[str, list[float]] = {}  # "<split>/<task>" -> MSE per epoch
+        self.curves: dict[str, list[float]] = {}  # "<split>/<task>" -> MSE at each epoch of curve_epochs
+        self.curve_epochs: list[int] = []  # the epochs validated (check_val_every_n_epoch may skip some)
 
     def predict(self, module: LightningModule, x: np.ndarray) -> dict[str, np.ndarray]:
         """Every task's predictions ``[n, d]`` at the inputs ``x`` ``[n]``."""
@@ -63,7 +66,7 @@ class TaskFitPictures(Callback):
             return
         epoch = trainer.current_epoch
         last = epoch == trainer.max_epochs - 1 or trainer.should_stop
-        picture = epoch % self.every_n_epochs == 0 or last
+        picture = epoch == 0 or (epoch + 1) % self.every_n_epochs == 0 or last  # after epochs 1, N, 2N, ..., last
         if not (picture or self.losses):
             return
         train, val = trainer.datamodule.task_points("train"), trainer.datamodule.task_points("val")
@@ -71,7 +74,8 @@ class TaskFitPictures(Callback):
         if self.losses:
             errors = {f"val/{task}": float(np.mean((fits[task] - y) ** 2)) for task, (_, y) in val.items()}
             on_train = self._fits(pl_module, train)
-            errors.update({f"train/{task}": float(np.mean((on_train[task] - y) ** 2)) for task, (_, y) in train.items()})
+            errors |= {f"train/{task}": float(np.mean((on_train[task] - y) ** 2)) for task, (_, y) in train.items()}
+            self.curve_epochs.append(epoch)
             for key, value in errors.items():
                 self.curves.setdefault(key, []).append(value)
                 stage, task = key.split("/")
@@ -95,7 +99,7 @@ class TaskFitPictures(Callback):
         log_figure(trainer, fit_figure(train, val, self.snapshots, "fits over training (light: early, dark: late)",
                                        _names(trainer)), "plots/fit_over_training.png")
         if self.curves:
-            log_figure(trainer, fit_errors_figure(self.curves), "plots/fit_errors.png")
+            log_figure(trainer, fit_errors_figure(self.curves, self.curve_epochs), "plots/fit_errors.png")
 
 
 def _names(trainer: Trainer) -> dict[str, list[str]] | None:
@@ -134,8 +138,8 @@ def fit_figure(train: dict[str, tuple[np.ndarray, np.ndarray]], val: dict[str, t
     return fig
 
 
-def fit_errors_figure(curves: dict[str, list[float]]) -> Any:
-    """Each task's mean squared error per epoch, train solid and validation dashed, log scale."""
+def fit_errors_figure(curves: dict[str, list[float]], epochs: list[int]) -> Any:
+    """Each task's mean squared error at ``epochs``, train solid and validation dashed, log scale."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     tasks = sorted({key.split("/", 1)[1] for key in curves})
     colours = plt.cm.tab10(np.arange(len(tasks)) % 10)
@@ -143,7 +147,7 @@ def fit_errors_figure(curves: dict[str, list[float]]) -> Any:
         for stage, style in (("train", "-"), ("val", "--")):
             values = curves.get(f"{stage}/{task}")
             if values:
-                ax.plot(range(len(values)), values, style, color=colour, label=f"{task} {stage}")
+                ax.plot(epochs, values, style, color=colour, marker=".", label=f"{task} {stage}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean squared error")
