@@ -69,6 +69,9 @@ def _build(config: Path, tiny_data: Path, tmp_path: Path):
     cls, args = resolve(text["class_path"]), dict(text["init_args"])
     if cls is AffectSynthDataModule:
         args.update(root=str(tiny_data), **SIZES)
+    elif text["class_path"] == "affectlab.data.MultiTaskDataModule":  # one AffectSynth per task, each tiny
+        args["datasets"] = {name: resolve(m["class_path"])(**{**m["init_args"], "root": str(tiny_data), **SIZES,
+                                                               "batch_size": 4}) for name, m in args["datasets"].items()}
     elif cls is FeatureStoreDataModule:
         export_dataset("mosei", tmp_path / "mosei", cache=tiny_data, **SIZES)
         prepare("mosei", str(tmp_path / "mosei"), str(tmp_path / "store"))
@@ -99,5 +102,5 @@ def test_every_data_config_serves_batches_that_keep_the_contract(config, tiny_da
         batch = next(iter(loader))
         if isinstance(batch, tuple):  # a CombinedLoader's (batch, batch_idx, dataloader_idx)
             batch = batch[0]
-        batch = data.on_after_batch_transfer(batch, 0)
+        batch = data.on_after_batch_transfer(data.on_before_batch_transfer(batch, 0), 0)
         check_batch(batch, data.modalities, data.tasks)

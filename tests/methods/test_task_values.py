@@ -48,6 +48,9 @@ def test_a_per_task_value_where_no_task_owns_the_key():
     with pytest.raises(ConfigError, match=r"^trainer.max_epochs: a per-task value"):
         check_config(whole)
     check_config({**whole, "trainer": {"max_epochs": 2}})  # heads and data own their per-task values
+    inferred = {**whole, "model": {"init_args": {"heads": config["heads"]}}}  # tasks from the heads' values
+    with pytest.raises(ConfigError, match=r"^trainer.max_epochs: a per-task value"):
+        check_config(inferred)
     check_config({"model": {"init_args": {"fusion_dim": {"task_0": 1}}}})  # no tasks: not a multi-task model
 
 

@@ -106,12 +106,18 @@ OWNED = ("model.init_args.heads", "data")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
-    """A run's whole config (``AffectLabCLI.before_instantiate_classes``): when its model lists ``tasks``, a
+    """A run's whole config (``AffectLabCLI.before_instantiate_classes``): when its model has ``tasks``, a
     per-task mapping anywhere outside ``OWNED`` is refused with its key (``check_unowned``). Keys typed as a
     number already refuse a mapping when parsed; this catches those that take any mapping (a backbone's
     keyword arguments, an optimiser's options) and would silently take a per-task one for something else."""
     model = config.get("model")
-    tasks = model.get("init_args", {}).get("tasks") if isinstance(model, Mapping) else None
+    init_args = model.get("init_args") if isinstance(model, Mapping) else None
+    if not isinstance(init_args, Mapping):
+        return
+    tasks = init_args.get("tasks")
+    heads = init_args.get("heads")
+    if not tasks and isinstance(heads, Mapping):  # tasks left out: the ones the heads' per-task values name
+        tasks = task_set(heads, "model.init_args.heads")
     if not isinstance(tasks, (list, tuple)) or not tasks:
         return
     check_unowned({k: v for k, v in config.items() if k != "data"}, tasks, ["model.init_args.heads"], "")

@@ -42,7 +42,8 @@ class JacobianAggregation(Balancing):
     def make_aggregator(self):
         raise NotImplementedError
 
-    def bind(self, tasks, kinds, static_weights, shared_layer=None) -> None:
+    def bind(self, tasks: list[str], kinds: dict[str, str], static_weights: dict[str, float],
+             shared_layer: nn.Module | None = None) -> None:
         super().bind(tasks, kinds, static_weights, shared_layer)
         try:  # built here, so a missing solver stops the run before training
             self.aggregator = self.make_aggregator()

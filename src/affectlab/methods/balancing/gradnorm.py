@@ -37,7 +37,8 @@ class GradNorm(Balancing):
         self._shared: list[nn.Parameter] = []
         self._last_loss = 0.0
 
-    def bind(self, tasks, kinds, static_weights, shared_layer=None) -> None:
+    def bind(self, tasks: list[str], kinds: dict[str, str], static_weights: dict[str, float],
+             shared_layer: nn.Module | None = None) -> None:
         super().bind(tasks, kinds, static_weights, shared_layer)
         if shared_layer is None:
             raise ValueError("GradNorm needs the trunk's last shared layer")

@@ -49,7 +49,8 @@ class UncertaintyWeighting(Balancing):
         self.form = form
         self.log_variance = nn.Parameter(torch.zeros(0))
 
-    def bind(self, tasks, kinds, static_weights, shared_layer=None) -> None:
+    def bind(self, tasks: list[str], kinds: dict[str, str], static_weights: dict[str, float],
+             shared_layer: nn.Module | None = None) -> None:
         super().bind(tasks, kinds, static_weights, shared_layer)
         self.log_variance = nn.Parameter(torch.zeros(len(self.tasks)))  # s_k = log sigma_k^2, sigma_k = 1 at start
         paper = self.form == "paper"
@@ -87,7 +88,8 @@ class DynamicWeightAverage(Balancing):
         self.history: list[dict[str, float]] = []
         self.lambdas: dict[str, float] = {}
 
-    def bind(self, tasks, kinds, static_weights, shared_layer=None) -> None:
+    def bind(self, tasks: list[str], kinds: dict[str, str], static_weights: dict[str, float],
+             shared_layer: nn.Module | None = None) -> None:
         super().bind(tasks, kinds, static_weights, shared_layer)
         self.lambdas = {task: 1.0 for task in self.tasks}
 
