@@ -94,6 +94,15 @@ def test_each_batch_takes_the_tasks_in_proportion_and_every_point_once():
     assert list(sampler) != batches
 
 
+def test_tasks_keep_train_sizes_order_whatever_the_order_of_the_other_mappings():
+    data = CompositeSineDataModule(outputs={"task_1": [1, 2, 3, 4, 5, 6], "task_0": [0]},
+                                   train_ranges={"task_1": (-2.0, 2.0), "task_0": (-2.0, 0.0)}, val_size=8)
+    points = data.task_points("train")
+    assert len(points["task_0"][0]) == 256 and points["task_0"][1].shape == (256, 1)
+    sample = data.dataset("train")[0]  # the first point is task_0's
+    assert sample["target_mask"] == {"task_0": True, "task_1": False} and sample["targets"]["task_1"].shape == (6,)
+
+
 def test_bad_settings_name_the_key():
     with pytest.raises(ConfigError, match=r"train_ranges: tasks \['task_0'\] differ"):
         CompositeSineDataModule(train_ranges={"task_0": (-2, 0)})

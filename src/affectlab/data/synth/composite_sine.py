@@ -48,6 +48,7 @@ SEED_TRAIN_SIZES = {"task_0": 256, "task_1": 512}
 SEED_TRAIN_RANGES = {"task_0": (-2.0, 0.0), "task_1": (-2.0, 2.0)}
 SEED_OUTPUTS = {"task_0": [0], "task_1": [1, 2, 3, 4, 5, 6]}
 
+
 def composite_sine(x: np.ndarray) -> np.ndarray:
     """The seven outputs of ``s = sin(-3 pi x)``, ``x`` ``[N]`` -> ``[N, 7]`` float64.
 
@@ -229,7 +230,10 @@ class CompositeSineDataModule(BaseDataModule):
         if val_size < 1:
             raise ConfigError(f"data.init_args.val_size: {val_size} is not a positive number of points")
         super().__init__(batch_size, num_workers, modalities=("x",), tasks=tuple(sizes), class_names={})
-        self.train_sizes, self.train_ranges, self.outputs = sizes, ranges, dims
+        # Every per-task mapping in train_sizes' order: a sample's task index is its task's position there.
+        self.train_sizes = sizes
+        self.train_ranges = {task: ranges[task] for task in sizes}
+        self.outputs = {task: list(dims[task]) for task in sizes}
         self.val_size, self.val_range = val_size, tuple(val_range)
         self.noise_scale, self.seed, self.noise_draw = noise_scale, seed, noise_draw
         self.batching = batching
