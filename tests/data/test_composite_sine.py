@@ -110,3 +110,20 @@ def test_bad_settings_name_the_key():
         CompositeSineDataModule(outputs={"task_0": [0], "task_1": [7]})
     with pytest.raises(ConfigError, match="batching: 'fixed' is not one of"):
         CompositeSineDataModule(batching="fixed")
+
+
+def test_the_fit_pictures_plot_the_very_points_trained_on(data):
+    from affectlab.methods.multitask_plots import fit_figure
+    from affectlab.plots import plt
+
+    train, val = data.task_points("train"), data.task_points("val")
+    fits = {task: np.zeros_like(y) for task, (_, y) in val.items()}
+    figure = fit_figure(train, val, [(0, fits)], names=data.output_names())
+    trained = data.dataset("train")
+    first = figure.axes[0].lines[0]  # task_0, output 0: the training points
+    np.testing.assert_array_equal(first.get_xdata(), trained.x[trained.task == 0, 0].numpy())
+    np.testing.assert_array_equal(first.get_ydata(), trained.y[trained.task == 0, 0].numpy())
+    last = figure.axes[6].lines[0]  # task_1, output 6
+    np.testing.assert_array_equal(last.get_ydata(), trained.y[trained.task == 1, 6].numpy())
+    assert figure.axes[6].get_title() == "task_1: output 6: 0.7357 e^s - 1"
+    plt.close(figure)
