@@ -42,6 +42,9 @@ def test_the_data_module_serves_the_masks_and_withholds_text(tiny_data):
     assert withheld and all(not s["text"].any() and not s["text_mask"].any() for s in withheld)
     kept = [train[i] for i in range(len(train)) if data.partial.has_text[i]]
     assert all(s["text_mask"].any() for s in kept)
+    emotion = np.asarray(data.arrays.emotion)[data.splits["train"][data.partial.masks["emotion"]]]
+    assert data.class_counts("emotion").tolist() == np.bincount(emotion, minlength=7).tolist()  # labelled clips only
+    assert int(data.class_counts("au").sum(dim=1)[0]) == int(data.partial.masks["au"].sum())
     for split in ("val", "test"):
         batch = next(iter(getattr(data, f"{split}_dataloader")()))
         assert all(bool(batch["target_mask"][task].all()) for task in SYNTH_TASKS)

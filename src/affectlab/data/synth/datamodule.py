@@ -313,6 +313,8 @@ class AffectSynthDataModule(BaseDataModule):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         indices = self.labelled_indices(split)
+        if split == "train" and self.partial is not None and task in self.partial.masks:
+            indices = self.splits["train"][self.partial.masks[task]]  # the clips that carry this task's label
         if task == "emotion":
             labels = torch.from_numpy(np.asarray(self.arrays.emotion)[indices].astype(np.int64))
             return torch.bincount(labels, minlength=len(EMOTIONS))
