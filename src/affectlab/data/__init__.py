@@ -18,6 +18,7 @@ DATA_MODULES: dict[str, str] = {
     "AffectNetDataModule": "affectlab.data.readers.affectnet",
     "CaerDataModule": "affectlab.data.readers.caer",
     "CaerSDataModule": "affectlab.data.readers.caer_s",
+    "CompositeSineDataModule": "affectlab.data.synth.composite_sine",
     "DisfaDataModule": "affectlab.data.readers.disfa",
     "ExpwDataModule": "affectlab.data.readers.expw",
     "FeatureStoreDataModule": "affectlab.data.store.feature_store",

@@ -10,6 +10,7 @@ A batch is a dict:
     ``pose``   keypoints ``[B, T, K, C]`` float (C = 3: x, y, z; ``data/pose.py``); mask ``[B, T]`` (real
                frames), and ``pose_points_mask`` ``[B, T, K]`` bool (True where the keypoint exists); padded
                frames and missing keypoints hold 0 and are never meaningful
+    ``x``      tabular features ``[B, D]`` float (an MLP trunk's input: compositeSine); mask ``[B, 1]``
 - ``targets``: dict task -> tensor (``emotion`` ``[B]`` long, ``au`` ``[B, 12]`` float 0/1, ``au_intensity``
   ``[B, 12]`` float 0..5, ``sentiment`` ``[B]`` float in [-3, 3], ...), or, for the text targets
   (``TEXT_TARGETS``: ``translation``, ``gloss``), a ``list[str]`` of B untokenised strings;
@@ -25,7 +26,7 @@ from typing import Any
 
 from affectlab.errors import DataError
 
-MODALITIES = ("video", "audio", "text", "pose")
+MODALITIES = ("video", "audio", "text", "pose", "x")
 
 # The 7 basic emotions in AffectLab's canonical order; readers map their data set's order onto this one.
 EMOTIONS = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger")
@@ -58,7 +59,7 @@ TASK_FORMS = {
 # Targets that are strings, one per sample (the spoken-language sentence; space-separated glosses).
 TEXT_TARGETS = ("translation", "gloss")
 # Modality -> the dimensions its value may have (batch included).
-MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,)}
+MODALITY_DIMS = {"video": (2, 3, 5), "audio": (2, 3), "text": (2, 3), "pose": (4,), "x": (2,)}
 
 
 def check_batch(batch: Any, modalities: Sequence[str], tasks: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ from affectlab.data.base import BaseDataModule
 from affectlab.data.loaders import split_loader
 from affectlab.data.splits import SPLIT_KINDS, SPLITS, cross_validation_split, identity_split, stratified_subset
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
+from affectlab.data.synth.partial_labels import PartialLabels, assign_partial_labels
 from affectlab.data.spec import DatasetSpec
 from affectlab.errors import ConfigError, DataError
 
@@ -50,6 +51,7 @@ class AffectSynthDataset(Dataset):
         sample_unit: ``clip`` (a sample is a clip, AU targets its apex) or ``frame`` (a sample is one frame of
             a clip, ``video`` ``[1, 3, H, W]``, AU targets that frame's own intensities; video only). Items
             run frame-fastest: item ``i`` is frame ``i % T`` of clip ``indices[i // T]``.
+        partial: per clip, which labels it carries (``data/synth/partial_labels.py``); None: ``labelled`` decides.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class AffectSynthDataset(Dataset):
         modalities: tuple[str, ...],
         labelled: np.ndarray | None = None,
         sample_unit: str = "clip",
+        partial: PartialLabels | None = None,
     ) -> None:
         if sample_unit not in SAMPLE_UNITS:
             raise ValueError(f"sample_unit must be one of {SAMPLE_UNITS}, got {sample_unit!r}")
@@ -68,6 +71,7 @@ class AffectSynthDataset(Dataset):
         self.labelled = labelled
         self.sample_unit = sample_unit
         self.per_clip = arrays.config.num_frames if sample_unit == "frame" else 1
+        self.partial = partial
 
     def __len__(self) -> int:
         return len(self.indices) * self.per_clip
@@ -111,7 +115,7 @@ class AffectSynthDataset(Dataset):
         # The targets stay in the sample (fixed shapes for collation); the mask says whether a method may read them.
         labelled = True if self.labelled is None else bool(self.labelled[clip])
         sample["target_mask"] = {task: labelled for task in SYNTH_TASKS}
-        return sample
+        return sample if self.partial is None else self.partial.apply(sample, clip)
 
 
 class AffectSynthDataModule(BaseDataModule):
@@ -149,6 +153,8 @@ class AffectSynthDataModule(BaseDataModule):
         sample_unit: ``clip`` serves clips; ``frame`` serves each frame of every clip as its own sample with
             its own AU labels, as FaceFlow trains on DISFA's frames (video only; splits and labelled subsets
             stay per clip, so a clip's frames share a split and a label mask).
+        partial_labels: each train clip carries only some labels (``data/synth/partial_labels.py``: ``groups``
+            of tasks with their shares, ``text_fraction``, ``sentiment_from_text``, ``seed``); None: all of them.
     """
 
     def __init__(
@@ -174,6 +180,7 @@ class AffectSynthDataModule(BaseDataModule):
         clips_per_identity: int | None = None,
         num_workers: int = 0,
         sample_unit: str = "clip",
+        partial_labels: dict[str, Any] | None = None,
     ) -> None:
         options = dict(synth_options or {})
         known = set(SynthConfig.__dataclass_fields__)
@@ -214,6 +221,13 @@ class AffectSynthDataModule(BaseDataModule):
             raise ConfigError("data.init_args.sample_unit: frame serves single frames, which have no audio or text; "
                               "set data.init_args.modalities: [video]")
         self.sample_unit = sample_unit
+        if partial_labels is not None and (label_fraction < 1.0 or unlabelled == "separate"):
+            raise ConfigError("data.init_args.partial_labels: set label_fraction to 1 and unlabelled to drop or mask; "
+                              "partial labels say per task which train clips keep their labels")
+        self.partial_labels = partial_labels
+        if partial_labels is not None:
+            assign_partial_labels(partial_labels, 1, SYNTH_TASKS)  # a bad key stops here, before data is generated
+        self.partial: PartialLabels | None = None  # set in setup, once the train split is known
         self.split, self.fold, self.num_folds = split, fold, num_folds
         self.label_fraction = float(label_fraction)
         self.label_seed = label_seed
@@ -254,6 +268,8 @@ class AffectSynthDataModule(BaseDataModule):
             if self.label_fraction < 1.0:
                 emotion = np.asarray(self.arrays.emotion)[self.splits["train"]]
                 self.train_labelled = stratified_subset(emotion, self.label_fraction, self.label_seed)
+            if self.partial_labels is not None:
+                self.partial = assign_partial_labels(self.partial_labels, len(self.splits["train"]), SYNTH_TASKS)
 
     fold_kinds = SPLIT_KINDS[1:]  # loco is refused with its reason: every identity appears in every render style
 
@@ -278,7 +294,8 @@ class AffectSynthDataModule(BaseDataModule):
                 indices = indices[self.train_labelled]
             else:
                 labelled = self.train_labelled
-        return AffectSynthDataset(self.arrays, indices, self.modalities, labelled, self.sample_unit)
+        partial = self.partial if split == "train" else None
+        return AffectSynthDataset(self.arrays, indices, self.modalities, labelled, self.sample_unit, partial)
 
     def labelled_indices(self, split: str = "train") -> np.ndarray:
         """Clip indices of the samples of ``split`` that carry labels (all of val and test)."""
@@ -296,6 +313,8 @@ class AffectSynthDataModule(BaseDataModule):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         indices = self.labelled_indices(split)
+        if split == "train" and self.partial is not None and task in self.partial.masks:
+            indices = self.splits["train"][self.partial.masks[task]]  # the clips that carry this task's label
         if task == "emotion":
             labels = torch.from_numpy(np.asarray(self.arrays.emotion)[indices].astype(np.int64))
             return torch.bincount(labels, minlength=len(EMOTIONS))
