@@ -41,3 +41,9 @@ def test_heads_are_columns_so_a_multimodal_table_stays_short(capsys):
     assert [line.split("│")[1].strip() for line in lines] == ["test/acc", "test/f1_macro", "test/loss", "test/wacc"]
     loss = next(line for line in lines if "test/loss" in line).split("│")
     assert loss[2].strip() == "2.0000" and all(not cell.strip() for cell in loss[3:-1])  # only the fused head has a loss
+
+
+def test_a_multi_task_runs_au_summaries_are_summary_rows():
+    # test/au_intensity/mae is the intensity task's summary, not a per-AU row (it was hidden before)
+    metrics = {"test/au_intensity/mae": 0.9, "test/au_intensity/mse": 1.2, "test/au_intensity/AU4": 0.8}
+    assert result_rows(metrics) == ["test/au_intensity/mae", "test/au_intensity/mse"]

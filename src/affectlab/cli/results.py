@@ -16,7 +16,8 @@ _PER_CLASS = ("f1", "precision", "recall", "acc")
 
 def is_per_class(name: str) -> bool:
     parts = name.split("/")
-    return len(parts) == 3 and (parts[1] in _PER_CLASS or parts[1].startswith("au_"))
+    # per AU: test/au_f1/AU12; a task's summary (test/au_intensity/mae, multi-task) is not per class
+    return len(parts) == 3 and (parts[1] in _PER_CLASS or (parts[1].startswith("au_") and parts[2].startswith("AU")))
 
 
 def natural_key(name: str) -> list:
