@@ -167,3 +167,16 @@ def test_one_class_order_and_clear_errors(checkpoints, datamodule):
         CluP(_teacher(), FrameEncoder("test_vit", {"img_size": 32}), mode="centroid")
     with pytest.raises(ConfigError, match="neither a file nor a run id"):
         clup_module.load_run_weights(_teacher(), str(folder / "missing.ckpt"), "", "model.init_args.teacher_checkpoint")
+
+
+def test_the_student_can_start_from_the_source_models_encoder(checkpoints, datamodule):
+    # student_init_prefix: the source run's encoders.video.* start the student (self-training, where SwAV pretraining
+    # cannot be afforded); frozen here, so after the fit it still holds exactly the teacher's encoder weights
+    folder, teacher, _ = checkpoints
+    model = CluP(_teacher(), FrameEncoder("test_vit", {"img_size": 32}), teacher_checkpoint=str(folder / "teacher.ckpt"),
+                 student_init=str(folder / "teacher.ckpt"), student_init_prefix="encoders.video.", num_prototypes=8,
+                 labeled_samples_size=0.5, kmeans_restarts=2, freeze_student=True)
+    Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, accelerator="cpu", logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=datamodule)
+    source = {k.removeprefix("encoders.video."): v for k, v in teacher.state_dict().items() if k.startswith("encoders.video.")}
+    assert source and all(torch.equal(model.student.state_dict()[k], v) for k, v in source.items())

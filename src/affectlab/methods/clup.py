@@ -184,6 +184,9 @@ class CluP(BaseMethod):
         student: the student's image encoder (``FrameEncoder``; ``[B, T, 3, H, W] -> [B, D]``).
         student_init: a SwAV run's checkpoint (path or run id) whose ``encoder.*`` weights start ``student``;
             None keeps its initialisation.
+        student_init_prefix: the prefix of ``student_init``'s encoder weights: ``encoder.`` (SwAV), or
+            ``encoders.video.`` to start the student from a ``SupervisedClassifier`` run (the source model itself:
+            self-training, where no SwAV pretraining can be afforded; not the paper's protocol).
         task: the classification target (``emotion``).
         num_classes: classes of ``task``, in ``contract.EMOTIONS``' order.
         mode: ``purity`` (hard pseudo-labels, cross-entropy) or ``soft-purity`` (histograms, KL).
@@ -219,6 +222,7 @@ class CluP(BaseMethod):
         student: nn.Module,
         teacher_checkpoint: str | None = None,
         student_init: str | None = None,
+        student_init_prefix: str = "encoder.",
         task: str = "emotion",
         num_classes: int = 7,
         mode: str = "purity",
@@ -253,6 +257,7 @@ class CluP(BaseMethod):
             raise ConfigError(f"model.init_args.labeled_samples_size: {labeled_samples_size} is not a share in (0, 1]")
         self.teacher = teacher.requires_grad_(False)
         self.teacher_checkpoint, self.student_init = teacher_checkpoint, student_init
+        self.student_init_prefix = student_init_prefix
         self.student = student
         self.head = student_head(int(student.num_features), num_classes, weight_norm, mlp_head)
         self.task, self.num_classes, self.mode = task, num_classes, mode
@@ -306,7 +311,8 @@ class CluP(BaseMethod):
                               "best.ckpt path or its run id")
         load_run_weights(self.teacher, self.teacher_checkpoint, "", "model.init_args.teacher_checkpoint", self.trainer)
         if self.student_init is not None:
-            load_run_weights(self.student, self.student_init, "encoder.", "model.init_args.student_init", self.trainer)
+            load_run_weights(self.student, self.student_init, self.student_init_prefix, "model.init_args.student_init",
+                             self.trainer)
 
     # -- 1-2. the teacher pass and the selection -------------------------------------------------------------
     @torch.no_grad()
