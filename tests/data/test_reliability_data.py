@@ -43,7 +43,11 @@ def exported(tmp_path_factory, tiny_data) -> Callable[[str], Path]:
     def get(name: str) -> Path:
         if name not in made:
             root = base / name
-            if name == "disfa":  # distributed as videos: the reader trains from the frames `data prepare` writes
+            if name == "phoenix":  # AffectSynth sign draws its own sentences: its export is PHOENIX-2014T's layout
+                from affectlab.data.synth.export_sign import export_sign
+
+                export_sign(root, num_sentences=24, num_signers=3, vocabulary_size=8)
+            elif name == "disfa":  # distributed as videos: the reader trains from the frames `data prepare` writes
                 from affectlab.data.synth.datamodule import AffectSynthDataModule
                 from affectlab.data.synth.export_disfa import export_disfa_frames
 
@@ -219,6 +223,9 @@ TABLE = [
     ("rafdb", "rafdb", truncate("basic/Image/aligned/train_*.jpg"), "skip", {}),
     ("rafdb", "rafdb", remove("basic/Image/aligned/train_*.jpg"), "skip", {}),
     ("rafdb", "rafdb", garble("basic/EmoLabel/list_patition_label.txt"), "error", {}),
+    ("phoenix", "phoenix", truncate("poses/train/*.pose", 0.5), "skip", {}),
+    ("phoenix", "phoenix", remove("poses/train/*.pose"), "skip", {}),
+    ("phoenix", "phoenix", garble("annotations/manual/PHOENIX-2014-T.train.corpus.csv"), "error", {}),
     ("voxceleb2", "voxceleb2", truncate("dev/mp4/*/*/*.mp4", 0.2), "skip", {}),
     ("voxceleb2", "voxceleb2", garble("dev/mp4/*/*/*.mp4"), "skip", {}),
 ]

@@ -97,6 +97,9 @@ def _read_csv(path: Path, delimiter: str, columns: tuple[str, ...]) -> list[tupl
             return rows
     except OSError as error:
         raise DataError(f"{path}: cannot be read ({error})") from None
+    except UnicodeDecodeError as error:  # the corpus files are UTF-8 (umlauts in the German sentences)
+        raise DataError(f"{path}: byte {error.start} is not UTF-8; the file is damaged or in another encoding "
+                        "(re-save it as UTF-8, or fetch it again)") from None
 
 
 def _pose_path(root: Path, pose_dir: str, split: str, name: str) -> Path:
