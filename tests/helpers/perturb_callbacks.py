@@ -8,8 +8,10 @@ from lightning.pytorch import Callback
 
 
 class PerturbPerRun(Callback):
-    """At fit start (weights built, before the first step), add ``k * amount`` to the parameter ``parameter``,
-    where ``k`` counts the runs that used the same ``counter`` file before this one (0, 1, 2, ...)."""
+    """At fit start (weights built, before the first step), add ``k * amount`` to the first element of the
+    parameter ``parameter``, where ``k`` counts the runs that used the same ``counter`` file before this one
+    (0, 1, 2, ...). One element, not the whole tensor: a constant added to every row of a classifier's weight
+    shifts every logit alike, which softmax cancels, so the loss would part only by rounding, steps later."""
 
     def __init__(self, counter: str, parameter: str, amount: float = 1e-3) -> None:
         self.counter, self.parameter, self.amount = Path(counter), parameter, amount
@@ -18,4 +20,4 @@ class PerturbPerRun(Callback):
         runs = int(self.counter.read_text()) if self.counter.exists() else 0
         self.counter.write_text(str(runs + 1))
         with torch.no_grad():
-            dict(pl_module.named_parameters())[self.parameter].add_(runs * self.amount)
+            dict(pl_module.named_parameters())[self.parameter].view(-1)[0].add_(runs * self.amount)
