@@ -12,6 +12,7 @@
     affectlab export onnx --run_id ID [--out F]    the run's best model as ONNX, checked in onnxruntime
     affectlab predict --run_id ID PATH...           faces in images/videos -> OpenFace-style CSV + timeline
     affectlab ui [--store runs] [--port 5000]       the MLflow UI on the run store
+    affectlab submit [--launcher slurm|local] [--slurm.time 4:00:00 ...] COMMAND ...   a command as a Slurm job
     affectlab data synth --out DIR --num-clips N --seed S
     affectlab data export NAME --out DIR            AffectSynth in a real data set's layout (rafdb, meld, caer, ...)
     affectlab data check NAME --root DIR            validate a data set on disk
@@ -108,7 +109,7 @@ COMMANDS = {
     "sweep": ("affectlab.cli.sweep", "sweep_command"),
     "summarize": ("affectlab.cli.summarize", "summarize_command"),
     "export": ("affectlab.cli.export", "export_command"),
-    "ui": ("affectlab.cli.ui", "ui_command"),
+    "ui": ("affectlab.cli.ui", "ui_command"), "submit": ("affectlab.cli.submit", "submit_command"),
     "data": ("affectlab.cli.data", "data_command"), "pose": ("affectlab.cli.pose", "pose_command"),
 }
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")

@@ -31,7 +31,46 @@ def empty_batch(batch: Any) -> bool:
     return isinstance(batch, dict) and "skipped" in batch and "id" in batch and len(batch["id"]) == 0
 
 
-class SkippingLoader(DataLoader):
+class ResumableLoader(DataLoader):
+    """A DataLoader that can start an epoch part-way, so that a run preempted mid-epoch resumes exactly.
+
+    Its position (batches served in the current epoch) goes into checkpoints through Lightning's stateful-loader
+    interface (``state_dict``/``load_state_dict``); Lightning loads it back only when resuming mid-epoch. The
+    next epoch then starts by passing over that many batches of the same order, which the epoch-seeded samplers
+    make the order of the interrupted epoch. Without workers the indices are passed over without loading
+    anything; with workers (which prefetch indices as soon as the iterator exists) the batches are loaded and
+    dropped. The skip happens at the first batch, after Lightning has set the sampler's epoch.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._served, self._resume_at = 0, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_served": self._served}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._resume_at = int(state.get("batches_served", 0))
+
+    def _raw_batches(self) -> Iterator[Any]:
+        skip, self._resume_at = self._resume_at, 0
+        iterator = super().__iter__()
+        sampler_iterator = getattr(iterator, "_sampler_iter", None)
+        for _ in range(skip):
+            if self.num_workers == 0 and sampler_iterator is not None:
+                next(sampler_iterator)  # the indices of a batch already trained on: nothing is loaded
+            else:
+                next(iterator)
+        self._served = skip
+        for batch in iterator:
+            self._served += 1
+            yield batch
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._raw_batches()
+
+
+class SkippingLoader(ResumableLoader):
     """A DataLoader that leaves out batches without a readable sample (module docstring).
 
     Args:
@@ -47,7 +86,7 @@ class SkippingLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:
         served, skipped = 0, []
-        for batch in super().__iter__():
+        for batch in self._raw_batches():
             if empty_batch(batch):
                 skipped += list(batch["skipped"])
                 if self.on_empty is not None:
@@ -78,7 +117,7 @@ def split_loader(dataset: Dataset, split: str, batch_size: int, num_workers: int
     else:
         sampler = None
     skipping = {} if on_empty is None else {"on_empty": on_empty, "split": split}
-    return (SkippingLoader if on_empty is not None else DataLoader)(
+    return (SkippingLoader if on_empty is not None else ResumableLoader if train else DataLoader)(
         dataset, batch_size=batch_size, collate_fn=collate_fn, sampler=sampler,
         # A last batch of one sample breaks BatchNorm; a train split of at most one batch is served whole.
         drop_last=train and len(dataset) > batch_size,

@@ -130,6 +130,14 @@ def _start_attempt(run: OpenRun) -> None:
     }
     if run.status_before is not None:
         tags[attempt_tag(run.attempt, "status_before")] = run.status_before
+    job_id = os.environ.get("AFFECTLAB_JOB_ID")  # set by `affectlab submit`'s job (runs/jobs.py)
+    if job_id:
+        tags[f"{TAG}job_id"] = job_id
+        tags[attempt_tag(run.attempt, "job_id")] = job_id
+        # the job's first run is the one a requeued job resumes (--run_id); later ones are a sweep's trials
+        run_id_file = Path(os.environ.get("AFFECTLAB_JOB_DIR", ".")) / "run_id"
+        if not run_id_file.exists():
+            run_id_file.write_text(run.run_id)
     for key, value in tags.items():
         client.set_tag(run.run_id, key, value)
     if run.reused:

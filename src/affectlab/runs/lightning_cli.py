@@ -25,6 +25,7 @@ from lightning.pytorch import Callback, LightningDataModule, LightningModule, Tr
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import Logger
+from lightning.fabric.plugins.environments import ClusterEnvironment
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
@@ -45,6 +46,7 @@ from affectlab.io import load_checkpoint
 from affectlab.runs.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
 from affectlab.runs.cross_domain import cross_domain_test
 from affectlab.runs.determinism import EpochSeed
+from affectlab.runs.preemption import Preemption, slurm_environment
 from affectlab.runs.lifecycle import (BEST, DEFAULT_SEED, LAST, RunHeartbeat, RunLogger, end_attempt, log_predictions,
                                       log_run_contents, open_run, run_attempt)
 from affectlab.runs.names import run_name
@@ -159,6 +161,8 @@ class AffectLabCLI(LightningCLI):
         plugins = as_list(config.pop("plugins", None))
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             plugins.append(AtomicCheckpointIO())
+        if not any(isinstance(p, ClusterEnvironment) for p in plugins) and (slurm := slurm_environment()):
+            plugins.append(slurm)  # Lightning's own requeue off: Preemption owns the signal (runs/preemption.py)
         return self.trainer_class(**config, callbacks=callbacks, logger=loggers, plugins=plugins)
 
     def _default_callbacks(self, trainer_config: dict[str, Any]) -> list[Callback]:
@@ -166,6 +170,7 @@ class AffectLabCLI(LightningCLI):
             *checkpoint_callbacks(self.ckpt_dir, getattr(self.model, "monitor", None),
                                   getattr(self.model, "monitor_mode", "min"), self.config.get("checkpoint_every_n_steps")),
             RunHeartbeat(self.run),
+            Preemption(self.ckpt_dir / LAST, self.run_id),  # SIGUSR1 -> last.ckpt -> exit for a requeue
             LearningRateMonitor(logging_interval="epoch"),
         ]
         if isinstance(self.config.seed_everything, int) and not isinstance(self.config.seed_everything, bool):

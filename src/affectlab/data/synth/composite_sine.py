@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from affectlab.data.base import BaseDataModule
+from affectlab.data.loaders import ResumableLoader
 from affectlab.data.samplers import experiment_seed, loader_generator
 from affectlab.data.splits import SPLITS
 from affectlab.errors import ConfigError
@@ -275,5 +276,5 @@ class CompositeSineDataModule(BaseDataModule):
             return super().loader(split)
         dataset = self.dataset(split)
         batches = ProportionalTaskBatchSampler(self.arrays["train"]["task"], self.batch_size, seed=experiment_seed())
-        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
+        return ResumableLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0, generator=loader_generator())

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from affectlab.data.contract import ACTION_UNITS, AU_OCCURRENCE_THRESHOLD, EMOTIONS, mask_key
 from affectlab.data.samplers import IdentityBatchSampler, experiment_seed, loader_generator
 from affectlab.data.base import BaseDataModule
-from affectlab.data.loaders import split_loader
+from affectlab.data.loaders import ResumableLoader, split_loader
 from affectlab.data.splits import SPLIT_KINDS, SPLITS, cross_validation_split, identity_split, stratified_subset
 from affectlab.data.synth import AffectSynthArrays, SynthConfig, decode, ensure, load
 from affectlab.data.synth.partial_labels import PartialLabels, assign_partial_labels
@@ -340,7 +340,7 @@ class AffectSynthDataModule(BaseDataModule):
             dataset = self.dataset(split)
             subjects = np.asarray(self.arrays.identity)[dataset.clip_of_item()]
             batches = IdentityBatchSampler(subjects, self.batch_size, self.clips_per_identity, seed=experiment_seed())
-            return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
+            return ResumableLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0, generator=loader_generator())
         return super().loader(split)
 
