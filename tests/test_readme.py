@@ -88,9 +88,21 @@ RUN = {
         ["run", "--config", "configs/experiment/phoenix/pose2text.yaml", "--data.init_args.root", "{tmp}/PHOENIX",
          "--print_config"]],
     "affectlab recipe translation synth [--seeds 0 1 2]": [["recipe", "translation", "--help"]],
+    "affectlab submit --status [JOB]": [["submit", "--status", "--store", "{tmp}"]],
 }
 
 CHECKED_ELSEWHERE = {
+    "affectlab submit --launcher local run --config configs/experiment/synth/supervised.yaml":
+        "trains as a job: tests/cli/test_submit.py submits tiny runs through the local executor",
+    "affectlab submit --slurm.partition gpu --slurm.gpus_per_node 1 --slurm.time 4:00:00 run --config "
+    "configs/experiment/synth/supervised.yaml": "needs a Slurm cluster: tests/cli/test_slurm.py starts one",
+    "affectlab submit --slurm.array 8 --slurm.time 2:00:00 sweep --config my_sweep.yaml":
+        "needs a Slurm cluster: tests/cli/test_slurm.py runs a sweep's workers as an array job",
+    "affectlab submit --cancel JOB": "needs a running job: tests/cli/test_submit.py",
+    ".venv/bin/python -m pytest tests/cli/test_slurm.py [-m slow]": "part of make test (and make test-slow)",
+    "docker build -t affectlab . && docker run --rm -v $PWD/runs:/app/runs affectlab affectlab demo":
+        "needs a Docker daemon: tests/test_containers.py builds the image where one answers",
+    "apptainer build affectlab.sif apptainer.def": "needs Apptainer: tests/test_containers.py checks the definition",
     f"affectlab run --config {SUPERVISED} --seeds 0 1 2":
         "trains one run per seed: tests/cli/test_seeds_dry_run.py runs --seeds on tiny data",
     "make demo": "creates .venv and installs the package, then trains (minutes): checked by hand and by CI",

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,30 @@ def test_a_failing_job_leaves_its_stderr_tail_on_the_run(tiny_data, tmp_path):
     assert "RuntimeError" in artifact.read_text()
     status = affectlab_inline("submit", "--status", folder.name, "--store", str(store))
     assert "FAILED" in status.stdout and "simulated failure in epoch 0" in status.stdout
+
+
+def test_cancel_stops_a_local_job_and_its_run(tiny_data, tmp_path):
+    store = tmp_path / "store"
+    slow = "[{class_path: slow_callbacks.SleepEachBatch, init_args: {seconds: 1.0}}]"
+    env = {**cli_env(), "AFFECTLAB_IMPORT_ALLOWLIST": "slow_callbacks"}
+    waiting = subprocess.Popen([sys.executable, "-m", "affectlab", "submit", "--launcher", "local", "fit",
+                                *tiny_args(tiny_data, store, 20), "--additional_callbacks", slow], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not list(store.glob("artifacts/*/*/artifacts/checkpoints/last.ckpt")) and time.time() < deadline:
+        time.sleep(0.25)  # training: the first epoch has ended
+    (folder,) = [p for p in (store / "jobs").iterdir() if (p / "job.json").is_file()]
+    assert affectlab_inline("submit", "--cancel", folder.name, "--store", str(store)).stdout.strip().endswith("cancelled")
+    output = waiting.communicate(timeout=120)[0]
+    assert waiting.returncode == 1 and "CANCELLED" in output, output
+    run = mlflow_client(store).get_run((folder / "run_id").read_text().strip())
+    deadline = time.time() + 30  # the run's own process records how it ended, a moment after its worker
+    while run.info.status == "RUNNING" and time.time() < deadline:
+        time.sleep(0.5)
+        run = mlflow_client(store).get_run(run.info.run_id)
+    assert run.info.status == "KILLED"
+    again = affectlab_inline("submit", "--cancel", folder.name, "--store", str(store))
+    assert "already ended (CANCELLED)" in again.stdout
 
 
 @pytest.mark.parametrize("options, expected", [

@@ -6,7 +6,7 @@
 
 One job per command; ``--slurm.array N`` submits N tasks of the same command as one array job (a sweep's
 workers sharing one study). The job runs ``python -m affectlab.cli.main <command>`` as a child of submitit's
-worker (``run_job``), so that the worker keeps the child's stderr tail and can requeue after it has exited.
+worker (``run_job``), so that the worker reads the stderr tail from the job's log and requeues after it has exited.
 
 Preemption has one owner, AffectLab (see ``runs/preemption.py``). Slurm sends SIGUSR1 ``signal_delay_s``
 before the time limit (``--signal=USR1@...``, which submitit writes because ``SUBMITIT_PREEMPT_SIGNAL`` is set
@@ -27,9 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ PREEMPT_SIGNAL = "USR1"  # what Lightning's SLURMEnvironment expects; submitit's
 REQUEUE_EXIT = 144  # submitit's local controller restarts a task that exits with this code
 JOB_ID_ENV, JOB_DIR_ENV = "AFFECTLAB_JOB_ID", "AFFECTLAB_JOB_DIR"
 JOB_FILE, RUN_ID_FILE, OUTCOME_FILE, TAIL_FILE = "job.json", "run_id", "outcome.json", "stderr_tail.txt"
+CANCELLED_FILE = "cancelled"
 TAIL_LINES = 40
 LAUNCHERS = ("slurm", "local")
 # commands that open one run and resume it with --run_id (a sweep resumes its own study, a recipe its stages)
@@ -138,11 +137,20 @@ def jobs_folder(store: str | None) -> Path:
 
 
 # -- inside the job -------------------------------------------------------------------------------------------
-def _job_identity() -> tuple[str, Path, int]:
+def _job_identity() -> tuple[str, Path, int, str]:
     import submitit
 
     env = submitit.JobEnvironment()
-    return str(env.job_id), Path(env.paths.folder), int(env.global_rank)
+    return str(env.job_id), Path(env.paths.folder), int(env.global_rank), str(env.paths.stderr)
+
+
+def _log_tail(log: Path) -> list[str]:
+    """The last lines the command wrote to the job's stderr log (submitit's own lines left out)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines(keepends=True)
+    except OSError:
+        return []
+    return [line for line in lines if not line.startswith("submitit ")][-TAIL_LINES:]
 
 
 def _command_for_attempt(command: list[str], job_dir: Path) -> list[str]:
@@ -180,28 +188,18 @@ def _record_failure(command: list[str], job_dir: Path, tail: str) -> None:
 
 def run_job(command: list[str]) -> dict[str, Any]:
     """submitit's callable: run ``affectlab <command>`` as a child, forward preemption, requeue, report."""
-    job_id, job_dir, rank = _job_identity()
+    job_id, job_dir, rank, stderr_log = _job_identity()
     job_dir.mkdir(parents=True, exist_ok=True)
     argv = _command_for_attempt(command, job_dir)
     env = {**os.environ, JOB_ID_ENV: job_id, JOB_DIR_ENV: str(job_dir)}
-    child = subprocess.Popen([sys.executable, "-m", "affectlab.cli.main", *argv], env=env,
-                             stderr=subprocess.PIPE, text=True, errors="replace", bufsize=1)
+    # the child writes to the job's own log (inherited): it outlives this worker, which a cancel kills first
+    child = subprocess.Popen([sys.executable, "-m", "affectlab.cli.main", *argv], env=env)
     # submitit's handler for the preemption signal is replaced: the child's Preemption callback owns it
     forward = lambda signum, frame: child.poll() is None and child.send_signal(signum)  # noqa: E731
     signal.signal(getattr(signal, "SIG" + PREEMPT_SIGNAL), forward)
-    signal.signal(signal.SIGTERM, forward)
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
-
-    def pump() -> None:  # the child's stderr goes to the job's log as it comes, and its end is kept
-        for line in child.stderr:
-            sys.stderr.write(line)
-            sys.stderr.flush()
-            tail.append(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    signal.signal(signal.SIGTERM, forward)  # scancel, a node going down
+    signal.signal(signal.SIGINT, forward)  # the local executor's cancel: the child's run then ends KILLED
     code = child.wait()
-    reader.join(timeout=10)
     record = {"job_id": job_id, "command": argv, "returncode": code, "ended": time.time()}
     if code == REQUEUE_EXIT:
         _write_json(job_dir / OUTCOME_FILE, {**record, "state": "REQUEUED"})
@@ -210,6 +208,7 @@ def run_job(command: list[str]) -> dict[str, Any]:
             subprocess.run(["scontrol", "requeue", slurm_id], check=False, timeout=60)
         sys.exit(REQUEUE_EXIT)  # the local controller starts the task again; Slurm has requeued the job
     if code != 0:
+        tail = _log_tail(Path(stderr_log))
         text = "".join(tail)
         if rank == 0:
             _record_failure(command, job_dir, text)
@@ -304,7 +303,9 @@ def job_status(job_dir: Path) -> dict[str, Any]:
     outcome_file, run_id_file = job_dir / OUTCOME_FILE, job_dir / RUN_ID_FILE
     outcome = json.loads(outcome_file.read_text()) if outcome_file.is_file() else {}
     state = _queue_state(record)
-    if state is None or (record["launcher"] == "local" and outcome.get("state") in ("FINISHED", "FAILED")):
+    if state is None and (job_dir / CANCELLED_FILE).is_file():
+        state = "CANCELLED"
+    elif state is None or (record["launcher"] == "local" and outcome.get("state") in ("FINISHED", "FAILED")):
         # an exception before run_job wrote its outcome (a job that could not start) leaves submitit's own log
         state = outcome.get("state") or "LOST (not queued, no outcome; see its log)"
     tail_file = job_dir / TAIL_FILE
@@ -332,13 +333,13 @@ def find_job(store: str | None, job_id: str) -> Path:
 def cancel(job_dir: Path) -> str:
     """Cancel a job: scancel under Slurm; under the local executor, SIGINT to its controller (as submitit does)."""
     record = json.loads((job_dir / JOB_FILE).read_text())
+    if _queue_state(record) is None:
+        return f"already ended ({job_status(job_dir)['state']})"
     if record["launcher"] == "local":
-        pid = int(record["job_id"])
-        if not _pid_running(pid):
-            return "already ended"
-        os.kill(pid, signal.SIGINT)
-        return "cancelled"
-    done = subprocess.run(["scancel", record["job_id"]], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise ConfigError(f"scancel {record['job_id']} failed: {done.stderr.strip()}")
+        os.kill(int(record["job_id"]), signal.SIGINT)
+    else:
+        done = subprocess.run(["scancel", record["job_id"]], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise ConfigError(f"scancel {record['job_id']} failed: {done.stderr.strip()}")
+    (job_dir / CANCELLED_FILE).write_text(str(time.time()))  # what --status says once the job has gone
     return "cancelled"

@@ -118,7 +118,11 @@ class AffectLabCLI(LightningCLI):
                             parent_run_id=parent, tags=tags)
         self.store, self.run_id, self.reused = self.run.store, self.run.run_id, self.run.reused
         if rank_zero_only.rank == 0:
-            log_run_contents(self.run, config_text, seed, self.argv)
+            try:
+                log_run_contents(self.run, config_text, seed, self.argv)
+            except BaseException as error:  # a cancel (Ctrl-C) here ends the run KILLED, not RUNNING forever
+                end_attempt(self.run, error)
+                raise
             info = self.store.get_run(self.run_id).info
             print(f"run: {info.run_name} ({'reused' if self.reused else 'new'}) in {self.store.tracking_uri}")
             if self.cross_domain is not None:
