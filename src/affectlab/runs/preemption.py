@@ -69,7 +69,9 @@ class Preemption(Callback):
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        stop = self.requested
+        # after an epoch's last batch its validation and epoch-end checkpoint are still to come: a state saved
+        # here would resume without them (another best.ckpt), so the stop waits for the next epoch's first step
+        stop = self.requested and batch_idx + 1 < trainer.num_training_batches
         if trainer.world_size > 1:  # a signal on any rank stops all of them at the same step
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if not stop:
