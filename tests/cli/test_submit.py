@@ -2,7 +2,6 @@
 an uninterrupted run's metrics; a failing job leaves its stderr tail on its run; bad options name the fix."""
 
 import json
-import os
 import subprocess
 import sys
 import time
