@@ -98,7 +98,7 @@ CHECKED_ELSEWHERE = {
     "configs/experiment/synth/supervised.yaml": "needs a Slurm cluster: tests/cli/test_slurm.py starts one",
     "affectlab submit --slurm.array 8 --slurm.time 2:00:00 sweep --config my_sweep.yaml":
         "needs a Slurm cluster: tests/cli/test_slurm.py runs a sweep's workers as an array job",
-    "affectlab submit --cancel JOB": "needs a running job: tests/cli/test_submit.py",
+    "affectlab submit --cancel JOB": "needs a running job: tests/cli/test_submit.py (make test-slow)",
     ".venv/bin/python -m pytest tests/cli/test_slurm.py [-m slow]": "part of make test (and make test-slow)",
     "docker build -t affectlab . && docker run --rm -v $PWD/runs:/app/runs affectlab affectlab demo":
         "needs a Docker daemon: tests/test_containers.py builds the image where one answers",

@@ -19,9 +19,8 @@
     affectlab data prepare NAME --raw DIR --out DIR a feature or video data set (faces cropped) -> a feature store
     affectlab pose estimate --estimator NAME VIDEO_OR_FOLDER... --out DIR   videos -> .pose files (setup NAME, list)
 
-OPTIONS are LightningCLI's: --model, --data, --trainer, repeated --config, dotted overrides
-(--model.init_args.fusion_dim 128), --print_config, plus --run_id, --commands, --eval_func, --eval,
---additional_callbacks, --store, --exp_name, --run_name, --dry_run (2 batches per split, CPU, <exp_name>-dry). `affectlab run --help` lists them all.
+OPTIONS are LightningCLI's (--model, --data, --trainer, repeated --config, dotted overrides, --print_config) and --run_id,
+--commands, --eval_func, --eval, --additional_callbacks, --store, --exp_name, --run_name, --dry_run: see `affectlab run --help`.
 """
 
 from __future__ import annotations
