@@ -16,9 +16,10 @@ import time
 import typing
 
 from affectlab.errors import ConfigError
-from affectlab.runs.jobs import LAUNCHERS, SlurmOptions, cancel, find_job, job_status, list_jobs, store_of, submit
+from affectlab.runs.jobs import SlurmOptions, cancel, find_job, job_status, list_jobs, store_of, submit
 
-FINAL_STATES = ("FINISHED", "FAILED", "CANCELLED", "COMPLETED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL")
+# the states job_status gives a job that has left the queue (while queued it gives Slurm's PENDING, RUNNING, ...)
+FINAL_STATES = ("FINISHED", "FAILED", "CANCELLED")
 _FIELDS = {f.name: f for f in dataclasses.fields(SlurmOptions)}
 _TYPES = typing.get_type_hints(SlurmOptions)
 
@@ -59,10 +60,7 @@ def parse_submit_args(args: list[str]) -> tuple[dict[str, typing.Any], list[str]
         elif flag == "--cancel":
             parsed["cancel"] = value()
         elif flag == "--launcher":
-            parsed["launcher"] = value()
-            if parsed["launcher"] not in LAUNCHERS:
-                raise ConfigError(f"--launcher {parsed['launcher']!r} is not one of {', '.join(LAUNCHERS)}: slurm "
-                                  "submits to the cluster, local runs the same job here")
+            parsed["launcher"] = value()  # checked by submit(), the one place every caller goes through
         elif flag == "--store":
             parsed["store"] = value()
         elif flag.startswith("--slurm."):
@@ -115,7 +113,7 @@ def _wait(jobs: list[typing.Any], store: str | None, poll_s: float = 1.0) -> int
         time.sleep(poll_s)
     for status in statuses:
         _detail(status)
-    return 0 if all(s["state"] in ("FINISHED", "COMPLETED") for s in statuses) else 1
+    return 0 if all(s["state"] == "FINISHED" for s in statuses) else 1
 
 
 def submit_command(args: list[str]) -> int:

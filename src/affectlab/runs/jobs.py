@@ -20,6 +20,7 @@ the command, so fit resumes the same MLflow run from its ``last.ckpt``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from affectlab.errors import ConfigError
+from affectlab.io import atomic_write_json
 
 PREEMPT_SIGNAL = "USR1"  # what Lightning's SLURMEnvironment expects; submitit's default is USR2
 REQUEUE_EXIT = 144  # submitit's local controller restarts a task that exits with this code
@@ -127,13 +129,9 @@ def store_of(command: list[str]) -> str | None:
 
 def jobs_folder(store: str | None) -> Path:
     """``<store>/jobs``: jobs' logs live beside the runs they made (a server store: ``./runs/jobs``)."""
-    from affectlab.runs.store import DEFAULT_STORE, folder_of_database
+    from affectlab.runs.store import DEFAULT_STORE, RunStore
 
-    if store is None and os.environ.get("MLFLOW_TRACKING_URI"):
-        folder = folder_of_database(os.environ["MLFLOW_TRACKING_URI"])
-        if folder is not None:
-            return folder / "jobs"
-    return Path(store or DEFAULT_STORE).resolve() / "jobs"
+    return (RunStore.resolve(store).folder or Path(DEFAULT_STORE).resolve()) / "jobs"
 
 
 # -- inside the job -------------------------------------------------------------------------------------------
@@ -161,12 +159,6 @@ def _command_for_attempt(command: list[str], job_dir: Path) -> list[str]:
     if resumes and not named and run_id_file.is_file():
         return [*command, "--run_id", run_id_file.read_text().strip()]
     return command
-
-
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, indent=1))
-    temporary.replace(path)
 
 
 def _record_failure(command: list[str], job_dir: Path, tail: str) -> None:
@@ -202,7 +194,7 @@ def run_job(command: list[str]) -> dict[str, Any]:
     code = child.wait()
     record = {"job_id": job_id, "command": argv, "returncode": code, "ended": time.time()}
     if code == REQUEUE_EXIT:
-        _write_json(job_dir / OUTCOME_FILE, {**record, "state": "REQUEUED"})
+        atomic_write_json(job_dir / OUTCOME_FILE, {**record, "state": "REQUEUED"})
         if rank == 0 and os.environ.get("SLURM_JOB_ID"):
             slurm_id = job_id  # submitit's id: <array>_<task> for an array task, as scontrol takes it
             subprocess.run(["scontrol", "requeue", slurm_id], check=False, timeout=60)
@@ -212,11 +204,11 @@ def run_job(command: list[str]) -> dict[str, Any]:
         text = "".join(tail)
         if rank == 0:
             _record_failure(command, job_dir, text)
-            _write_json(job_dir / OUTCOME_FILE, {**record, "state": "FAILED"})
+            atomic_write_json(job_dir / OUTCOME_FILE, {**record, "state": "FAILED"})
         last = next((line.strip() for line in reversed(tail) if line.strip()), "no output on stderr")
         raise RuntimeError(f"affectlab {' '.join(argv[:1])} exited with {code}: {last}")
     if rank == 0:
-        _write_json(job_dir / OUTCOME_FILE, {**record, "state": "FINISHED"})
+        atomic_write_json(job_dir / OUTCOME_FILE, {**record, "state": "FINISHED"})
     return record
 
 
@@ -224,7 +216,8 @@ def run_job(command: list[str]) -> dict[str, Any]:
 def submit(command: list[str], options: SlurmOptions, launcher: str = "slurm", store: str | None = None) -> list[Any]:
     """Submit ``command`` (``options.array`` tasks of it); the submitit jobs, after writing each one's job.json."""
     if launcher not in LAUNCHERS:
-        raise ConfigError(f"--launcher {launcher!r} is not one of {', '.join(LAUNCHERS)}")
+        raise ConfigError(f"--launcher {launcher!r} is not one of {', '.join(LAUNCHERS)}: slurm submits to the "
+                          "cluster, local runs the same job here")
     if not command:
         raise ConfigError("affectlab submit needs a command to run, e.g. 'affectlab submit fit --config X.yaml'")
     if command[0] == "submit":
@@ -262,10 +255,12 @@ def submit(command: list[str], options: SlurmOptions, launcher: str = "slurm", s
             jobs = [executor.submit(run_job, command) for _ in range(options.array)]
     else:
         jobs = [executor.submit(run_job, command)]
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # the literal '%j' folder submitit creates; every job writes into its own
     for job in jobs:
         job_dir = Path(job.paths.folder)
         job_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(job_dir / JOB_FILE, {"job_id": str(job.job_id), "launcher": launcher, "command": command,
+        atomic_write_json(job_dir / JOB_FILE, {"job_id": str(job.job_id), "launcher": launcher, "command": command,
                                          "options": asdict(options), "submitted": time.time(),
                                          "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)})
     return jobs

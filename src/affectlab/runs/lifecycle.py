@@ -40,6 +40,7 @@ from affectlab.errors import ConfigError, StorageError
 from affectlab.io import storage_error
 from affectlab.runs.checkpoints import BEST, LAST  # noqa: F401 (the run's checkpoint names, re-exported)
 from affectlab.runs.environment import environment
+from affectlab.runs.jobs import JOB_DIR_ENV, JOB_ID_ENV, RUN_ID_FILE
 from affectlab.runs.store import FIRST_CONFIG_COPIES, RunStore
 
 RUN_ID_ENV = "AFFECTLAB_RUN_ID"
@@ -130,12 +131,12 @@ def _start_attempt(run: OpenRun) -> None:
     }
     if run.status_before is not None:
         tags[attempt_tag(run.attempt, "status_before")] = run.status_before
-    job_id = os.environ.get("AFFECTLAB_JOB_ID")  # set by `affectlab submit`'s job (runs/jobs.py)
+    job_id = os.environ.get(JOB_ID_ENV)  # set by `affectlab submit`'s job (runs/jobs.py)
     if job_id:
         tags[f"{TAG}job_id"] = job_id
         tags[attempt_tag(run.attempt, "job_id")] = job_id
         # the job's first run is the one a requeued job resumes (--run_id); later ones are a sweep's trials
-        run_id_file = Path(os.environ.get("AFFECTLAB_JOB_DIR", ".")) / "run_id"
+        run_id_file = Path(os.environ.get(JOB_DIR_ENV, ".")) / RUN_ID_FILE
         if not run_id_file.exists():
             run_id_file.write_text(run.run_id)
     for key, value in tags.items():

@@ -29,7 +29,7 @@ from typing import Any
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from affectlab.runs.jobs import PREEMPT_SIGNAL as _SIGNAL_NAME
-from affectlab.runs.jobs import REQUEUE_EXIT
+from affectlab.runs.jobs import JOB_ID_ENV, REQUEUE_EXIT
 
 PREEMPT_SIGNAL = getattr(signal, "SIG" + _SIGNAL_NAME)
 
@@ -78,9 +78,10 @@ class Preemption(Callback):
             return
         trainer.save_checkpoint(self.last_checkpoint)
         if trainer.is_global_zero:
-            where = f"job {os.environ['AFFECTLAB_JOB_ID']}" if os.environ.get("AFFECTLAB_JOB_ID") else "this run"
+            job_id = os.environ.get(JOB_ID_ENV)
+            where = f"job {job_id}" if job_id else "this run"
             print(f"preempted at step {trainer.global_step}: wrote {self.last_checkpoint}; {where} "
-                  + ("is requeued and resumes from it" if os.environ.get("AFFECTLAB_JOB_ID")
+                  + ("is requeued and resumes from it" if job_id
                      else f"resumes from it with: affectlab fit --run_id {self.run_id}"), file=sys.stderr, flush=True)
         raise Preempted()
 
