@@ -20,7 +20,6 @@ the command, so fit resumes the same MLflow run from its ``last.ckpt``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -255,8 +254,6 @@ def submit(command: list[str], options: SlurmOptions, launcher: str = "slurm", s
             jobs = [executor.submit(run_job, command) for _ in range(options.array)]
     else:
         jobs = [executor.submit(run_job, command)]
-    with contextlib.suppress(OSError):
-        folder.rmdir()  # the literal '%j' folder submitit creates; every job writes into its own
     for job in jobs:
         job_dir = Path(job.paths.folder)
         job_dir.mkdir(parents=True, exist_ok=True)
